@@ -1,0 +1,270 @@
+"""Storage protocols and the records they hold.
+
+Repositories are async; each method is one transaction. Records are plain frozen dataclasses so
+the core never sees SQLAlchemy rows. Timestamps are timezone-aware UTC. Objects of another owner
+are simply not found (``None``), never an error that leaks their existence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    name: str
+    created_at: datetime
+    credits: int | None = None
+    """Remaining credit balance; None is unlimited."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    owner_id: str
+    name: str
+    prefix: str
+    """First characters of the key, to tell keys apart in listings."""
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class VoiceSample:
+    """A stored sample of a voice; ``emotion`` None is the main sample."""
+
+    blob_key: str
+    seconds: float
+    emotion: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceRecord:
+    id: str
+    owner_id: str
+    name: str
+    created_at: datetime
+    samples: tuple[VoiceSample, ...]
+    """The main sample first, then emotion variants."""
+    slug: str | None = None
+    languages: tuple[str, ...] = ()
+    gender: str | None = None
+    age: int | None = None
+    tags: tuple[str, ...] | None = None
+    color: str | None = None
+    description: str | None = None
+    retention_notice: int = 30
+    trimmed_seconds: float | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    purge_after: datetime | None = None
+
+    @property
+    def main_sample(self) -> VoiceSample:
+        return next(s for s in self.samples if s.emotion is None)
+
+    def sample_for(self, emotion: str | None) -> VoiceSample:
+        """The sample for an emotion, else the main one."""
+        if emotion:
+            for sample in self.samples:
+                if sample.emotion == emotion:
+                    return sample
+        return self.main_sample
+
+
+@dataclass(frozen=True)
+class VoiceQuery:
+    """Filters for listing custom voices. Empty tuples mean no filter."""
+
+    text: str | None = None
+    """Case-insensitive match on the name (and description and tags when ``text_in_details``)."""
+    text_in_details: bool = False
+    genders: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    owner_id: str
+    filename: str
+    bytes: int
+    purpose: str
+    blob_key: str
+    content_type: str | None
+    created_at: datetime
+    expires_at: datetime | None = None
+    """Set for files that the server removes by itself (stored generations)."""
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    owner_id: str
+    endpoint: str
+    """The operation, e.g. ``speech``, ``transcription``, ``chat``."""
+    engine: str | None
+    status: int
+    created_at: datetime
+    characters: int = 0
+    audio_seconds: float = 0.0
+    tokens: int = 0
+    credits: int = 0
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    period_start: datetime | None
+    """Start of the period (None for the overall total)."""
+    requests: int
+    characters: int
+    audio_seconds: float
+    tokens: int
+    credits: int
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: datetime
+
+
+class KeyRepository(Protocol):
+    """Owners and their API keys. Only key hashes are stored."""
+
+    async def create_owner(self, name: str, credits: int | None = None) -> Owner: ...
+
+    async def get_owner(self, owner_id: str) -> Owner | None: ...
+
+    async def get_or_create_owner(self, owner_id: str, name: str) -> Owner:
+        """The owner with this id, created if missing (for the loopback local owner)."""
+
+    async def create_key(self, owner_id: str, name: str, key_hash: str, prefix: str) -> ApiKey: ...
+
+    async def find_by_hash(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
+        """The active (not revoked) key with this hash and its owner."""
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str) -> bool:
+        """Revoke; False when no active key has this id."""
+
+    async def count_active_keys(self) -> int: ...
+
+
+class VoiceRepository(Protocol):
+    """Custom voices. Deleted voices (``deleted_at`` set) are invisible to every read but
+    ``due_for_purge``."""
+
+    async def create(self, voice: VoiceRecord, *, max_per_owner: int) -> VoiceRecord:
+        """Insert, holding ``max_per_owner`` under concurrent creates in any number of processes.
+
+        Raises:
+            LimitExceeded: the owner already has ``max_per_owner`` live voices.
+        """
+
+    async def get(self, owner_id: str, voice_id: str) -> VoiceRecord | None: ...
+
+    async def list(
+        self, owner_id: str, query: VoiceQuery, *, offset: int, limit: int
+    ) -> tuple[list[VoiceRecord], int]:
+        """A page of live voices, newest first, and the total that match."""
+
+    async def count(self, owner_id: str) -> int: ...
+
+    async def update(
+        self, owner_id: str, voice_id: str, changes: Mapping[str, Any]
+    ) -> VoiceRecord | None:
+        """Set the given fields (names as on ``VoiceRecord``); None if not found."""
+
+    async def set_sample(self, owner_id: str, voice_id: str, sample: VoiceSample) -> bool:
+        """Add or replace the sample for ``sample.emotion``; False if the voice is gone."""
+
+    async def mark_deleted(
+        self, owner_id: str, voice_id: str, *, at: datetime, purge_after: datetime
+    ) -> VoiceRecord | None:
+        """Hide the voice now; its samples go at ``purge_after``. None if not found."""
+
+    async def due_for_purge(self, now: datetime) -> list[VoiceRecord]: ...
+
+    async def purge(self, voice_id: str) -> None:
+        """Remove the row for good (after its blobs are gone)."""
+
+    async def referenced_blob_keys(self) -> set[str]:
+        """Every blob key a voice row (live or deleted) points at."""
+
+
+class FileRepository(Protocol):
+    async def create(self, record: FileRecord) -> FileRecord: ...
+
+    async def get(self, owner_id: str, file_id: str) -> FileRecord | None: ...
+
+    async def list(
+        self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
+    ) -> tuple[list[FileRecord], int]: ...
+
+    async def mark_deleted(self, owner_id: str, file_id: str, *, at: datetime) -> FileRecord | None:
+        ...
+
+    async def due_for_purge(self, now: datetime) -> list[FileRecord]:
+        """Deleted files, and files whose ``expires_at`` has passed."""
+
+    async def purge(self, file_id: str) -> None: ...
+
+    async def referenced_blob_keys(self) -> set[str]: ...
+
+
+class UsageRepository(Protocol):
+    async def reserve_credits(self, owner_id: str, amount: int) -> bool:
+        """Atomically take ``amount`` credits; True when the balance allowed it or is unlimited."""
+
+    async def refund_credits(self, owner_id: str, amount: int) -> None: ...
+
+    async def record(self, record: UsageRecord) -> None: ...
+
+    async def totals(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str | None = None,
+    ) -> list[UsageTotals]:
+        """Totals overall (``period`` None) or per ``day``/``month``."""
+
+    async def records(
+        self, owner_id: str, *, since: datetime | None = None, limit: int = 100
+    ) -> list[UsageRecord]: ...
+
+
+class BlobStore(Protocol):
+    """Bytes by key. Writes are atomic: a reader sees the old blob, the new one, or none."""
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes:
+        """Raises KeyError when absent."""
+
+    async def delete(self, key: str) -> None:
+        """Idempotent."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> AsyncIterator[BlobInfo]: ...
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Everything the services persist to, built once by the composition root."""
+
+    keys: KeyRepository
+    voices: VoiceRepository
+    files: FileRepository
+    usage: UsageRepository
+    blobs: BlobStore
