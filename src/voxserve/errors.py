@@ -10,7 +10,8 @@ wire envelope. No web framework is imported here.
     ├── NotFound               404  also for other owners' objects (no existence leak)
     ├── Conflict               409
     ├── PayloadTooLarge        413
-    ├── LimitExceeded          429  a per-owner quota (e.g. custom voices) is reached
+    ├── LimitExceeded          400  a per-owner quota (e.g. custom voices) is reached;
+    │                               429 would tell clients to retry, which cannot help
     ├── Overloaded             429  an engine queue is full; ``retry_after`` seconds
     ├── EngineFailure          500  the engine failed while working
     └── ServiceUnavailable     503  nothing is configured to serve this (says how to configure it)
@@ -72,7 +73,7 @@ class PayloadTooLarge(VoxError):
 
 
 class LimitExceeded(VoxError):
-    status = 429
+    status = 400
     code = "limit_exceeded"
 
 

@@ -56,6 +56,8 @@ class SynthesisRequest:
     speed: float = 1.0
     """0.25 to 4.0; 1.0 is the voice's natural pace."""
     language: str | None = None
+    emotion: str | None = None
+    """Requested emotion, for engines whose preset voices have emotional variants."""
 
 
 @runtime_checkable

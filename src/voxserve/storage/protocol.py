@@ -7,6 +7,7 @@ are simply not found (``None``), never an error that leaks their existence.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,7 +192,7 @@ class VoiceRepository(Protocol):
     ) -> VoiceRecord | None:
         """Hide the voice now; its samples go at ``purge_after``. None if not found."""
 
-    async def due_for_purge(self, now: datetime) -> list[VoiceRecord]: ...
+    async def due_for_purge(self, now: datetime) -> builtins.list[VoiceRecord]: ...
 
     async def purge(self, voice_id: str) -> None:
         """Remove the row for good (after its blobs are gone)."""
@@ -207,12 +208,12 @@ class FileRepository(Protocol):
 
     async def list(
         self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
-    ) -> tuple[list[FileRecord], int]: ...
+    ) -> tuple[builtins.list[FileRecord], int]: ...
 
     async def mark_deleted(self, owner_id: str, file_id: str, *, at: datetime) -> FileRecord | None:
         ...
 
-    async def due_for_purge(self, now: datetime) -> list[FileRecord]:
+    async def due_for_purge(self, now: datetime) -> builtins.list[FileRecord]:
         """Deleted files, and files whose ``expires_at`` has passed."""
 
     async def purge(self, file_id: str) -> None: ...

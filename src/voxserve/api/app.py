@@ -1,0 +1,83 @@
+"""The FastAPI application: ``create_app(settings)`` is the server's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+import voxserve
+from voxserve.api import health, speech
+from voxserve.api.adapters.mistral import voices as mistral_voices
+from voxserve.api.errors import ErrorShapes, install_error_handlers
+from voxserve.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
+from voxserve.engines.registry import Engine
+from voxserve.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -> FastAPI:
+    """Build the app. Nothing is opened until the lifespan starts.
+
+    Args:
+        settings: the configuration (built once by the CLI or the caller).
+        engines: engines to serve instead of the discovered ones (tests pass fakes).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            services = await stack.enter_async_context(open_services(settings, engines=engines))
+            await ensure_safe_to_serve(services)
+            app.state.services = services
+            log_engines(services)
+            cleanup = asyncio.create_task(run_cleanup(services))
+            stack.callback(cleanup.cancel)
+            yield
+
+    app = FastAPI(
+        title="voxserve",
+        version=voxserve.__version__,
+        description="Self-hosted speech API: Mistral- and OpenAI-compatible.",
+        lifespan=lifespan,
+    )
+    shapes = ErrorShapes()
+    install_error_handlers(app, shapes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes, shapes=shapes)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(mistral_voices.router)
+    app.include_router(speech.router)
+    return app
+
+
+async def run_cleanup(services: Services) -> None:
+    """Purge deleted and expired objects now and then, for as long as the server runs."""
+    interval = services.settings.retention.cleanup_interval_seconds
+    while True:
+        try:
+            await services.cleanup.run_once()
+        except Exception:
+            log.exception("cleanup failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
+
+
+def log_engines(services: Services) -> None:
+    manager = services.engines
+    for engine in manager.tts_engines():
+        voices = len(engine.capabilities().voices)
+        log.info("speech engine %s: %d preset voices", engine.name, voices)
+    for engine in manager.stt_engines():
+        log.info("transcription engine %s", engine.name)
+    for engine in manager.chat_engines():
+        log.info("chat engine %s", engine.name)
+    names = {e.name for e in manager.tts_engines()}
+    if "piper" not in names and "pocket-tts" not in names:
+        log.info("for natural voices: voxserve models pull piper-en_US-joe-medium")
+    if not any(e.name.startswith("faster-whisper") for e in manager.stt_engines()):
+        log.info("for accurate multilingual transcription: voxserve models pull faster-whisper-base")

@@ -1,0 +1,88 @@
+"""Builds the services once, from settings, for the server and for the CLI (the composition root
+that both share; ``api.app.create_app`` wraps it in the server's lifespan). Tests pass fakes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from voxserve.core.auth import AuthService
+from voxserve.core.cleanup import CleanupService
+from voxserve.core.presets import PresetCatalog
+from voxserve.core.speech import SpeechService
+from voxserve.core.usage import UsageService
+from voxserve.core.voices import VoiceService
+from voxserve.engines.manager import EngineManager
+from voxserve.engines.registry import Engine, discover_engines
+from voxserve.settings import Settings
+from voxserve.storage.protocol import Storage
+from voxserve.storage.sql import open_storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    engines: EngineManager
+    auth: AuthService
+    voices: VoiceService
+    speech: SpeechService
+    usage: UsageService
+    cleanup: CleanupService
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, *, engines: Sequence[Engine] | None = None
+) -> AsyncIterator[Services]:
+    """Open storage, discover (or take) the engines and build every service; close them on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    found = list(engines) if engines is not None else discover_engines(settings)
+    manager = EngineManager(found, settings.engines)
+    async with open_storage(settings.resolved_database_url, settings.resolved_blob_dir) as storage:
+        presets = PresetCatalog(manager.tts_engines())
+        voices = VoiceService(
+            storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
+        )
+        usage = UsageService(storage.usage)
+        speech = SpeechService(manager, voices, storage.blobs, usage, settings)
+        services = Services(
+            settings=settings,
+            storage=storage,
+            engines=manager,
+            auth=AuthService(storage.keys, open_when_keyless=settings.binds_loopback),
+            voices=voices,
+            speech=speech,
+            usage=usage,
+            cleanup=CleanupService(
+                voices, storage.voices, storage.files, storage.blobs, settings.retention
+            ),
+        )
+        try:
+            yield services
+        finally:
+            await manager.close()
+
+
+class UnsafeStartup(RuntimeError):
+    """The server would be open to the network without any API key."""
+
+
+async def ensure_safe_to_serve(services: Services) -> None:
+    """Refuse to serve a non-loopback address while no API key exists.
+
+    Raises:
+        UnsafeStartup: with the command that creates a key.
+    """
+    settings = services.settings
+    if settings.binds_loopback or not await services.auth.keyless():
+        return
+    raise UnsafeStartup(
+        f"Refusing to listen on {settings.host} without API keys: anyone on the network could use "
+        "this server. Create a key first: voxserve keys create --name NAME "
+        "(or bind to 127.0.0.1)."
+    )

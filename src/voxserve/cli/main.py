@@ -1,0 +1,119 @@
+"""The ``voxserve`` command line. It reads Settings (environment) and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
+from voxserve.errors import VoxError
+from voxserve.settings import Settings
+from voxserve.storage.protocol import VoiceQuery
+
+app = typer.Typer(help="voxserve: a self-hosted speech API.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+voices_app = typer.Typer(help="Browse the voice library.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(voices_app, name="voices")
+
+T = TypeVar("T")
+
+
+def run_with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the services (storage, engines), run ``work``, close them."""
+
+    async def main() -> T:
+        async with open_services(settings) as services:
+            return await work(services)
+
+    try:
+        return asyncio.run(main())
+    except VoxError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API server (default http://127.0.0.1:8000, docs at /docs)."""
+    import uvicorn
+
+    from voxserve.api.app import create_app
+    from voxserve.logs import configure_logging
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        run_with_services(settings, ensure_safe_to_serve)
+    except UnsafeStartup as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        access_log=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A name for the key (and its new owner).")],
+    owner: Annotated[str | None, typer.Option(help="Add the key to this existing owner id.")] = None,
+    credits: Annotated[
+        int | None, typer.Option(min=0, help="Credit balance of the new owner (unlimited if unset).")
+    ] = None,
+) -> None:
+    """Create an API key. The key is printed once, alone on the last line."""
+    new = run_with_services(
+        Settings(), lambda s: s.auth.create_key(name, owner_id=owner, credits=credits)
+    )
+    typer.echo(f"key id {new.key.id} for owner {new.owner.id} ({new.owner.name})")
+    typer.echo("Store this key now; only its hash is kept:")
+    typer.echo(new.secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (ids, names, owners; never the keys themselves)."""
+    keys = run_with_services(Settings(), lambda s: s.auth.list_keys())
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}  {key.prefix}…  {key.name}  owner={key.owner_id}  {state}")
+    if not keys:
+        typer.echo("no keys (the server accepts keyless requests on loopback only)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: requests with it answer 401 from now on."""
+    run_with_services(Settings(), lambda s: s.auth.revoke_key(key_id))
+    typer.echo(f"revoked {key_id}")
+
+
+@voices_app.command("list")
+def voices_list(
+    owner: Annotated[str, typer.Option(help="Owner id whose custom voices to include.")] = "local",
+    type: Annotated[str, typer.Option(help="all, custom or preset")] = "all",
+) -> None:
+    """List preset voices and an owner's custom voices."""
+
+    async def work(services: Services) -> None:
+        items, total = await services.voices.list(
+            owner, type=type, query=VoiceQuery(), offset=0, limit=10_000  # type: ignore[arg-type]
+        )
+        for v in items:
+            langs = ",".join(v.languages) or "-"
+            typer.echo(f"{v.id}  {v.type:6}  {v.name}  [{langs}]  {v.gender or '-'}")
+        typer.echo(f"{total} voices")
+
+    run_with_services(Settings(), work)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,76 @@
+"""The cleanup the server runs periodically: purge deleted and expired objects, and remove blobs
+that no row points at (left by a crash between writing a blob and its row)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from voxserve.core.ids import utcnow
+from voxserve.core.voices import VoiceService
+from voxserve.settings import RetentionSettings
+from voxserve.storage.protocol import BlobStore, FileRepository, VoiceRepository
+
+log = logging.getLogger(__name__)
+
+OWNED_PREFIXES = ("voices/", "files/")
+"""Blob areas whose every blob belongs to a row; other areas (preset samples) are caches."""
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    voices_purged: int
+    files_purged: int
+    orphans_removed: int
+
+
+class CleanupService:
+    def __init__(
+        self,
+        voices: VoiceService,
+        voice_repo: VoiceRepository,
+        files: FileRepository,
+        blobs: BlobStore,
+        retention: RetentionSettings,
+    ) -> None:
+        self._voices = voices
+        self._voice_repo = voice_repo
+        self._files = files
+        self._blobs = blobs
+        self._retention = retention
+
+    async def run_once(self, now: datetime | None = None) -> CleanupReport:
+        now = now or utcnow()
+        voices = await self._voice_repo.due_for_purge(now)
+        for record in voices:
+            await self._voices.purge(record)
+        files = await self._files.due_for_purge(now)
+        for file in files:
+            await self._blobs.delete(file.blob_key)
+            await self._files.purge(file.id)
+        orphans = await self._remove_orphans(now)
+        if voices or files or orphans:
+            log.info(
+                "cleanup: %d voices, %d files purged, %d orphan blobs removed",
+                len(voices), len(files), orphans,
+            )
+        return CleanupReport(len(voices), len(files), orphans)
+
+    async def _remove_orphans(self, now: datetime) -> int:
+        referenced = (
+            await self._voice_repo.referenced_blob_keys() | await self._files.referenced_blob_keys()
+        )
+        # A voice's folder also holds derived blobs (cached voice states): keep the whole folder.
+        folders = {key.rsplit("/", 1)[0] + "/" for key in referenced if key.startswith("voices/")}
+        cutoff = now - timedelta(seconds=self._retention.orphan_grace_seconds)
+        removed = 0
+        for prefix in OWNED_PREFIXES:
+            async for info in self._blobs.list(prefix):
+                if info.modified > cutoff or info.key in referenced:
+                    continue
+                if any(info.key.startswith(folder) for folder in folders):
+                    continue
+                await self._blobs.delete(info.key)
+                removed += 1
+        return removed

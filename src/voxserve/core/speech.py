@@ -1,0 +1,289 @@
+"""Speech generation: resolve the engine and voice, then synthesise sentence by sentence.
+
+``prepare`` does every check (text, engine, voice, cloning, credits) before any audio is made, so
+the API can answer a real status; ``stream`` then yields PCM piece by piece. Each sentence takes
+its own engine slot, so a long request cannot hold an engine while others wait for their first
+sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from voxserve.audio.decode import decode
+import numpy as np
+
+from voxserve.audio.encode import encode, make_stream_encoder
+from voxserve.audio.resample import StreamResampler, resample
+from voxserve.audio.types import AudioClip, AudioFormat, Samples
+from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
+from voxserve.core.text import parse_tags, split_sentences, strip_tags
+from voxserve.core.usage import UsageService
+from voxserve.core.voices import VoiceService, decode_reference, voice_state_key
+from voxserve.engines.manager import EngineManager
+from voxserve.engines.protocol import SynthesisRequest, TTSEngine
+from voxserve.errors import (
+    InvalidRequest,
+    ServiceUnavailable,
+    Unsupported,
+    ValidationFailed,
+    VoiceNotFound,
+)
+from voxserve.settings import Settings
+from voxserve.storage.protocol import BlobStore, VoiceRecord
+
+log = logging.getLogger(__name__)
+
+CLONING_HINT = (
+    "Voice cloning (custom voices and ref_audio) needs an engine that can clone: install the "
+    "pocket-tts extra (pip install 'voxserve[pocket-tts]') or configure a remote Voxtral server "
+    "(VOXSERVE_REMOTE__TTS_URL)."
+)
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    owner_id: str
+    text: str
+    model: str | None = None
+    voice_id: str | None = None
+    ref_audio: bytes | None = None
+    speed: float = 1.0
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """A resolved voice: a preset of the engine, or a cloned voice state."""
+
+    preset: str | None = None
+    """Engine-local preset id."""
+    emotion: str | None = None
+    """Emotion implied by the voice id (Voxtral 2 presets like ``en_paul_happy``)."""
+    custom: VoiceRecord | None = None
+    reference: AudioClip | None = None
+
+
+@dataclass(frozen=True)
+class PreparedSpeech:
+    owner_id: str
+    engine: TTSEngine
+    sample_rate: int
+    pieces: tuple[SynthesisRequest, ...]
+    characters: int
+    """Characters that will be spoken (tags excluded): the usage and credit count."""
+
+
+class SpeechService:
+    def __init__(
+        self,
+        engines: EngineManager,
+        voices: VoiceService,
+        blobs: BlobStore,
+        usage: UsageService,
+        settings: Settings,
+    ) -> None:
+        self._engines = engines
+        self._voices = voices
+        self._blobs = blobs
+        self._usage = usage
+        self._settings = settings
+
+    async def prepare(self, request: SpeechRequest) -> PreparedSpeech:
+        """Validate and resolve everything; no audio is made yet.
+
+        Raises:
+            ValidationFailed: empty or too long text, speed out of range.
+            InvalidRequest: no voice given, unknown model, voice of another engine.
+            VoiceNotFound: the voice id is unknown (or another owner's).
+            Unsupported: cloning asked of an engine that cannot clone.
+        """
+        self._check_text(request)
+        engine = self._pick_engine(request)
+        choice = await self._choose_voice(request, engine)
+        if choice.custom is not None or choice.reference is not None:
+            if not engine.capabilities().cloning:
+                raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
+        pieces = await self._pieces(request, engine, choice)
+        if not pieces:
+            raise ValidationFailed("input: there is nothing to speak.", field="input")
+        characters = sum(len(p.text) for p in pieces)
+        return PreparedSpeech(
+            request.owner_id, engine, engine.capabilities().sample_rate, tuple(pieces), characters
+        )
+
+    async def stream(self, prepared: PreparedSpeech, endpoint: str = "speech") -> AsyncIterator[Samples]:
+        """PCM chunks at ``prepared.sample_rate``, sentence by sentence. Credits are taken before
+        the first chunk and refunded if synthesis fails; usage is recorded at the end."""
+        async with self._usage.metered(
+            prepared.owner_id, endpoint, credits=prepared.characters
+        ) as meter:
+            meter.engine = prepared.engine.name
+            for piece in prepared.pieces:
+                async for chunk in self._engines.stream_tts(prepared.engine.name, piece):
+                    if len(chunk):
+                        yield chunk
+            meter.characters = prepared.characters
+
+    async def encoded(
+        self, prepared: PreparedSpeech, fmt: AudioFormat, endpoint: str = "speech",
+        *, sample_rate: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The stream encoded as ``fmt`` (at ``sample_rate``, default the engine's); the pieces
+        concatenate into one valid file."""
+        rate = sample_rate or prepared.sample_rate
+        resampler = StreamResampler(prepared.sample_rate, rate) if rate != prepared.sample_rate else None
+        encoder = make_stream_encoder(fmt, rate)
+        async for chunk in self.stream(prepared, endpoint):
+            data = encoder.encode(resampler.process(chunk) if resampler else chunk)
+            if data:
+                yield data
+        tail = encoder.encode(resampler.flush()) if resampler else b""
+        tail += encoder.finish()
+        if tail:
+            yield tail
+
+    async def synthesize(
+        self, prepared: PreparedSpeech, fmt: AudioFormat, endpoint: str = "speech",
+        *, sample_rate: int | None = None,
+    ) -> bytes:
+        """The whole file at once (with exact sizes in its header)."""
+        chunks = [chunk async for chunk in self.stream(prepared, endpoint)]
+        samples = np.concatenate(chunks).astype(np.float32)
+        rate = sample_rate or prepared.sample_rate
+        if rate != prepared.sample_rate:
+            samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
+        return await asyncio.to_thread(encode, samples, rate, fmt)
+
+    # ------------------------------------------------------------------ resolution
+
+    def _check_text(self, request: SpeechRequest) -> None:
+        limit = self._settings.limits.speech_max_characters
+        if not strip_tags(request.text).strip():
+            raise ValidationFailed("input: the text is empty.", field="input")
+        if len(request.text) > limit:
+            raise ValidationFailed(
+                f"input: the text is {len(request.text)} characters; the limit is {limit}.",
+                field="input",
+            )
+        if not 0.25 <= request.speed <= 4.0:
+            raise ValidationFailed("speed: must be between 0.25 and 4.0.", field="speed")
+
+    def _pick_engine(self, request: SpeechRequest) -> TTSEngine:
+        """The engine the model names, else the one the voice belongs to, else the default."""
+        model = request.model
+        if model and model not in HOSTED_TTS_MODELS:
+            return self._engine_named(model)
+        preset = self._voices.presets.get(request.voice_id or "")
+        if preset is not None:
+            return self._engines.tts(preset.engine)
+        return self.default_engine(cloning=self._wants_clone(request))
+
+    def _wants_clone(self, request: SpeechRequest) -> bool:
+        """ref_audio, or a voice id that is no preset and no hosted alias (a custom voice)."""
+        if request.ref_audio is not None:
+            return True
+        voice_id = request.voice_id or ""
+        known = voice_id in HOSTED_VOICES or voice_id in self._settings.engines.voice_aliases
+        return bool(voice_id) and not known
+
+    def default_engine(self, *, cloning: bool = False) -> TTSEngine:
+        engines = self._engines.tts_engines()
+        if not engines:
+            raise ServiceUnavailable("No speech engine is installed.")
+        configured = self._settings.engines.default_tts
+        if configured:
+            return self._engine_named(configured)
+        if cloning:
+            capable = [e for e in engines if e.capabilities().cloning]
+            return capable[0] if capable else engines[0]
+        return engines[0]
+
+    def _engine_named(self, name: str) -> TTSEngine:
+        engine = next((e for e in self._engines.tts_engines() if e.name == name), None)
+        if engine is None:
+            names = ", ".join(e.name for e in self._engines.tts_engines())
+            raise InvalidRequest(
+                f"Model '{name}' not found. Available speech models: {names}.", field="model"
+            )
+        return engine
+
+    async def _choose_voice(self, request: SpeechRequest, engine: TTSEngine) -> VoiceChoice:
+        if request.ref_audio is not None:
+            if request.voice_id:
+                raise InvalidRequest("Give either voice_id or ref_audio, not both.", field="ref_audio")
+            clip = await asyncio.to_thread(decode_reference, request.ref_audio, self._settings.limits)
+            return VoiceChoice(reference=clip)
+        voice_id = request.voice_id
+        if not voice_id:
+            raise InvalidRequest("Either ref_audio or voice must be provided.", field="voice_id")
+        preset = self._voices.presets.get(voice_id)
+        if preset is not None:
+            if preset.engine != engine.name:
+                raise InvalidRequest(
+                    f"Voice '{voice_id}' belongs to the '{preset.engine}' engine, not "
+                    f"'{engine.name}'.", field="voice_id",
+                )
+            return VoiceChoice(preset=preset.voice.id)
+        alias = resolve_alias(
+            voice_id, self._voices.presets, engine=engine.name,
+            pinned=self._settings.engines.voice_aliases,
+        )
+        if alias is not None and alias.preset.engine == engine.name:
+            return VoiceChoice(preset=alias.preset.voice.id, emotion=alias.emotion)
+        try:
+            record = await self._voices.get_record(request.owner_id, voice_id)
+        except VoiceNotFound:
+            raise VoiceNotFound(voice_id) from None
+        return VoiceChoice(custom=record)
+
+    async def _pieces(
+        self, request: SpeechRequest, engine: TTSEngine, choice: VoiceChoice
+    ) -> list[SynthesisRequest]:
+        pieces = []
+        states: dict[str | None, bytes | None] = {}
+        for run in parse_tags(request.text):
+            emotion = run.emotion or choice.emotion
+            which = emotion if choice.custom is not None else None
+            if which not in states:
+                states[which] = await self._voice_state(engine, choice, which)
+            state = states[which]
+            speed = min(max(request.speed * (run.pace or 1.0), 0.25), 4.0)
+            for sentence in split_sentences(run.text):
+                pieces.append(
+                    SynthesisRequest(
+                        text=sentence, voice=choice.preset, voice_state=state, speed=speed,
+                        language=request.language, emotion=emotion,
+                    )
+                )
+        return pieces
+
+    async def _voice_state(
+        self, engine: TTSEngine, choice: VoiceChoice, emotion: str | None
+    ) -> bytes | None:
+        if choice.reference is not None:
+            return await self._engines.clone_voice(engine.name, choice.reference)
+        if choice.custom is None:
+            return None
+        return await self.custom_voice_state(choice.custom, engine, emotion)
+
+    async def custom_voice_state(
+        self, record: VoiceRecord, engine: TTSEngine, emotion: str | None
+    ) -> bytes:
+        """The voice state of a saved voice: made once per (voice, sample, engine version) and
+        kept in the blob store."""
+        sample = record.sample_for(emotion)
+        key = voice_state_key(record.owner_id, record.id, engine.name, engine.version, sample.emotion)
+        try:
+            return await self._blobs.get(key)
+        except KeyError:
+            pass
+        wav = await self._blobs.get(sample.blob_key)
+        clip = await asyncio.to_thread(decode, wav)
+        state = await self._engines.clone_voice(engine.name, clip)
+        await self._blobs.put(key, state)
+        log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
+        return state

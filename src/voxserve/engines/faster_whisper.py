@@ -1,0 +1,248 @@
+"""faster-whisper: Whisper on CTranslate2, int8 on the CPU.
+
+One engine per model folder ``<models_dir>/faster-whisper-<size>/`` in the hub's conversion
+layout (``model.bin``, ``config.json``, ``tokenizer.json``, ``vocabulary.txt`` or ``.json``).
+Nothing is ever downloaded: the folder path goes straight to CTranslate2, and the Silero VAD model
+used by ``vad_filter`` ships inside the faster-whisper package.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voxserve.audio.types import AudioClip
+from voxserve.engines.protocol import (
+    Segment,
+    STTCapabilities,
+    TranscriptionInfo,
+    TranscriptionOptions,
+    Word,
+)
+from voxserve.errors import EngineFailure, Unsupported, VoxError
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+    from faster_whisper.transcribe import Segment as WhisperSegment
+
+PREFIX = "faster-whisper-"
+SAMPLE_RATE = 16000
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+MULTILINGUAL_VOCABULARY = 51865
+"""CTranslate2 treats a Whisper model as multilingual when its vocabulary has at least this many
+tokens (English-only models have one fewer); we decide the same way without loading it."""
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+PULL_HINT = "voxserve models pull faster-whisper-base"
+
+
+class FasterWhisperEngine:
+    """Speech-to-text with one faster-whisper model folder.
+
+    Args:
+        model_dir: ``.../faster-whisper-<size>``; the folder name gives the engine name.
+        cpu_threads: CTranslate2 intra-op threads (0: its default).
+        beam_size: beam search width (faster-whisper's default is 5).
+        vad_filter: skip non-speech with the bundled Silero VAD before decoding.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        cpu_threads: int = 0,
+        beam_size: int = 5,
+        vad_filter: bool = True,
+    ) -> None:
+        if not model_dir.name.startswith(PREFIX) or model_dir.name == PREFIX:
+            raise ValueError(f"a faster-whisper model folder is named {PREFIX}<size>")
+        self.model_dir = model_dir
+        self.name = model_dir.name
+        self.version = f"{importlib.metadata.version('faster-whisper')}/{self.size}"
+        self.cpu_threads = cpu_threads
+        self.beam_size = beam_size
+        self.vad_filter = vad_filter
+        self._model: WhisperModel | None = None
+        self._languages: tuple[str, ...] | None = None
+
+    @property
+    def size(self) -> str:
+        """The model size from the folder name (``base``, ``tiny.en``, ``large-v3``)."""
+        return self.name.removeprefix(PREFIX)
+
+    @classmethod
+    def discover(cls, models_dir: Path, **kwargs: Any) -> list[FasterWhisperEngine]:
+        """One engine per complete ``faster-whisper-*`` folder in ``models_dir``, by name."""
+        if not models_dir.is_dir():
+            return []
+        folders = sorted(p for p in models_dir.glob(f"{PREFIX}*") if p.name != PREFIX)
+        return [cls(path, **kwargs) for path in folders if _is_complete(path)]
+
+    def capabilities(self) -> STTCapabilities:
+        languages = self._model_languages()
+        return STTCapabilities(
+            languages=languages,
+            language_detection=len(languages) > 1,
+            word_timestamps=True,
+            hotwords=True,
+            diarization=False,
+            sample_rate=SAMPLE_RATE,
+            max_concurrency=1,
+        )
+
+    def load(self) -> None:
+        missing = [f for f in REQUIRED_FILES if not (self.model_dir / f).is_file()]
+        if missing:
+            raise EngineFailure(
+                f"{self.name} is missing {', '.join(missing)}; "
+                f"run: voxserve models pull {self.name}"
+            )
+        # Imported here so that discovering engines stays cheap for a server that never uses them.
+        from faster_whisper import WhisperModel
+
+        try:
+            self._model = WhisperModel(
+                str(self.model_dir),
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=self.cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise EngineFailure(f"{self.name} could not load its weights") from exc
+
+    def unload(self) -> None:
+        self._model = None
+
+    def transcribe(
+        self, audio: AudioClip, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        """Detect the language (unless given) now; decode segments as they are iterated.
+
+        Raises:
+            Unsupported: a language the model does not know (English-only models: any but en).
+            EngineFailure: the engine is not loaded, or CTranslate2 failed.
+            ValueError: ``audio`` is not at 16 kHz (the caller resamples).
+        """
+        if audio.sample_rate != SAMPLE_RATE:
+            raise ValueError(f"{self.name} needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate}")
+        language = self._check_language(options.language)
+        model = self._model
+        if model is None:
+            raise EngineFailure(f"{self.name} is not loaded")
+        if len(audio.samples) == 0:
+            fixed = language or self._only_language()
+            return TranscriptionInfo(fixed, 1.0 if fixed else None, 0.0), iter(())
+        try:
+            segments, info = model.transcribe(
+                audio.samples, **self._decode_options(options, language)
+            )
+        except VoxError:
+            raise
+        except Exception as exc:
+            raise EngineFailure(f"{self.name} failed to transcribe the audio") from exc
+        return (
+            TranscriptionInfo(info.language, info.language_probability, info.duration),
+            self._segments(segments, options.word_timestamps),
+        )
+
+    def _decode_options(
+        self, options: TranscriptionOptions, language: str | None
+    ) -> dict[str, Any]:
+        return {
+            "language": language,
+            "temperature": _temperatures(options.temperature),
+            "word_timestamps": options.word_timestamps,
+            "hotwords": ", ".join(options.hotwords) or None,
+            "initial_prompt": options.prompt or None,
+            "vad_filter": self.vad_filter,
+            "beam_size": self.beam_size,
+        }
+
+    def _segments(
+        self, segments: Iterable[WhisperSegment], word_timestamps: bool
+    ) -> Iterator[Segment]:
+        # Decoding happens while this generator is pulled, so errors surface here, not in
+        # transcribe(): they must be translated here too.
+        try:
+            for segment in segments:
+                yield _convert_segment(segment, word_timestamps)
+        except VoxError:
+            raise
+        except Exception as exc:
+            raise EngineFailure(f"{self.name} failed while decoding the audio") from exc
+
+    def _check_language(self, language: str | None) -> str | None:
+        if language is None:
+            return None
+        code = language.lower()
+        languages = self._model_languages()
+        if code in languages:
+            return code
+        if languages == ("en",):
+            raise Unsupported(
+                f"{self.name} transcribes English only; for '{language}' use a multilingual "
+                f"model: {PULL_HINT}",
+                field="language",
+            )
+        raise Unsupported(f"{self.name} does not know the language '{language}'", field="language")
+
+    def _only_language(self) -> str | None:
+        languages = self._model_languages()
+        return languages[0] if len(languages) == 1 else None
+
+    def _model_languages(self) -> tuple[str, ...]:
+        if self._languages is None:
+            self._languages = _read_languages(self.model_dir)
+        return self._languages
+
+
+def _is_complete(path: Path) -> bool:
+    return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+
+
+def _read_vocabulary(model_dir: Path) -> list[str]:
+    json_path = model_dir / "vocabulary.json"
+    if json_path.is_file():
+        tokens: list[str] = json.loads(json_path.read_text(encoding="utf-8"))
+        return tokens
+    text = (model_dir / "vocabulary.txt").read_text(encoding="utf-8")
+    return text.removesuffix("\n").split("\n")
+
+
+def _read_languages(model_dir: Path) -> tuple[str, ...]:
+    """The model's language codes, from its config's language token ids."""
+    try:
+        vocabulary = _read_vocabulary(model_dir)
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EngineFailure(f"{model_dir.name} has no readable vocabulary or config") from exc
+    if len(vocabulary) < MULTILINGUAL_VOCABULARY:
+        return ("en",)
+    tokens = (vocabulary[i] for i in config.get("lang_ids", []) if i < len(vocabulary))
+    return tuple(t[2:-2] for t in tokens if t.startswith("<|") and t.endswith("|>"))
+
+
+def _temperatures(temperature: float | None) -> tuple[float, ...]:
+    """OpenAI's rule: 0 (or unset) lets Whisper raise the temperature when decoding fails its
+    quality checks; any other value is used as given."""
+    if not temperature:
+        return FALLBACK_TEMPERATURES
+    return (temperature,)
+
+
+def _convert_segment(segment: WhisperSegment, word_timestamps: bool) -> Segment:
+    words = None
+    if word_timestamps and segment.words is not None:
+        words = tuple(
+            Word(w.word, _seconds(w.start), _seconds(w.end), float(w.probability))
+            for w in segment.words
+        )
+    return Segment(segment.text.strip(), _seconds(segment.start), _seconds(segment.end), words)
+
+
+def _seconds(value: float) -> float:
+    # faster-whisper hands back numpy floats after VAD; callers expect plain, tidy floats.
+    return round(float(value), 3)

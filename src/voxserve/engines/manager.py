@@ -1,0 +1,449 @@
+"""The engine manager: one owner for every engine's loading, concurrency and unloading.
+
+Each engine gets a concurrency limit (``EngineSettings.concurrency[name]``, else the engine's
+``max_concurrency``) and a bounded FIFO queue of ``max_queue`` waiters. A request that finds the
+queue full fails at once with ``Overloaded``; nothing waits without bound. A freed slot goes to
+the oldest waiter, so a long text spoken sentence by sentence (one ``stream_tts`` call each)
+re-queues between sentences and other requests get their first sentence early.
+
+Engines load lazily on first use, once, in a worker thread; ``unload_idle`` frees engines that
+have been idle too long, and the next use loads them again. Every blocking call runs through
+``voxserve.engines.threads``, so the event loop never waits on inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import aclosing, asynccontextmanager, contextmanager
+from typing import Any, Generic, Literal, TypeVar
+
+from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.protocol import (
+    ChatDelta,
+    ChatEngine,
+    ChatRequest,
+    Segment,
+    STTEngine,
+    SynthesisRequest,
+    TranscriptionInfo,
+    TranscriptionOptions,
+    TTSEngine,
+)
+from voxserve.engines.threads import iterate_in_thread, run_in_thread
+from voxserve.errors import EngineFailure, NotFound, Overloaded, ServiceUnavailable, VoxError
+from voxserve.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+EngineKind = Literal["tts", "stt", "chat"]
+AnyEngine = TTSEngine | STTEngine | ChatEngine
+E = TypeVar("E", TTSEngine, STTEngine, ChatEngine)
+T = TypeVar("T")
+
+_KIND_METHODS: tuple[tuple[EngineKind, str], ...] = (
+    ("tts", "synthesize"),
+    ("stt", "transcribe"),
+    ("chat", "complete"),
+)
+_KIND_LABELS: dict[EngineKind, str] = {"tts": "speech", "stt": "transcription", "chat": "chat"}
+
+
+def engine_kind(engine: object) -> EngineKind:
+    """What an engine does, from the method that does it.
+
+    The runtime-checkable protocols share ``name``, ``load``, ``capabilities``... and
+    ``isinstance`` only checks that members exist, so it cannot tell the kinds apart.
+
+    Raises:
+        TypeError: the object has none of ``synthesize``, ``transcribe`` or ``complete``.
+    """
+    for kind, method in _KIND_METHODS:
+        if callable(getattr(engine, method, None)):
+            return kind
+    raise TypeError(f"{type(engine).__name__} is not a TTS, STT or chat engine")
+
+
+class _Slots(Generic[E]):
+    """One engine with its load state, concurrency slots and FIFO waiters."""
+
+    def __init__(self, engine: E, kind: EngineKind, limit: int, max_queue: int) -> None:
+        self.engine: E = engine
+        self.kind = kind
+        self.limit = limit
+        self.max_queue = max_queue
+        self.active = 0
+        """Slots held (work running or about to run)."""
+        self.users = 0
+        """Operations needing the engine loaded: slot holders plus slot-less calls."""
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.loaded = False
+        self.last_used = time.monotonic()
+        self._load_lock = asyncio.Lock()
+        self._loading: asyncio.Task[None] | None = None
+
+    async def acquire(self, retry_after: int) -> None:
+        """Take a slot, waiting in FIFO order; ``Overloaded`` at once when the queue is full."""
+        if self.active < self.limit and not self.waiters:
+            self.active += 1
+            return
+        if len(self.waiters) >= self.max_queue:
+            raise Overloaded(
+                f"The {self.engine.name} engine is busy; try again shortly.",
+                retry_after=retry_after,
+            )
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the oldest waiter, or free it."""
+        self.last_used = time.monotonic()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.active -= 1
+
+    async def ensure_loaded(self) -> None:
+        """Load the engine once; concurrent first uses wait for the same load."""
+        if self.loaded:
+            return
+        async with self._load_lock:
+            if self.loaded:
+                return
+            if self._loading is None:
+                # A task of its own: a cancelled first caller must not leave a half-done load
+                # that the next caller starts again.
+                self._loading = asyncio.ensure_future(run_in_thread(self.engine.load))
+            try:
+                await asyncio.shield(self._loading)
+            finally:
+                if self._loading.done():
+                    self._loading = None
+            self.loaded = True
+
+    async def unload(self) -> None:
+        async with self._load_lock:
+            if not self.loaded:
+                return
+            self.loaded = False
+            await run_in_thread(self.engine.unload)
+
+    def idle_for(self, now: float) -> float | None:
+        """Seconds since last use when the engine could be unloaded now, else None."""
+        if not self.loaded or self.users or self.active or self.waiters:
+            return None
+        return now - self.last_used
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.engine.name,
+            "kind": self.kind,
+            "loaded": self.loaded,
+            "active": self.active,
+            "waiting": len(self.waiters),
+            "limit": self.limit,
+        }
+
+
+class EngineManager:
+    """Owns every engine: lookup, lazy loading, per-engine concurrency, idle unloading.
+
+    Built once by the composition root. Every method that runs an engine takes one of its slots
+    (``Overloaded`` when its queue is full), loads it if needed, and runs the engine in worker
+    threads. Streams hold their slot until they end, fail or are closed; close them (``aclose`` or
+    ``contextlib.aclosing``) when stopping early.
+    """
+
+    def __init__(self, engines: Iterable[AnyEngine], settings: EngineSettings) -> None:
+        self._settings = settings
+        self._tts: dict[str, _Slots[TTSEngine]] = {}
+        self._stt: dict[str, _Slots[STTEngine]] = {}
+        self._chat: dict[str, _Slots[ChatEngine]] = {}
+        self._closed = False
+        for engine in engines:
+            self._register(engine)
+
+    # ------------------------------------------------------------------ lookup
+
+    def tts(self, name: str) -> TTSEngine:
+        """The TTS engine called ``name``. Raises NotFound."""
+        return self._entry(self._tts, "tts", name).engine
+
+    def stt(self, name: str) -> STTEngine:
+        """The STT engine called ``name``. Raises NotFound."""
+        return self._entry(self._stt, "stt", name).engine
+
+    def chat(self, name: str) -> ChatEngine:
+        """The chat engine called ``name``. Raises NotFound."""
+        return self._entry(self._chat, "chat", name).engine
+
+    def tts_engines(self) -> list[TTSEngine]:
+        return [s.engine for s in self._tts.values()]
+
+    def stt_engines(self) -> list[STTEngine]:
+        return [s.engine for s in self._stt.values()]
+
+    def chat_engines(self) -> list[ChatEngine]:
+        return [s.engine for s in self._chat.values()]
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per engine: name, kind, loaded, active, waiting, limit (for a readiness endpoint)."""
+        groups: tuple[dict[str, Any], ...] = (self._tts, self._stt, self._chat)
+        return [slots.status() for group in groups for slots in group.values()]
+
+    # ------------------------------------------------------------------ work
+
+    async def stream_tts(
+        self, name: str, request: SynthesisRequest
+    ) -> AsyncGenerator[Samples, None]:
+        """Synthesize ``request`` with engine ``name``, chunk by chunk.
+
+        Raises:
+            NotFound: no such engine.
+            Overloaded: its queue is full.
+            Unsupported, EngineFailure: from the engine.
+        """
+        slots = self._entry(self._tts, "tts", name)
+        engine = slots.engine
+        async with self._slot(slots):
+            with _engine_errors(name, "synthesis"):
+                stream = iterate_in_thread(lambda: engine.synthesize(request))
+                async with aclosing(stream):
+                    async for chunk in stream:
+                        yield chunk
+
+    async def clone_voice(self, name: str, clip: AudioClip) -> bytes:
+        """Compute a voice state for ``clip`` with engine ``name``. Raises NotFound, Overloaded,
+        Unsupported, EngineFailure."""
+        slots = self._entry(self._tts, "tts", name)
+        async with self._slot(slots):
+            with _engine_errors(name, "voice cloning"):
+                return await run_in_thread(slots.engine.clone_voice, clip)
+
+    async def transcribe(
+        self, name: str, audio: AudioClip, options: TranscriptionOptions
+    ) -> tuple[TranscriptionInfo, AsyncIterator[Segment]]:
+        """Start a transcription: info now, segments as they are decoded.
+
+        The engine's slot is held until the segment iterator is exhausted or closed; always
+        exhaust it or ``aclose()`` it.
+
+        Raises:
+            NotFound, Overloaded; Unsupported, EngineFailure from the engine.
+        """
+        slots = self._entry(self._stt, "stt", name)
+        await self._take(slots)
+        try:
+            with _engine_errors(name, "transcription"):
+                info, segments = await run_in_thread(slots.engine.transcribe, audio, options)
+        except BaseException:
+            self._give_back(slots)
+            raise
+        stream = _guarded(name, "transcription", iterate_in_thread(lambda: segments))
+        return info, _SlotStream(stream, lambda: self._give_back(slots))
+
+    async def chat_stream(self, name: str, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
+        """Generate an answer with chat engine ``name``, piece by piece.
+
+        Raises:
+            NotFound, Overloaded; InvalidRequest, EngineFailure from the engine.
+        """
+        slots = self._entry(self._chat, "chat", name)
+        engine = slots.engine
+        async with self._slot(slots):
+            with _engine_errors(name, "chat"):
+                stream = iterate_in_thread(lambda: engine.complete(request))
+                async with aclosing(stream):
+                    async for delta in stream:
+                        yield delta
+
+    async def count_tokens(self, name: str, request: ChatRequest) -> int:
+        """Prompt tokens ``request`` would use with engine ``name``.
+
+        Takes no slot (tokenizing is cheap and must not queue behind generations), but loads
+        the engine and keeps it from being unloaded meanwhile. Raises NotFound, EngineFailure.
+        """
+        slots = self._entry(self._chat, "chat", name)
+        slots.users += 1
+        try:
+            await self._load(slots)
+            with _engine_errors(name, "token counting"):
+                return await run_in_thread(slots.engine.count_tokens, request)
+        finally:
+            slots.users -= 1
+            slots.last_used = time.monotonic()
+
+    # ------------------------------------------------------------------ unloading
+
+    async def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload engines idle longer than ``idle_unload_seconds`` (0: never) with no work.
+
+        Args:
+            now: a ``time.monotonic()`` reading (tests pass one); default the current time.
+
+        Returns:
+            The names of the engines unloaded.
+        """
+        limit = self._settings.idle_unload_seconds
+        if limit <= 0:
+            return []
+        now = time.monotonic() if now is None else now
+        unloaded = []
+        for slots in self._all():
+            idle = slots.idle_for(now)
+            if idle is not None and idle > limit:
+                log.info("unloading idle engine %s (%.0f s unused)", slots.engine.name, idle)
+                await self._unload(slots)
+                unloaded.append(slots.engine.name)
+        return unloaded
+
+    async def run_unloader(self, interval: float | None = None) -> None:
+        """Call ``unload_idle`` forever (run as a task; cancel it to stop). Returns at once when
+        idle unloading is off."""
+        limit = self._settings.idle_unload_seconds
+        if limit <= 0:
+            return
+        interval = interval if interval is not None else max(1.0, min(60.0, limit / 4))
+        while True:
+            await asyncio.sleep(interval)
+            await self.unload_idle()
+
+    async def close(self) -> None:
+        """Refuse new work and unload every engine. Call once the server has stopped serving;
+        an engine still working is left loaded (unloading it under a running thread could crash
+        native code)."""
+        self._closed = True
+        for slots in self._all():
+            if slots.active or slots.users:
+                log.warning("engine %s still busy at shutdown; not unloading", slots.engine.name)
+                continue
+            await self._unload(slots)
+
+    # ------------------------------------------------------------------ internals
+
+    def _register(self, engine: AnyEngine) -> None:
+        kind = engine_kind(engine)
+        groups: dict[EngineKind, dict[str, Any]] = {
+            "tts": self._tts,
+            "stt": self._stt,
+            "chat": self._chat,
+        }
+        group = groups[kind]
+        if engine.name in group:
+            raise ValueError(f"two {kind} engines are named {engine.name!r}")
+        limit = self._settings.concurrency.get(engine.name)
+        if limit is None:
+            limit = engine.capabilities().max_concurrency
+        group[engine.name] = _Slots(engine, kind, max(1, limit), self._settings.max_queue)
+
+    def _entry(self, group: dict[str, _Slots[E]], kind: EngineKind, name: str) -> _Slots[E]:
+        slots = group.get(name)
+        if slots is None:
+            raise NotFound(f"No {_KIND_LABELS[kind]} engine named '{name}' is installed.")
+        return slots
+
+    def _all(self) -> list[_Slots[Any]]:
+        return [*self._tts.values(), *self._stt.values(), *self._chat.values()]
+
+    @asynccontextmanager
+    async def _slot(self, slots: _Slots[Any]) -> AsyncIterator[None]:
+        await self._take(slots)
+        try:
+            yield
+        finally:
+            self._give_back(slots)
+
+    async def _take(self, slots: _Slots[Any]) -> None:
+        """Take a slot and make sure the engine is loaded."""
+        if self._closed:
+            raise ServiceUnavailable("The server is shutting down.")
+        await slots.acquire(self._settings.retry_after_seconds)
+        slots.users += 1
+        try:
+            await self._load(slots)
+        except BaseException:
+            self._give_back(slots)
+            raise
+
+    def _give_back(self, slots: _Slots[Any]) -> None:
+        slots.users -= 1
+        slots.release()
+
+    async def _load(self, slots: _Slots[Any]) -> None:
+        with _engine_errors(slots.engine.name, "loading"):
+            await slots.ensure_loaded()
+
+    async def _unload(self, slots: _Slots[Any]) -> None:
+        try:
+            await slots.unload()
+        except Exception:
+            log.exception("engine %s failed to unload", slots.engine.name)
+
+
+@contextmanager
+def _engine_errors(name: str, action: str) -> Iterator[None]:
+    """Let VoxErrors through; turn anything else an engine raises into ``EngineFailure`` (logged
+    with its traceback here, never sent to the client)."""
+    try:
+        yield
+    except VoxError:
+        raise
+    except Exception as exc:
+        log.exception("engine %s failed during %s", name, action)
+        raise EngineFailure(f"The {name} engine failed during {action}.") from exc
+
+
+async def _guarded(
+    name: str, action: str, stream: AsyncGenerator[T, None]
+) -> AsyncGenerator[T, None]:
+    async with aclosing(stream):
+        with _engine_errors(name, action):
+            async for item in stream:
+                yield item
+
+
+class _SlotStream(AsyncIterator[T]):
+    """An async iterator that runs ``on_close`` once, when it is exhausted, fails or is closed.
+
+    A plain async generator would not do: one that was never started runs no cleanup on
+    ``aclose()``, and the engine slot it holds would never come back.
+    """
+
+    def __init__(self, stream: AsyncGenerator[T, None], on_close: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stream = stream
+        self._on_close: Callable[[], None] | None = on_close
+
+    async def __anext__(self) -> T:
+        try:
+            return await self._stream.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is None:
+            return
+        try:
+            await self._stream.aclose()
+        finally:
+            on_close()
+
+    def __del__(self) -> None:
+        # Dropped without being closed: still give the slot back, on the loop's thread.
+        if self._on_close is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_close)

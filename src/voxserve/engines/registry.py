@@ -1,0 +1,93 @@
+"""Finds the engines this installation can run, best first within each kind.
+
+Built-in engines (espeak, pocketsphinx) are always there; neural engines appear when their weights
+are in the models folder; remote engines when their URL is configured. Discovery only looks at
+files and settings: weights load lazily on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
+from voxserve.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Engine = TTSEngine | STTEngine | ChatEngine
+
+
+def discover_engines(settings: Settings) -> list[Engine]:
+    """Every available engine: remote first (GPU servers), then local neural, then built-in."""
+    return [*_tts(settings), *_stt(settings), *_chat(settings)]
+
+
+def _tts(settings: Settings) -> list[Engine]:
+    from voxserve.engines.espeak import EspeakEngine
+    from voxserve.engines.piper import PiperEngine
+
+    found: list[Engine] = []
+    remote = settings.remote
+    if remote.tts_url:
+        from voxserve.engines.remote import RemoteTTSEngine
+
+        found.append(
+            RemoteTTSEngine(
+                base_url=remote.tts_url, model=remote.tts_model, api_key=remote.api_key,
+                timeout=remote.timeout_seconds,
+            )
+        )
+    pocket = _pocket_tts(settings)
+    if pocket is not None:
+        found.append(pocket)
+    piper = PiperEngine.discover(settings.resolved_models_dir)
+    if piper is not None:
+        found.append(piper)
+    found.append(EspeakEngine())
+    return found
+
+
+def _pocket_tts(settings: Settings) -> Engine | None:
+    try:
+        from voxserve.engines.pocket_tts import PocketTTSEngine
+    except ImportError:
+        return None
+    return PocketTTSEngine.discover(settings.resolved_models_dir)
+
+
+def _stt(settings: Settings) -> list[Engine]:
+    from voxserve.engines.faster_whisper import FasterWhisperEngine
+    from voxserve.engines.pocketsphinx import PocketsphinxEngine
+
+    found: list[Engine] = []
+    remote = settings.remote
+    if remote.stt_url:
+        from voxserve.engines.remote import RemoteSTTEngine
+
+        found.append(
+            RemoteSTTEngine(
+                base_url=remote.stt_url, model=remote.stt_model, api_key=remote.api_key,
+                timeout=remote.timeout_seconds,
+            )
+        )
+    found.extend(FasterWhisperEngine.discover(settings.resolved_models_dir))
+    found.append(PocketsphinxEngine())
+    return found
+
+
+def _chat(settings: Settings) -> list[Engine]:
+    from voxserve.engines.llama_cpp import LlamaCppEngine
+
+    found: list[Engine] = []
+    remote = settings.remote
+    if remote.chat_url:
+        from voxserve.engines.remote import RemoteChatEngine
+
+        found.append(
+            RemoteChatEngine(
+                base_url=remote.chat_url, model=remote.chat_model, api_key=remote.api_key,
+                timeout=remote.timeout_seconds, audio_native=remote.chat_audio_native,
+            )
+        )
+    found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))
+    return found

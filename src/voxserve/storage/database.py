@@ -1,0 +1,96 @@
+"""The SQL database: engine set-up for SQLite and PostgreSQL, and read/write transactions.
+
+SQLite: WAL (readers never wait for the writer), foreign keys on, a 30 s busy timeout, and write
+transactions that start with ``BEGIN IMMEDIATE`` so two writers (also in two processes) serialize
+at the start of the transaction instead of failing at its first write. PostgreSQL needs none of
+this; repositories lock rows where an invariant spans several statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "voxserve_write"
+"""Execution option marking a connection whose transactions will write."""
+
+
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URLs.
+
+    For a SQLite file the folder is created when missing.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        _make_sqlite_folder(url)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)  # a restarted server must not break the pool
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _make_sqlite_folder(url: URL) -> None:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the driver: SQLAlchemy emits it below, in the mode we choose.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (and pool) whose transactions take the write lock up front on SQLite."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+class Database:
+    """Hands out sessions, each inside one transaction (committed on success)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._reads = async_sessionmaker(engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction."""
+        async with self._reads() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that writes; on SQLite it holds the database write lock throughout."""
+        async with self._writes() as session, session.begin():
+            yield session

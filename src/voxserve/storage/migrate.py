@@ -1,0 +1,71 @@
+"""Bring a database to the newest schema with Alembic, safely from any number of processes.
+
+The upgrade runs inside one transaction that first takes a database-wide lock: a PostgreSQL
+advisory lock, or SQLite's write lock (``BEGIN IMMEDIATE``). A second process starting at the
+same time waits for the first one, then finds the schema at head and does nothing. DDL is
+transactional on both backends, so a failed upgrade leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from voxserve.storage.database import create_engine, writer
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+ADVISORY_LOCK_KEY = 0x766F7873_65727665  # "voxserve": one lock id for every voxserve schema change
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    """An Alembic configuration built in code (no ``alembic.ini`` needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if database_url:
+        # ConfigParser interpolates '%': a URL-encoded password must survive it.
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def migrate(database_url: str) -> None:
+    """Upgrade the database at ``database_url`` to the newest revision (a no-op when current)."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        await migrate_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+async def migrate_engine(engine: AsyncEngine) -> None:
+    """Upgrade through an existing engine (needed for in-memory SQLite, which lives in its pool)."""
+    async with writer(engine).connect() as connection:
+        await connection.run_sync(_upgrade_locked)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+def _upgrade_locked(connection: Connection) -> None:
+    with connection.begin():
+        if connection.dialect.name == "postgresql":
+            # Held until the transaction ends, so it is released even if this process dies.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            )
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,46 @@
+"""SQL storage: ``open_storage`` builds the SQL repositories and the local blob store.
+
+The engine set-up lives in ``database``; each repository in ``sql_<area>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from voxserve.storage.blobs_local import LocalBlobStore
+from voxserve.storage.database import Database, create_engine
+from voxserve.storage.migrate import migrate_engine
+from voxserve.storage.protocol import Storage
+from voxserve.storage.sql_files import SqlFileRepository
+from voxserve.storage.sql_keys import SqlKeyRepository
+from voxserve.storage.sql_usage import SqlUsageRepository
+from voxserve.storage.sql_voices import SqlVoiceRepository
+
+
+@asynccontextmanager
+async def open_storage(database_url: str, blob_dir: Path) -> AsyncIterator[Storage]:
+    """Migrate the database to the newest schema and hand out the repositories and blob store.
+
+    Args:
+        database_url: ``sqlite+aiosqlite:///path/to.db`` or ``postgresql+asyncpg://...``.
+        blob_dir: folder of the local blob store (created when missing).
+
+    The engine's connections are closed when the context ends.
+    """
+    engine = create_engine(database_url)
+    try:
+        await migrate_engine(engine)
+        await asyncio.to_thread(blob_dir.mkdir, parents=True, exist_ok=True)
+        db = Database(engine)
+        yield Storage(
+            keys=SqlKeyRepository(db),
+            voices=SqlVoiceRepository(db),
+            files=SqlFileRepository(db),
+            usage=SqlUsageRepository(db),
+            blobs=LocalBlobStore(blob_dir),
+        )
+    finally:
+        await engine.dispose()

@@ -1,0 +1,101 @@
+"""Owners and API keys in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from voxserve.storage.database import Database
+from voxserve.storage.protocol import ApiKey, Owner
+from voxserve.storage.tables import ApiKeyRow, OwnerRow, api_key_record, owner_record
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlKeyRepository:
+    """``KeyRepository`` over SQLAlchemy."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_owner(self, name: str, credits: int | None = None) -> Owner:
+        row = OwnerRow(id=new_id("owner"), name=name, credits=credits, created_at=utcnow())
+        async with self._db.write() as session:
+            session.add(row)
+        return owner_record(row)
+
+    async def get_owner(self, owner_id: str) -> Owner | None:
+        async with self._db.read() as session:
+            row = await session.get(OwnerRow, owner_id)
+            return None if row is None else owner_record(row)
+
+    async def get_or_create_owner(self, owner_id: str, name: str) -> Owner:
+        """The owner with this id, created if missing; safe when several callers race."""
+        dialect_insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(OwnerRow)
+            .values(id=owner_id, name=name, credits=None, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[OwnerRow.id])
+        )
+        async with self._db.write() as session:
+            await session.execute(statement)
+            row = await session.get_one(OwnerRow, owner_id)
+            return owner_record(row)
+
+    async def create_key(self, owner_id: str, name: str, key_hash: str, prefix: str) -> ApiKey:
+        row = ApiKeyRow(
+            id=new_id("key"),
+            owner_id=owner_id,
+            name=name,
+            key_hash=key_hash,
+            prefix=prefix,
+            created_at=utcnow(),
+        )
+        async with self._db.write() as session:
+            session.add(row)
+        return api_key_record(row)
+
+    async def find_by_hash(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
+        statement = (
+            select(ApiKeyRow, OwnerRow)
+            .join(OwnerRow, OwnerRow.id == ApiKeyRow.owner_id)
+            .where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+        )
+        async with self._db.read() as session:
+            found = (await session.execute(statement)).one_or_none()
+            if found is None:
+                return None
+            return api_key_record(found[0]), owner_record(found[1])
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        statement = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        async with self._db.read() as session:
+            return [api_key_record(row) for row in (await session.scalars(statement))]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        statement = (
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        async with self._db.write() as session:
+            result: Any = await session.execute(statement)
+            return bool(result.rowcount)
+
+    async def count_active_keys(self) -> int:
+        statement = (
+            select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
+        )
+        async with self._db.read() as session:
+            return int((await session.execute(statement)).scalar_one())

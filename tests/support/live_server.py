@@ -1,0 +1,59 @@
+"""Runs the real voxserve app under uvicorn on a free loopback port, in a background thread, so
+tests can drive it with the official SDKs and raw HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from voxserve.api.app import create_app
+from voxserve.engines.registry import Engine
+from voxserve.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    settings: Settings
+
+    def client(self, key: str | None = None, **kwargs: object) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def run_server(settings: Settings, engines: Sequence[Engine] | None = None) -> Iterator[LiveServer]:
+    """Start the app on ``settings.port`` (a free one when 0) and stop it on exit."""
+    port = settings.port or free_port()
+    settings = settings.model_copy(update={"port": port})
+    config = uvicorn.Config(
+        create_app(settings, engines=engines), host=settings.host, port=port,
+        log_level="warning", lifespan="on", ws="none",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://{settings.host}:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("voxserve test server did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(url, settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
