@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from voxserve.core.auth import AuthService
 from voxserve.core.cleanup import CleanupService
 from voxserve.core.presets import PresetCatalog
+from voxserve.core.fetch import UrlFetcher
+from voxserve.core.files import FileService
 from voxserve.core.speech import SpeechService
+from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
@@ -32,6 +35,8 @@ class Services:
     voices: VoiceService
     speech: SpeechService
     usage: UsageService
+    files: FileService
+    transcription: TranscriptionService
     cleanup: CleanupService
 
 
@@ -50,6 +55,8 @@ async def open_services(
         )
         usage = UsageService(storage.usage)
         speech = SpeechService(manager, voices, storage.blobs, usage, settings)
+        files = FileService(storage.files, storage.blobs, settings.load_secret_key())
+        fetcher = UrlFetcher(settings.fetch)
         services = Services(
             settings=settings,
             storage=storage,
@@ -58,6 +65,8 @@ async def open_services(
             voices=voices,
             speech=speech,
             usage=usage,
+            files=files,
+            transcription=TranscriptionService(manager, files, fetcher, usage, settings),
             cleanup=CleanupService(
                 voices, storage.voices, storage.files, storage.blobs, settings.retention
             ),

@@ -97,6 +97,8 @@ def test_cloning_is_unsupported(engine: EspeakEngine) -> None:
     clip = AudioClip(np.zeros(16000, dtype=np.float32), 16000)
     with pytest.raises(Unsupported, match="pocket-tts"):
         engine.clone_voice(clip)
+    with pytest.raises(Unsupported, match="pocket-tts"):
+        speak(engine, "Hello.", voice_state=b"state")
 
 
 def test_language_codes_are_normalised() -> None:
@@ -133,6 +135,7 @@ def word_error_rate(reference: str, audio: Samples, sample_rate: int) -> float:
 
 
 @pytest.mark.model
+@pytest.mark.slow
 def test_speech_is_intelligible(engine: EspeakEngine) -> None:
     audio = speak(engine, SENTENCES, voice="en-us")
     assert word_error_rate(SENTENCES, audio, engine.capabilities().sample_rate) < 0.35

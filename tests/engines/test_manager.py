@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -365,10 +366,20 @@ async def test_transcribe_slot_is_freed_by_aclose_even_before_iteration() -> Non
     _, segments = await manager.transcribe("fake-stt", clip, TranscriptionOptions())
     with pytest.raises(Overloaded):
         await manager.transcribe("fake-stt", clip, TranscriptionOptions())
-    await segments.aclose()  # type: ignore[attr-defined]
+    await segments.aclose()
     assert manager.status()[0]["active"] == 0
     _, again = await manager.transcribe("fake-stt", clip, TranscriptionOptions())
-    await again.aclose()  # type: ignore[attr-defined]
+    await again.aclose()
+
+
+async def test_transcribe_slot_comes_back_when_segments_are_dropped() -> None:
+    manager = make_manager(FakeSTTEngine(), max_queue=0)
+    clip = AudioClip(np.zeros(16000, dtype=np.float32), 16000)
+    _, segments = await manager.transcribe("fake-stt", clip, TranscriptionOptions())
+    del segments
+    gc.collect()
+    await asyncio.sleep(0)
+    assert manager.status()[0]["active"] == 0
 
 
 async def test_chat_stream_and_count_tokens() -> None:
@@ -421,3 +432,18 @@ async def test_iterate_in_thread_propagates_errors() -> None:
 
     with pytest.raises(KeyError):
         [item async for item in iterate_in_thread(failing)]
+
+
+async def test_a_cancelled_call_waits_for_its_thread_then_times_out() -> None:
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.set()
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await run_in_thread(slow)
+    assert finished.is_set()  # the thread was not abandoned while still running
+    assert time.monotonic() - start >= 0.2

@@ -1,7 +1,9 @@
 """Storage fixtures: every ``storage`` test runs on SQLite and on PostgreSQL.
 
-``postgres_server_url`` (session) and ``postgres_url`` (a fresh database per test) are thin
-wrappers over ``tests.support.postgres``; they can move to ``tests/conftest.py`` unchanged.
+``postgres_server_url`` (session) and ``postgres_url`` (a new empty database per test) are thin
+wrappers over ``tests.support.postgres`` and can move to ``tests/conftest.py`` unchanged.
+Repository tests share one migrated PostgreSQL database, emptied before each test (a new
+database per test would cost a checkpoint each); ``fresh_database_url`` gives a new, empty one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from tests.support.postgres import (
     create_database,
     drop_database,
     postgres_server,
+    run_blocking,
+    truncate_tables,
 )
+from voxserve.storage.migrate import migrate
 from voxserve.storage.protocol import Owner, Storage
 from voxserve.storage.sql import open_storage
+from voxserve.storage.tables import Base
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -43,11 +49,34 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_server_url, url)
 
 
+@pytest.fixture(scope="session")
+def shared_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """One migrated PostgreSQL database for the session's repository tests."""
+    url = run_blocking(create_database(postgres_server_url))
+    run_blocking(migrate(url))
+    yield url
+    run_blocking(drop_database(postgres_server_url, url))
+
+
+def _sqlite_url(folder: Path) -> str:
+    return f"sqlite+aiosqlite:///{folder / 'db' / 'voxserve.db'}"
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database on each backend."""
+    """A migrated database without rows, on each backend."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'voxserve.db'}"
+        return _sqlite_url(tmp_path)
+    url: str = request.getfixturevalue("shared_postgres_url")
+    run_blocking(truncate_tables(url, [t.name for t in Base.metadata.sorted_tables]))
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that was never migrated, on each backend."""
+    if request.param == "sqlite":
+        return _sqlite_url(tmp_path)
     url: str = request.getfixturevalue("postgres_url")
     return url
 

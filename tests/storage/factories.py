@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from voxserve.storage.protocol import FileRecord, UsageRecord, VoiceRecord, VoiceSample
+from voxserve.storage.protocol import FileRecord, Storage, UsageRecord, VoiceRecord, VoiceSample
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -17,14 +17,8 @@ def voice(owner_id: str, name: str = "Voice", *, minutes: int = 0, **fields: Any
     samples = fields.pop("samples", None) or (
         VoiceSample(f"voices/{owner_id}/{voice_id}/sample-main.wav", 3.5),
     )
-    return VoiceRecord(
-        id=voice_id,
-        owner_id=owner_id,
-        name=name,
-        created_at=T0 + timedelta(minutes=minutes),
-        samples=samples,
-        **fields,
-    )
+    fields.setdefault("created_at", T0 + timedelta(minutes=minutes))
+    return VoiceRecord(id=voice_id, owner_id=owner_id, name=name, samples=samples, **fields)
 
 
 def file(owner_id: str, *, minutes: int = 0, **fields: Any) -> FileRecord:
@@ -45,3 +39,10 @@ def file(owner_id: str, *, minutes: int = 0, **fields: Any) -> FileRecord:
 def usage(owner_id: str, at: datetime, **fields: Any) -> UsageRecord:
     values: dict[str, Any] = {"endpoint": "speech", "engine": "fake-tts", "status": 200, **fields}
     return UsageRecord(owner_id=owner_id, created_at=at, **values)
+
+
+async def balance(storage: Storage, owner_id: str) -> int | None:
+    """The owner's credit balance (the owner must exist)."""
+    owner = await storage.keys.get_owner(owner_id)
+    assert owner is not None
+    return owner.credits

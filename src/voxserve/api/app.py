@@ -10,7 +10,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import voxserve
-from voxserve.api import health, speech
+from voxserve.api import health, speech, transcriptions
+from voxserve.api.adapters.mistral import files as mistral_files
 from voxserve.api.adapters.mistral import voices as mistral_voices
 from voxserve.api.errors import ErrorShapes, install_error_handlers
 from voxserve.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -36,8 +37,8 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
             await ensure_safe_to_serve(services)
             app.state.services = services
             log_engines(services)
-            cleanup = asyncio.create_task(run_cleanup(services))
-            stack.callback(cleanup.cancel)
+            for job in (run_cleanup(services), services.engines.run_unloader()):
+                stack.callback(asyncio.create_task(job).cancel)
             yield
 
     app = FastAPI(
@@ -53,6 +54,8 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     app.include_router(health.router)
     app.include_router(mistral_voices.router)
     app.include_router(speech.router)
+    app.include_router(transcriptions.router)
+    app.include_router(mistral_files.router)
     return app
 
 

@@ -93,12 +93,9 @@ def probe_duration(source: Source) -> float | None:
 def _decode_all(source: Source, sample_rate: int | None) -> AudioClip:
     with _open(source) as container:
         decoder = _Decoder(container)
-        parts: list[Samples] = []
-        rate = sample_rate or 0
-        for samples, rate in _resampled(decoder.pieces(), sample_rate):
-            parts.append(samples)
+        pieces = list(_resampled(decoder.pieces(), sample_rate))
         decoder.check_not_empty()
-    return AudioClip(np.concatenate(parts), rate)
+    return AudioClip(np.concatenate([samples for samples, _ in pieces]), pieces[-1][1])
 
 
 @contextmanager
@@ -117,7 +114,10 @@ def _open(source: Source) -> Iterator[av.container.InputContainer]:
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise _undecodable(exc) from None
     with container:
-        yield container
+        try:
+            yield container
+        except av.FFmpegError as exc:  # e.g. a sample layout the converter cannot set up
+            raise _undecodable(exc) from None
 
 
 def _undecodable(exc: BaseException | None = None, reason: str = "") -> ValidationFailed:
@@ -184,12 +184,12 @@ class _Decoder:
 
     def _to_mono(self, frame: av.AudioFrame) -> Samples:
         key = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if key != self._layout_key:
+        converter = self._converter
+        if converter is None or key != self._layout_key:
             # Streams may change layout or format midway (chained Ogg, some MPEG-TS).
-            self._converter = av.AudioResampler(format="fltp")
+            converter = self._converter = av.AudioResampler(format="fltp")
             self._layout_key = key
-        assert self._converter is not None
-        planes = [f.to_ndarray() for f in self._converter.resample(frame)]
+        planes = [f.to_ndarray() for f in converter.resample(frame)]
         mono = np.concatenate(planes, axis=1).mean(axis=0, dtype=np.float32)
         return np.clip(mono, -1.0, 1.0, out=mono)
 

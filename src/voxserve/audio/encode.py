@@ -153,7 +153,11 @@ _CODECS: dict[str, _CodecSpec] = {
     # libopus takes only these rates (it works at 48 kHz inside). 100 ms Ogg pages instead of
     # the default 1 s let a streamed response start promptly.
     "opus": _CodecSpec(
-        "ogg", "libopus", "flt", (8000, 12000, 16000, 24000, 48000), 48_000,
+        "ogg",
+        "libopus",
+        "flt",
+        (8000, 12000, 16000, 24000, 48000),
+        48_000,
         {"page_duration": "100000"},
     ),
     "aac": _CodecSpec("adts", "aac", "fltp", _AAC_RATES, 64_000),

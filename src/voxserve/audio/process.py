@@ -14,6 +14,10 @@ from voxserve.audio.types import AudioClip, Samples
 _FRAME_SECONDS = 0.02
 _NOISE_FRACTION = 0.1
 """Share of the quietest frames taken as the noise profile for :func:`denoise`."""
+_MASK_SMOOTH_HZ = 150
+"""Frequency smoothing of the gate. noisereduce's 500 Hz default spreads the gate of the noise
+bins over nearby harmonics and costs speech about 3 dB; 150 Hz costs under 1 dB for about 3 dB
+less noise removed (measured on jfk.flac with white noise, at 16 and 24 kHz)."""
 _MAX_LEVEL_GAIN = 2.0
 
 
@@ -70,7 +74,11 @@ def denoise(clip: AudioClip) -> AudioClip:
     import noisereduce
 
     cleaned = noisereduce.reduce_noise(
-        y=samples, sr=clip.sample_rate, stationary=True, y_noise=quiet.reshape(-1)
+        y=samples,
+        sr=clip.sample_rate,
+        stationary=True,
+        y_noise=quiet.reshape(-1),
+        freq_mask_smooth_hz=_MASK_SMOOTH_HZ,
     )
     cleaned = as_samples(cleaned)[: len(samples)]
     gain = _level_gain(loud, quiet, _frames(cleaned, clip.sample_rate)[_loud_mask(frames)])

@@ -78,9 +78,11 @@ class AuthService:
             found = await self._keys.find_by_hash(hash_key(secret))
             if found is not None:
                 return found[1]
-            raise Unauthorized("Invalid API key.")
+        # Keyless loopback mode takes any key too: SDKs such as openai insist on sending one.
         if self._open_when_keyless and await self.keyless():
             return await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
+        if secret:
+            raise Unauthorized("Invalid API key.")
         raise Unauthorized(
             "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from voxserve.audio.decode import decode
@@ -122,10 +123,12 @@ class SpeechService:
             prepared.owner_id, endpoint, credits=prepared.characters
         ) as meter:
             meter.engine = prepared.engine.name
-            for piece in prepared.pieces:
-                async for chunk in self._engines.stream_tts(prepared.engine.name, piece):
-                    if len(chunk):
-                        yield chunk
+            for index, piece in enumerate(prepared.pieces):
+                pieces = self._engines.stream_tts(prepared.engine.name, piece, admitted=index > 0)
+                async with aclosing(pieces):
+                    async for chunk in pieces:
+                        if len(chunk):
+                            yield chunk
             meter.characters = prepared.characters
 
     async def encoded(

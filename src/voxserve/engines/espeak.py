@@ -200,6 +200,8 @@ class EspeakEngine:
         pass
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
+        if request.voice_state is not None:
+            raise Unsupported(CLONING_HINT)
         voice = self._pick_voice(request)
         text = request.text.strip()
         if not text:

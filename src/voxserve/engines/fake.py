@@ -145,7 +145,8 @@ class FakeSTTEngine:
                 tokens = sentence.split()
                 w = (end - start) / len(tokens)
                 word_list = tuple(
-                    Word(tok, start + j * w, start + (j + 1) * w, 1.0) for j, tok in enumerate(tokens)
+                    Word(tok, start + j * w, start + (j + 1) * w, 1.0)
+                    for j, tok in enumerate(tokens)
                 )
             yield Segment(sentence, start, end, word_list)
 

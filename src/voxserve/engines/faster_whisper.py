@@ -22,7 +22,7 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     Word,
 )
-from voxserve.errors import EngineFailure, Unsupported, VoxError
+from voxserve.errors import EngineFailure, Unsupported
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 PREFIX = "faster-whisper-"
 SAMPLE_RATE = 16000
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+VOCABULARY_FILES = ("vocabulary.txt", "vocabulary.json")
+"""CTranslate2 reads either; older conversions have the text file, newer ones the JSON."""
 MULTILINGUAL_VOCABULARY = 51865
 """CTranslate2 treats a Whisper model as multilingual when its vocabulary has at least this many
 tokens (English-only models have one fewer); we decide the same way without loading it."""
@@ -93,7 +95,7 @@ class FasterWhisperEngine:
         )
 
     def load(self) -> None:
-        missing = [f for f in REQUIRED_FILES if not (self.model_dir / f).is_file()]
+        missing = _missing_files(self.model_dir)
         if missing:
             raise EngineFailure(
                 f"{self.name} is missing {', '.join(missing)}; "
@@ -139,9 +141,7 @@ class FasterWhisperEngine:
             segments, info = model.transcribe(
                 audio.samples, **self._decode_options(options, language)
             )
-        except VoxError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # CTranslate2, the VAD and the tokenizer raise assorted types
             raise EngineFailure(f"{self.name} failed to transcribe the audio") from exc
         return (
             TranscriptionInfo(info.language, info.language_probability, info.duration),
@@ -169,8 +169,6 @@ class FasterWhisperEngine:
         try:
             for segment in segments:
                 yield _convert_segment(segment, word_timestamps)
-        except VoxError:
-            raise
         except Exception as exc:
             raise EngineFailure(f"{self.name} failed while decoding the audio") from exc
 
@@ -199,8 +197,15 @@ class FasterWhisperEngine:
         return self._languages
 
 
+def _missing_files(path: Path) -> list[str]:
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if not any((path / name).is_file() for name in VOCABULARY_FILES):
+        missing.append(VOCABULARY_FILES[0])
+    return missing
+
+
 def _is_complete(path: Path) -> bool:
-    return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+    return path.is_dir() and not _missing_files(path)
 
 
 def _read_vocabulary(model_dir: Path) -> list[str]:

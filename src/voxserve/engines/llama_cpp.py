@@ -10,13 +10,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from voxserve.engines.protocol import ChatCapabilities, ChatDelta, ChatRequest
 from voxserve.errors import EngineFailure, InvalidRequest, Unsupported
-
-if TYPE_CHECKING:
-    from llama_cpp import Llama
 
 _INSTALL_HINT = "The llama-cpp engine needs: pip install 'voxserve[llama]'"
 
@@ -29,7 +26,6 @@ class LlamaCppEngine:
     time: a llama.cpp context is not shared between threads.
     """
 
-    name = "llama-cpp"
     version = "1"
 
     def __init__(
@@ -42,11 +38,15 @@ class LlamaCppEngine:
     ) -> None:
         self.model_path = Path(model_path)
         self.model_name = model_name or self.model_path.parent.name
+        self.name = self.model_name
+        """Engines are named for their model (one per GGUF folder), so ``model`` selects one."""
         self.n_threads = n_threads
         train_ctx = gguf_context_length(self.model_path)
         self.context_length = min(n_ctx, train_ctx) if train_ctx else n_ctx
         """``n_ctx`` capped by the context the model was trained for."""
-        self._llm: Llama | None = None
+        # llama_cpp.Llama and its Jinja2ChatFormatter, typed Any: the package is optional, so mypy
+        # must give the same answer with and without it installed.
+        self._llm: Any = None
         self._formatter: Any = None
 
     @classmethod
@@ -113,7 +113,14 @@ class LlamaCppEngine:
     def count_tokens(self, request: ChatRequest) -> int:
         """Tokens of the conversation as the model sees it: chat template applied, tokenized."""
         llm = self._loaded()
-        formatted = self._formatter(messages=_messages(request))
+        try:
+            formatted = self._formatter(messages=_messages(request))
+        except ValueError as exc:
+            # Templates call raise_exception() for conversations they refuse (roles that do not
+            # alternate, a system message in the wrong place): the request's fault.
+            raise InvalidRequest(
+                f"The model's chat template refused the conversation: {exc}"
+            ) from exc
         tokens = llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
@@ -138,7 +145,7 @@ class LlamaCppEngine:
         finish_reason = None
         try:
             for chunk in stream:
-                choice = chunk["choices"][0]  # type: ignore[index]
+                choice = chunk["choices"][0]
                 text = choice["delta"].get("content")
                 if text:
                     pieces.append(text)
@@ -153,7 +160,7 @@ class LlamaCppEngine:
             completion_tokens=len(llm.tokenize(completion, add_bos=False)) if completion else 0,
         )
 
-    def _loaded(self) -> Llama:
+    def _loaded(self) -> Any:
         if self._llm is None:
             self.load()
         assert self._llm is not None
@@ -171,7 +178,7 @@ def _sampling(request: ChatRequest) -> dict[str, float]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _token_text(llm: Llama, token: int) -> str:
+def _token_text(llm: Any, token: int) -> str:
     if token < 0:
         return ""
     return llm.detokenize([token], special=True).decode("utf-8", errors="ignore")

@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, TypeVar
 
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.protocol import (
@@ -33,15 +32,14 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     TTSEngine,
 )
+from voxserve.engines.slots import E, EngineKind, EngineSlots
 from voxserve.engines.threads import iterate_in_thread, run_in_thread
-from voxserve.errors import EngineFailure, NotFound, Overloaded, ServiceUnavailable, VoxError
+from voxserve.errors import EngineFailure, NotFound, ServiceUnavailable, VoxError
 from voxserve.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
-EngineKind = Literal["tts", "stt", "chat"]
 AnyEngine = TTSEngine | STTEngine | ChatEngine
-E = TypeVar("E", TTSEngine, STTEngine, ChatEngine)
 T = TypeVar("T")
 
 _KIND_METHODS: tuple[tuple[EngineKind, str], ...] = (
@@ -67,97 +65,6 @@ def engine_kind(engine: object) -> EngineKind:
     raise TypeError(f"{type(engine).__name__} is not a TTS, STT or chat engine")
 
 
-class _Slots(Generic[E]):
-    """One engine with its load state, concurrency slots and FIFO waiters."""
-
-    def __init__(self, engine: E, kind: EngineKind, limit: int, max_queue: int) -> None:
-        self.engine: E = engine
-        self.kind = kind
-        self.limit = limit
-        self.max_queue = max_queue
-        self.active = 0
-        """Slots held (work running or about to run)."""
-        self.users = 0
-        """Operations needing the engine loaded: slot holders plus slot-less calls."""
-        self.waiters: deque[asyncio.Future[None]] = deque()
-        self.loaded = False
-        self.last_used = time.monotonic()
-        self._load_lock = asyncio.Lock()
-        self._loading: asyncio.Task[None] | None = None
-
-    async def acquire(self, retry_after: int) -> None:
-        """Take a slot, waiting in FIFO order; ``Overloaded`` at once when the queue is full."""
-        if self.active < self.limit and not self.waiters:
-            self.active += 1
-            return
-        if len(self.waiters) >= self.max_queue:
-            raise Overloaded(
-                f"The {self.engine.name} engine is busy; try again shortly.",
-                retry_after=retry_after,
-            )
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled():
-                self.release()  # handed a slot just as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        """Hand the slot to the oldest waiter, or free it."""
-        self.last_used = time.monotonic()
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.active -= 1
-
-    async def ensure_loaded(self) -> None:
-        """Load the engine once; concurrent first uses wait for the same load."""
-        if self.loaded:
-            return
-        async with self._load_lock:
-            if self.loaded:
-                return
-            if self._loading is None:
-                # A task of its own: a cancelled first caller must not leave a half-done load
-                # that the next caller starts again.
-                self._loading = asyncio.ensure_future(run_in_thread(self.engine.load))
-            try:
-                await asyncio.shield(self._loading)
-            finally:
-                if self._loading.done():
-                    self._loading = None
-            self.loaded = True
-
-    async def unload(self) -> None:
-        async with self._load_lock:
-            if not self.loaded:
-                return
-            self.loaded = False
-            await run_in_thread(self.engine.unload)
-
-    def idle_for(self, now: float) -> float | None:
-        """Seconds since last use when the engine could be unloaded now, else None."""
-        if not self.loaded or self.users or self.active or self.waiters:
-            return None
-        return now - self.last_used
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "name": self.engine.name,
-            "kind": self.kind,
-            "loaded": self.loaded,
-            "active": self.active,
-            "waiting": len(self.waiters),
-            "limit": self.limit,
-        }
-
-
 class EngineManager:
     """Owns every engine: lookup, lazy loading, per-engine concurrency, idle unloading.
 
@@ -169,9 +76,9 @@ class EngineManager:
 
     def __init__(self, engines: Iterable[AnyEngine], settings: EngineSettings) -> None:
         self._settings = settings
-        self._tts: dict[str, _Slots[TTSEngine]] = {}
-        self._stt: dict[str, _Slots[STTEngine]] = {}
-        self._chat: dict[str, _Slots[ChatEngine]] = {}
+        self._tts: dict[str, EngineSlots[TTSEngine]] = {}
+        self._stt: dict[str, EngineSlots[STTEngine]] = {}
+        self._chat: dict[str, EngineSlots[ChatEngine]] = {}
         self._closed = False
         for engine in engines:
             self._register(engine)
@@ -207,9 +114,12 @@ class EngineManager:
     # ------------------------------------------------------------------ work
 
     async def stream_tts(
-        self, name: str, request: SynthesisRequest
+        self, name: str, request: SynthesisRequest, *, admitted: bool = False
     ) -> AsyncGenerator[Samples, None]:
         """Synthesize ``request`` with engine ``name``, chunk by chunk.
+
+        ``admitted``: a later piece of a request already under way; it queues like the others
+        but is never refused for a full queue (a half-spoken answer must not fail for load).
 
         Raises:
             NotFound: no such engine.
@@ -218,7 +128,7 @@ class EngineManager:
         """
         slots = self._entry(self._tts, "tts", name)
         engine = slots.engine
-        async with self._slot(slots):
+        async with self._slot(slots, admitted=admitted):
             with _engine_errors(name, "synthesis"):
                 stream = iterate_in_thread(lambda: engine.synthesize(request))
                 async with aclosing(stream):
@@ -235,7 +145,7 @@ class EngineManager:
 
     async def transcribe(
         self, name: str, audio: AudioClip, options: TranscriptionOptions
-    ) -> tuple[TranscriptionInfo, AsyncIterator[Segment]]:
+    ) -> tuple[TranscriptionInfo, SlotStream[Segment]]:
         """Start a transcription: info now, segments as they are decoded.
 
         The engine's slot is held until the segment iterator is exhausted or closed; always
@@ -253,7 +163,7 @@ class EngineManager:
             self._give_back(slots)
             raise
         stream = _guarded(name, "transcription", iterate_in_thread(lambda: segments))
-        return info, _SlotStream(stream, lambda: self._give_back(slots))
+        return info, SlotStream(stream, lambda: self._give_back(slots))
 
     async def chat_stream(self, name: str, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
         """Generate an answer with chat engine ``name``, piece by piece.
@@ -344,33 +254,35 @@ class EngineManager:
         group = groups[kind]
         if engine.name in group:
             raise ValueError(f"two {kind} engines are named {engine.name!r}")
-        limit = self._settings.concurrency.get(engine.name)
-        if limit is None:
-            limit = engine.capabilities().max_concurrency
-        group[engine.name] = _Slots(engine, kind, max(1, limit), self._settings.max_queue)
+        limit = self._settings.concurrency.get(engine.name) or _default_limit(engine)
+        group[engine.name] = EngineSlots(engine, kind, max(1, limit), self._settings.max_queue)
 
-    def _entry(self, group: dict[str, _Slots[E]], kind: EngineKind, name: str) -> _Slots[E]:
+    def _entry(
+        self, group: dict[str, EngineSlots[E]], kind: EngineKind, name: str
+    ) -> EngineSlots[E]:
         slots = group.get(name)
         if slots is None:
             raise NotFound(f"No {_KIND_LABELS[kind]} engine named '{name}' is installed.")
         return slots
 
-    def _all(self) -> list[_Slots[Any]]:
+    def _all(self) -> list[EngineSlots[Any]]:
         return [*self._tts.values(), *self._stt.values(), *self._chat.values()]
 
     @asynccontextmanager
-    async def _slot(self, slots: _Slots[Any]) -> AsyncIterator[None]:
-        await self._take(slots)
+    async def _slot(
+        self, slots: EngineSlots[Any], *, admitted: bool = False
+    ) -> AsyncIterator[None]:
+        await self._take(slots, admitted=admitted)
         try:
             yield
         finally:
             self._give_back(slots)
 
-    async def _take(self, slots: _Slots[Any]) -> None:
+    async def _take(self, slots: EngineSlots[Any], *, admitted: bool = False) -> None:
         """Take a slot and make sure the engine is loaded."""
         if self._closed:
             raise ServiceUnavailable("The server is shutting down.")
-        await slots.acquire(self._settings.retry_after_seconds)
+        await slots.acquire(self._settings.retry_after_seconds, admitted=admitted)
         slots.users += 1
         try:
             await self._load(slots)
@@ -378,19 +290,28 @@ class EngineManager:
             self._give_back(slots)
             raise
 
-    def _give_back(self, slots: _Slots[Any]) -> None:
+    def _give_back(self, slots: EngineSlots[Any]) -> None:
         slots.users -= 1
         slots.release()
 
-    async def _load(self, slots: _Slots[Any]) -> None:
+    async def _load(self, slots: EngineSlots[Any]) -> None:
         with _engine_errors(slots.engine.name, "loading"):
             await slots.ensure_loaded()
 
-    async def _unload(self, slots: _Slots[Any]) -> None:
+    async def _unload(self, slots: EngineSlots[Any]) -> None:
         try:
             await slots.unload()
         except Exception:
             log.exception("engine %s failed to unload", slots.engine.name)
+
+
+def _default_limit(engine: AnyEngine) -> int:
+    try:
+        return engine.capabilities().max_concurrency
+    except Exception:
+        # A remote engine may be unreachable at startup: serve it one request at a time.
+        log.warning("engine %s: capabilities unavailable, concurrency 1", engine.name)
+        return 1
 
 
 @contextmanager
@@ -415,8 +336,9 @@ async def _guarded(
                 yield item
 
 
-class _SlotStream(AsyncIterator[T]):
-    """An async iterator that runs ``on_close`` once, when it is exhausted, fails or is closed.
+class SlotStream(AsyncIterator[T]):
+    """An async iterator holding an engine slot, given back once the iterator is exhausted,
+    fails or is closed (``aclose()``, or ``contextlib.aclosing``).
 
     A plain async generator would not do: one that was never started runs no cleanup on
     ``aclose()``, and the engine slot it holds would never come back.

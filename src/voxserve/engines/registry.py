@@ -33,7 +33,9 @@ def _tts(settings: Settings) -> list[Engine]:
 
         found.append(
             RemoteTTSEngine(
-                base_url=remote.tts_url, model=remote.tts_model, api_key=remote.api_key,
+                base_url=remote.tts_url,
+                model=remote.tts_model,
+                api_key=remote.api_key,
                 timeout=remote.timeout_seconds,
             )
         )
@@ -66,7 +68,9 @@ def _stt(settings: Settings) -> list[Engine]:
 
         found.append(
             RemoteSTTEngine(
-                base_url=remote.stt_url, model=remote.stt_model, api_key=remote.api_key,
+                base_url=remote.stt_url,
+                model=remote.stt_model,
+                api_key=remote.api_key,
                 timeout=remote.timeout_seconds,
             )
         )
@@ -85,8 +89,11 @@ def _chat(settings: Settings) -> list[Engine]:
 
         found.append(
             RemoteChatEngine(
-                base_url=remote.chat_url, model=remote.chat_model, api_key=remote.api_key,
-                timeout=remote.timeout_seconds, audio_native=remote.chat_audio_native,
+                base_url=remote.chat_url,
+                model=remote.chat_model,
+                api_key=remote.api_key,
+                timeout=remote.timeout_seconds,
+                audio_native=remote.chat_audio_native,
             )
         )
     found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from voxserve.engines.protocol import ChatCapabilities, ChatDelta, ChatMessage, ChatRequest
-from voxserve.engines.remote import RemoteServer, error_text, without_none
+from voxserve.engines.remote_http import RemoteServer, error_text, without_none
 from voxserve.errors import EngineFailure
 
 _CHARS_PER_TOKEN = 4

@@ -17,7 +17,7 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     Word,
 )
-from voxserve.engines.remote import RemoteServer, wav_bytes, without_none
+from voxserve.engines.remote_http import RemoteServer, wav_bytes, without_none
 from voxserve.errors import EngineFailure, Unsupported
 
 # Whisper-style servers (OpenAI included) name the detected language in English words.

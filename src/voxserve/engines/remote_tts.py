@@ -18,7 +18,7 @@ import numpy as np
 
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.protocol import PresetVoice, SynthesisRequest, TTSCapabilities
-from voxserve.engines.remote import RemoteServer, RemoteStatusError, wav_bytes
+from voxserve.engines.remote_http import RemoteServer, RemoteStatusError, wav_bytes
 from voxserve.errors import EngineFailure, Unsupported
 
 _READ_BYTES = 4800
@@ -53,9 +53,12 @@ class RemoteTTSEngine:
     """A ``TTSEngine`` that forwards to a remote ``POST {base}/audio/speech``.
 
     Voices come from ``GET {base}/audio/voices`` when the server has it (vLLM-Omni does),
-    otherwise from ``voices``. With ``cloning`` on, the voice state of a cloned voice is the
-    reference clip itself as 16-bit WAV bytes; each synthesis sends it as ``ref_audio`` (a base64
-    data URL, which vLLM-Omni accepts).
+    otherwise from ``voices``; they are asked for in ``load`` (``capabilities`` never touches the
+    network, so it lists the configured voices until then).
+
+    With ``cloning`` on, the voice state of a cloned voice is the reference clip itself as 16-bit
+    WAV bytes; each synthesis sends it as ``ref_audio`` (a base64 data URL, which vLLM-Omni
+    accepts). ``language`` is not sent: OpenAI rejects it and Voxtral does not need it.
     """
 
     name = "remote-tts"
@@ -101,8 +104,12 @@ class RemoteTTSEngine:
         )
 
     def load(self) -> None:
-        """Open the connection pool and ask the remote for its voices (nothing to load here)."""
-        self._voice_ids()
+        """Ask the remote for its voices (there are no weights here).
+
+        Never raises for an unreachable remote: synthesis reports that, and the voices are asked
+        for again then.
+        """
+        self._refresh_voices()
 
     def unload(self) -> None:
         self._server.close()
@@ -110,6 +117,7 @@ class RemoteTTSEngine:
             self._remote_voices = None
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
+        self._refresh_voices()
         payload = self._payload(request)
         decoder = Pcm16Decoder()
         with self._server.stream("POST", "/audio/speech", json=payload) as response:
@@ -154,10 +162,13 @@ class RemoteTTSEngine:
         return voices[0] if voices else None
 
     def _voice_ids(self) -> tuple[str, ...]:
+        # No network here: the services read capabilities on the event loop.
+        return self._remote_voices or self._configured_voices
+
+    def _refresh_voices(self) -> None:
         with self._lock:
             if self._remote_voices is None:
                 self._remote_voices = self._fetch_voices()
-            return self._remote_voices or self._configured_voices
 
     def _fetch_voices(self) -> tuple[str, ...] | None:
         """The remote's voice list; () when it has no such endpoint, None to ask again later."""
@@ -171,8 +182,10 @@ class RemoteTTSEngine:
             # Unreachable or timed out: use the configured voices, ask again a little later.
             self._voices_retry_at = time.monotonic() + _VOICES_RETRY_SECONDS
             return None
-        names = data.get("voices", []) if isinstance(data, dict) else data
-        return tuple(name for name in map(_voice_name, names or []) if name)
+        names = data.get("voices") if isinstance(data, dict) else data
+        if not isinstance(names, list):
+            return ()
+        return tuple(name for name in map(_voice_name, names) if name)
 
 
 def _voice_name(entry: object) -> str | None:

@@ -8,8 +8,9 @@ this; repositories lock rows where an invariant spans several statements.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 BUSY_TIMEOUT_MS = 30_000
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
 WRITE_OPTION = "voxserve_write"
 """Execution option marking a connection whose transactions will write."""
 
@@ -30,9 +36,10 @@ WRITE_OPTION = "voxserve_write"
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URLs.
 
-    For a SQLite file the folder is created when missing.
+    Plain ``sqlite://`` and ``postgresql://`` URLs get the async driver. For a SQLite file the
+    folder is created when missing.
     """
-    url = make_url(database_url)
+    url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         _make_sqlite_folder(url)
     else:
@@ -41,6 +48,13 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def async_url(database_url: str) -> URL:
+    """The URL with the async driver voxserve uses when it names none."""
+    url = make_url(database_url)
+    driver = ASYNC_DRIVERS.get(url.drivername)
+    return url.set(drivername=driver) if driver else url
 
 
 def _make_sqlite_folder(url: URL) -> None:
@@ -82,6 +96,9 @@ class Database:
         self.dialect = engine.dialect.name
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(writer(engine), expire_on_commit=False)
+        # SQLite has one writer at a time: queue this process's writers here, in order, rather
+        # than have each poll the busy handler (which backs off up to 100 ms per try).
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -92,5 +109,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that writes; on SQLite it holds the database write lock throughout."""
-        async with self._writes() as session, session.begin():
+        async with self._turn(), self._writes() as session, session.begin():
             yield session
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        return self._write_turn if self._write_turn is not None else nullcontext()

@@ -206,6 +206,9 @@ class FileRepository(Protocol):
 
     async def get(self, owner_id: str, file_id: str) -> FileRecord | None: ...
 
+    async def get_by_id(self, file_id: str) -> FileRecord | None:
+        """Any owner's live file: only for signed URLs, whose signature proves access."""
+
     async def list(
         self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
     ) -> tuple[builtins.list[FileRecord], int]: ...

@@ -43,6 +43,13 @@ class SqlFileRepository:
             row = await session.scalar(statement)
             return None if row is None else file_record(row)
 
+    async def get_by_id(self, file_id: str) -> FileRecord | None:
+        """Any owner's live file (signed URLs: the signature proves access)."""
+        statement = select(FileRow).where(FileRow.id == file_id, FileRow.deleted_at.is_(None))
+        async with self._db.read() as session:
+            row = await session.scalar(statement)
+            return None if row is None else file_record(row)
+
     async def list(
         self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
     ) -> tuple[builtins.list[FileRecord], int]:

@@ -52,15 +52,20 @@ def pyav_decode(data: bytes) -> Decoded:
     return Decoded(np.concatenate(parts).astype(np.float32), rate, name)
 
 
-def write_container(fmt: str, codec: str, samples: Samples, rate: int, **options: str) -> bytes:
-    """Encode ``samples`` with PyAV directly into container ``fmt`` (an input made elsewhere)."""
+def write_container(
+    fmt: str, codec: str, samples: Samples, rate: int, *, channels: int = 1, **options: str
+) -> bytes:
+    """Encode ``samples`` with PyAV directly into container ``fmt`` (an input made elsewhere);
+    with ``channels=2`` every channel carries the same signal."""
+    layout = "stereo" if channels == 2 else "mono"
+    interleaved = np.repeat(samples, channels)[np.newaxis, :]
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=rate, layout="mono")
+        stream = container.add_stream(codec, rate=rate, layout=layout)
         assert isinstance(stream, av.AudioStream)
         if options:
             stream.codec_context.options = options
-        frame = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
         frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

@@ -131,7 +131,12 @@ def test_content_types() -> None:
     assert content_type("opus") == "audio/ogg"
     assert content_type("mp3") == "audio/mpeg"
     assert {content_type(fmt) for fmt in AUDIO_FORMATS} <= {
-        "audio/wav", "audio/pcm", "audio/mpeg", "audio/flac", "audio/ogg", "audio/aac",
+        "audio/wav",
+        "audio/pcm",
+        "audio/mpeg",
+        "audio/flac",
+        "audio/ogg",
+        "audio/aac",
     }
 
 

@@ -1,0 +1,106 @@
+"""Transcription form bodies: multipart or urlencoded (the Mistral SDK sends the latter for
+``file_url``/``file_id``), with repeated fields in either spelling (``x`` or ``x[]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+
+from voxserve.errors import ValidationFailed
+
+TRUE = {"true", "1", "yes", "on"}
+FALSE = {"false", "0", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class TranscriptionForm:
+    model: str | None
+    file: bytes | None
+    filename: str | None
+    file_url: str | None
+    file_id: str | None
+    language: str | None
+    temperature: float | None
+    stream: bool
+    diarize: bool
+    context_bias: tuple[str, ...]
+    timestamp_granularities: tuple[str, ...]
+    response_format: str | None
+    prompt: str | None
+    openai_style: bool
+    """Fields only OpenAI clients send (``response_format``, ``prompt``, ``x[]`` names)."""
+
+
+async def read_transcription_form(request: Request) -> TranscriptionForm:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise ValidationFailed(
+            "The body must be multipart/form-data or application/x-www-form-urlencoded.",
+            field="body",
+        )
+    form = await request.form()
+    upload = form.get("file")
+    data = filename = None
+    if isinstance(upload, UploadFile):
+        data, filename = await upload.read(), upload.filename
+    elif isinstance(upload, str) and upload:
+        raise ValidationFailed("file: send the audio as a file part, not a text field.", field="file")
+    granularities = repeated(form, "timestamp_granularities")
+    for value in granularities:
+        if value not in ("segment", "word"):
+            raise ValidationFailed(
+                f"timestamp_granularities: '{value}' is not segment or word.",
+                field="timestamp_granularities",
+            )
+    return TranscriptionForm(
+        model=text(form, "model"), file=data, filename=filename,
+        file_url=text(form, "file_url"), file_id=text(form, "file_id"),
+        language=text(form, "language"), temperature=number(form, "temperature"),
+        stream=boolean(form, "stream"), diarize=boolean(form, "diarize"),
+        context_bias=repeated(form, "context_bias"),
+        timestamp_granularities=granularities,
+        response_format=text(form, "response_format"), prompt=text(form, "prompt"),
+        openai_style=openai_style(form),
+    )
+
+
+MISTRAL_ONLY = ("diarize", "context_bias", "file_url", "file_id", "timestamp_granularities")
+
+
+def openai_style(form: FormData) -> bool:
+    """OpenAI clients send ``response_format``/``prompt``/``x[]`` fields; the Mistral SDK always
+    sends ``diarize``. A stream request with neither sign gets OpenAI's events."""
+    if any(k in form for k in ("response_format", "prompt")) or any(k.endswith("[]") for k in form):
+        return True
+    return text(form, "stream") in TRUE and not any(k in form for k in MISTRAL_ONLY)
+
+
+def text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def repeated(form: FormData, name: str) -> tuple[str, ...]:
+    values = [*form.getlist(name), *form.getlist(f"{name}[]")]
+    return tuple(v.strip() for v in values if isinstance(v, str) and v.strip())
+
+
+def boolean(form: FormData, name: str) -> bool:
+    value = (text(form, name) or "").lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ValidationFailed(f"{name}: '{value}' is not true or false.", field=name)
+
+
+def number(form: FormData, name: str) -> float | None:
+    value = text(form, name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValidationFailed(f"{name}: '{value}' is not a number.", field=name) from None

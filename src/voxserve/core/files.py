@@ -1,0 +1,140 @@
+"""Uploaded files (``/v1/files``) and their signed URLs.
+
+A signed URL carries the file id, an expiry time and an HMAC of both: it works without an API key
+until it expires, and transcription and chat accept it in place of an upload (resolved locally,
+never fetched over the network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+from voxserve.core.ids import prefixed_id, utcnow
+from voxserve.errors import NotFound, ValidationFailed
+from voxserve.storage.protocol import BlobStore, FileRecord, FileRepository
+
+SIGNED_PATH = "/v1/files/{file_id}/signed"
+MAX_EXPIRY_HOURS = 168
+
+
+class FileService:
+    def __init__(self, repo: FileRepository, blobs: BlobStore, secret: bytes) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._secret = secret
+
+    async def upload(
+        self,
+        owner_id: str,
+        *,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+        purpose: str,
+        expires_at: datetime | None = None,
+    ) -> FileRecord:
+        """Store the bytes, then the row (a crash in between leaves an orphan blob that the
+        cleanup removes).
+
+        Raises:
+            ValidationFailed: an empty file.
+        """
+        if not data:
+            raise ValidationFailed("file: the file is empty.", field="file")
+        file_id = prefixed_id("file")
+        key = f"files/{owner_id}/{file_id}"
+        record = FileRecord(
+            id=file_id, owner_id=owner_id, filename=filename or "upload", bytes=len(data),
+            purpose=purpose, blob_key=key, content_type=content_type, created_at=utcnow(),
+            expires_at=expires_at,
+        )
+        await self._blobs.put(key, data)
+        try:
+            return await self._repo.create(record)
+        except BaseException:
+            await asyncio.shield(self._blobs.delete(key))
+            raise
+
+    async def list(
+        self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
+    ) -> tuple[list[FileRecord], int]:
+        return await self._repo.list(owner_id, offset=offset, limit=limit, purpose=purpose)
+
+    async def get(self, owner_id: str, file_id: str) -> FileRecord:
+        """Raises NotFound (also for another owner's file or an expired one)."""
+        record = await self._repo.get(owner_id, file_id)
+        if record is None or _expired(record):
+            raise NotFound(f"File '{file_id}' not found.", field="file_id")
+        return record
+
+    async def content(self, owner_id: str, file_id: str) -> tuple[FileRecord, bytes]:
+        record = await self.get(owner_id, file_id)
+        return record, await self._read(record)
+
+    async def delete(self, owner_id: str, file_id: str) -> FileRecord:
+        """Hide the file now and remove its bytes; the cleanup finishes the job after a crash."""
+        record = await self._repo.mark_deleted(owner_id, file_id, at=utcnow())
+        if record is None:
+            raise NotFound(f"File '{file_id}' not found.", field="file_id")
+        await asyncio.shield(self._purge(record))
+        return record
+
+    def signed_url(self, record: FileRecord, *, base_url: str, expiry_hours: int) -> str:
+        """A URL that serves the file without a key for ``expiry_hours`` (1 to 168)."""
+        if not 1 <= expiry_hours <= MAX_EXPIRY_HOURS:
+            raise ValidationFailed(
+                f"expiry: must be between 1 and {MAX_EXPIRY_HOURS} hours.", field="expiry"
+            )
+        expires = int(time.time()) + expiry_hours * 3600
+        path = SIGNED_PATH.format(file_id=record.id)
+        return f"{base_url.rstrip('/')}{path}?expires={expires}&signature={self._sign(record.id, expires)}"
+
+    async def open_signed(self, file_id: str, expires: str, signature: str) -> tuple[FileRecord, bytes]:
+        """The file behind a signed URL.
+
+        Raises:
+            NotFound: a wrong or expired signature, or a deleted file (all look alike).
+        """
+        gone = NotFound("This link is invalid or has expired.")
+        if not expires.isdigit() or int(expires) < time.time():
+            raise gone
+        if not hmac.compare_digest(self._sign(file_id, int(expires)), signature):
+            raise gone
+        record = await self._repo.get_by_id(file_id)
+        if record is None or _expired(record):
+            raise gone
+        return record, await self._read(record)
+
+    async def resolve_signed_url(self, url: str) -> tuple[FileRecord, bytes] | None:
+        """The file when ``url`` is one of this server's signed URLs (any host), else None."""
+        parts = urlsplit(url)
+        segments = parts.path.rstrip("/").split("/")
+        if len(segments) < 4 or segments[-3] != "files" or segments[-1] != "signed":
+            return None
+        query = parse_qs(parts.query)
+        expires = query.get("expires", [""])[0]
+        signature = query.get("signature", [""])[0]
+        return await self.open_signed(segments[-2], expires, signature)
+
+    def _sign(self, file_id: str, expires: int) -> str:
+        message = f"{file_id}.{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    async def _read(self, record: FileRecord) -> bytes:
+        try:
+            return await self._blobs.get(record.blob_key)
+        except KeyError:
+            raise NotFound(f"File '{record.id}' not found.", field="file_id") from None
+
+    async def _purge(self, record: FileRecord) -> None:
+        await self._blobs.delete(record.blob_key)
+        await self._repo.purge(record.id)
+
+
+def _expired(record: FileRecord) -> bool:
+    return record.expires_at is not None and record.expires_at <= utcnow()

@@ -1,0 +1,443 @@
+"""Pocket TTS (Kyutai): a small streaming TTS on the CPU with zero-shot voice cloning.
+
+An optional extra (``pip install 'voxserve[pocket-tts]'``, which brings torch). The package is
+imported only when the model loads, so importing this module never needs torch.
+
+Model folder, ``<models_dir>/pocket-tts/``::
+
+    config.yaml          a pocket-tts model config (copy one from pocket_tts/config/), whose
+                         ``weights_path`` and ``flow_lm.lookup_table.tokenizer_path`` name local
+                         files; relative paths are read from this folder
+    model.safetensors    the weights ``weights_path`` names (kyutai/pocket-tts, gated: the
+                         voice-cloning weights, at ``languages/<language>/model.safetensors``)
+    tokenizer.json       the tokenizer ``tokenizer_path`` names (or a sentencepiece ``.model``)
+    voices/<name>.safetensors
+                         optional preset voices: voice states written by
+                         ``pocket_tts.export_model_state`` (``pocket-tts export-voice``), such as
+                         the built-in ``embeddings/<name>.safetensors`` of
+                         kyutai/pocket-tts-without-voice-cloning
+
+Nothing is ever downloaded: a config that names an ``hf://`` or ``http(s)://`` file is refused.
+A config without weights builds the model with random weights, which only tests may allow
+(``allow_random_weights``): it speaks noise.
+
+Speed: Pocket TTS has no pace control. ``speed`` other than 1.0 is applied afterwards by a
+pitch-preserving time stretch (WSOLA) over each request's whole text, so such requests come out
+in one chunk instead of streaming frame by frame.
+
+Importing pocket-tts sets torch to one thread, process-wide (its authors' choice for this model).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soxr
+import yaml
+
+from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.protocol import PresetVoice, SynthesisRequest, TTSCapabilities
+from voxserve.errors import EngineFailure, InvalidRequest, Unsupported, VoiceNotFound
+
+if TYPE_CHECKING:
+    from pocket_tts import TTSModel
+
+    ModelState = dict[str, dict[str, Any]]
+
+log = logging.getLogger(__name__)
+
+FOLDER = "pocket-tts"
+CONFIG_FILE = "config.yaml"
+VOICES_FOLDER = "voices"
+INSTALL_HINT = "Pocket TTS needs: pip install 'voxserve[pocket-tts]'"
+NO_VOICE = "pocket-tts needs a voice: a preset or a cloned voice"
+MAX_REFERENCE_SECONDS = 30.0
+"""Longer references are cut, as pocket-tts's own ``truncate`` does: the voice state's KV cache
+grows with the reference, and 30 s is plenty to catch a voice."""
+_CACHED_STATES = 8
+"""Imported voice states kept in memory: the speech service sends one request per sentence."""
+_REMOTE_PREFIXES = ("hf://", "http://", "https://")
+_WEIGHT_KEYS = (("weights_path",), ("flow_lm", "weights_path"))
+_PATH_KEYS = (
+    *_WEIGHT_KEYS,
+    ("weights_path_without_voice_cloning",),
+    ("mimi", "weights_path"),
+    ("flow_lm", "lookup_table", "tokenizer_path"),
+)
+"""Where a pocket-tts config names files."""
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A pocket-tts config with every file it names resolved against its folder."""
+
+    config_path: Path
+    config: dict[str, Any]
+    """The config with absolute paths, ready for ``TTSModel.load_model``."""
+    files: tuple[Path, ...]
+    """Every local file the config names."""
+    problem: str | None
+    """Why the model cannot load (a remote or missing file), or None."""
+
+    @property
+    def has_weights(self) -> bool:
+        return any(_get(self.config, keys) for keys in _WEIGHT_KEYS)
+
+    @classmethod
+    def read(cls, config_path: Path) -> ModelFolder:
+        """Raises ValueError when the YAML cannot be read as a mapping."""
+        try:
+            config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read pocket-tts config {config_path}: {exc}") from exc
+        if not isinstance(config, dict):
+            raise ValueError(f"pocket-tts config {config_path} is not a YAML mapping")
+        files: list[Path] = []
+        problem = None
+        for keys in _PATH_KEYS:
+            value = _get(config, keys)
+            if not value:
+                continue
+            # Messages may reach clients: name the key and file, never the server's paths.
+            where = f"{FOLDER}/{config_path.name}: {'.'.join(keys)}"
+            if str(value).startswith(_REMOTE_PREFIXES):
+                problem = f"{where} must name a local file (nothing is downloaded)"
+                continue
+            path = (config_path.parent / str(value)).resolve()
+            _set(config, keys, str(path))
+            files.append(path)
+            if not path.is_file():
+                problem = f"{where} names a missing file ({path.name})"
+        return cls(config_path, config, tuple(files), problem)
+
+
+class PocketTTSEngine:
+    """A ``TTSEngine`` running one Pocket TTS model folder.
+
+    The model is not thread-safe: one stream (or clone) at a time per instance, hence
+    ``max_concurrency`` 1.
+
+    Args:
+        config_path: the model folder's ``config.yaml`` (layout in the module docstring).
+        language: ISO-639-1 code the model speaks (pocket-tts configs do not say).
+        allow_random_weights: accept a config without weights (tests only: it speaks noise).
+    """
+
+    name = "pocket-tts"
+
+    def __init__(
+        self, config_path: Path, *, language: str = "en", allow_random_weights: bool = False
+    ) -> None:
+        self.folder = ModelFolder.read(config_path)
+        self.language = language
+        self.allow_random_weights = allow_random_weights
+        self.version = _version(self.folder)
+        self._voices = _preset_voices(config_path.parent / VOICES_FOLDER, language)
+        self._model: TTSModel | None = None
+        self._states: collections.OrderedDict[str, ModelState] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def discover(
+        cls, models_dir: Path, *, allow_random_weights: bool = False
+    ) -> PocketTTSEngine | None:
+        """The engine for ``models_dir/pocket-tts``, or None when the folder is absent or
+        unusable, or the pocket-tts package is not installed."""
+        config_path = models_dir / FOLDER / CONFIG_FILE
+        if not config_path.is_file():
+            return None
+        if importlib.util.find_spec("pocket_tts") is None:
+            log.warning("found %s but pocket-tts is not installed. %s", config_path, INSTALL_HINT)
+            return None
+        try:
+            engine = cls(config_path, allow_random_weights=allow_random_weights)
+        except ValueError as exc:
+            log.warning("skipping Pocket TTS: %s", exc)
+            return None
+        problem = engine.problem()
+        if problem is not None:
+            log.warning("skipping Pocket TTS in %s: %s", models_dir, problem)
+            return None
+        return engine
+
+    def problem(self) -> str | None:
+        """Why ``load`` would refuse this model folder, or None when it is usable."""
+        if self.folder.problem is not None:
+            return self.folder.problem
+        if not self.folder.has_weights and not self.allow_random_weights:
+            return (
+                f"{FOLDER}/{self.folder.config_path.name} names no weights: put model.safetensors "
+                f"(kyutai/pocket-tts) in the models folder's {FOLDER}/ and set "
+                "weights_path: model.safetensors in the config"
+            )
+        return None
+
+    def capabilities(self) -> TTSCapabilities:
+        return TTSCapabilities(
+            sample_rate=int(_get(self.folder.config, ("mimi", "sample_rate")) or 24000),
+            voices=tuple(voice for voice, _ in self._voices.values()),
+            languages=(self.language,),
+            cloning=True,
+            max_concurrency=1,
+        )
+
+    def load(self) -> None:
+        try:
+            import pocket_tts
+        except ImportError as exc:
+            raise Unsupported(INSTALL_HINT) from exc
+        problem = self.problem()
+        if problem is not None:
+            raise Unsupported(problem)
+        with self._lock:
+            if self._model is None:
+                self._model = self._build(pocket_tts.TTSModel)
+
+    def unload(self) -> None:
+        with self._lock:
+            self._model = None
+            self._states.clear()
+
+    def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
+        model = self._loaded()
+        if request.language is not None and _iso639_1(request.language) != self.language:
+            raise Unsupported(f"This Pocket TTS model speaks '{self.language}' only.")
+        state = self._state_for(model, request)
+        if not request.text.strip():
+            return
+        chunks = _stream(model, state, request.text)
+        if request.speed == 1.0:
+            yield from chunks
+            return
+        whole = np.concatenate([np.zeros(0, np.float32), *chunks])
+        yield time_stretch(whole, request.speed, model.sample_rate)
+
+    def clone_voice(self, reference: AudioClip) -> bytes:
+        import torch
+        from pocket_tts import export_model_state
+
+        model = self._loaded()
+        _check_can_clone(model)
+        samples = _reference_samples(reference, model.sample_rate)
+        state = model.get_state_for_audio_prompt(torch.from_numpy(samples)[None])
+        with tempfile.TemporaryDirectory(prefix="voxserve-pocket-") as tmp:
+            path = Path(tmp) / "voice.safetensors"
+            export_model_state(state, path)
+            return path.read_bytes()
+
+    # ------------------------------------------------------------------ internals
+
+    def _build(self, tts_model: type[TTSModel]) -> TTSModel:
+        with tempfile.TemporaryDirectory(prefix="voxserve-pocket-") as tmp:
+            # Relative paths in the config are resolved against its folder, not the CWD.
+            resolved = Path(tmp) / "config.yaml"
+            resolved.write_text(yaml.safe_dump(self.folder.config), encoding="utf-8")
+            model = tts_model.load_model(config=resolved)
+        if not self.folder.has_weights:
+            log.warning(
+                "POCKET TTS IS RUNNING WITH RANDOM WEIGHTS (%s has no weights_path): it speaks "
+                "noise. Only tests should allow this.",
+                self.folder.config_path,
+            )
+            import torch
+
+            with torch.no_grad():
+                # The loader leaves the speaker projection at zeros for the weights to fill;
+                # random, so that cloned voices make a difference even without weights.
+                model.flow_lm.speaker_proj_weight.normal_(0.0, 0.02)
+        return model
+
+    def _loaded(self) -> TTSModel:
+        model = self._model
+        if model is None:
+            raise EngineFailure("The pocket-tts engine is not loaded.")
+        return model
+
+    def _state_for(self, model: TTSModel, request: SynthesisRequest) -> ModelState:
+        if request.voice_state is not None:
+            key = "state:" + hashlib.sha256(request.voice_state).hexdigest()
+            return self._cached(key, lambda: _import_state(model, request.voice_state or b""))
+        if request.voice is not None:
+            if request.voice not in self._voices:
+                raise VoiceNotFound(f"{self.name}:{request.voice}")
+            voice_id = request.voice
+        elif self._voices:
+            voice_id = next(iter(self._voices))
+        else:
+            raise Unsupported(NO_VOICE)
+        path = self._voices[voice_id][1]
+        return self._cached("preset:" + voice_id, lambda: _import_state(model, path.read_bytes()))
+
+    def _cached(self, key: str, make: Callable[[], ModelState]) -> ModelState:
+        with self._lock:
+            state = self._states.get(key)
+            if state is not None:
+                self._states.move_to_end(key)
+                return state
+        state = make()
+        with self._lock:
+            self._states[key] = state
+            while len(self._states) > _CACHED_STATES:
+                self._states.popitem(last=False)
+        return state
+
+
+def _stream(model: TTSModel, state: ModelState, text: str) -> Iterator[Samples]:
+    """Pocket's stream as float32 arrays; closing it stops generation.
+
+    On close, the stop event ends generation after the current frame, and the rest of the stream
+    (frames already queued) is drained so that pocket's decoder thread has finished before we
+    return: the caller then rightly believes the model free.
+    """
+    stop = threading.Event()
+    stream = model.generate_audio_stream(state, text, stop=stop)
+    try:
+        for chunk in stream:
+            # The decoder's output is not bounded; encoders expect [-1, 1].
+            yield np.clip(chunk.numpy(), -1.0, 1.0).astype(np.float32, copy=False)
+    finally:
+        stop.set()
+        try:
+            for _ in stream:
+                pass
+        except Exception:
+            # Nobody is listening any more; the error must not hide why the stream closed.
+            log.exception("pocket-tts failed while stopping")
+
+
+def _import_state(model: TTSModel, data: bytes) -> ModelState:
+    """A voice state from ``clone_voice`` bytes, checked against the model's layout."""
+    with tempfile.TemporaryDirectory(prefix="voxserve-pocket-") as tmp:
+        path = Path(tmp) / "voice.safetensors"
+        path.write_bytes(data)
+        try:
+            state: ModelState = model.get_state_for_audio_prompt(path)
+        except Exception as exc:
+            raise InvalidRequest("The voice state is not a pocket-tts voice state.") from exc
+    if not _fits(model, state):
+        raise InvalidRequest(
+            "The voice state was made by another Pocket TTS model: clone the voice again."
+        )
+    return state
+
+
+def _fits(model: TTSModel, state: ModelState) -> bool:
+    """Same attention layers with the same cache widths (pocket-tts does not check: a foreign
+    state fails deep inside generation, or worse, runs)."""
+    from pocket_tts.modules.stateful_module import init_states
+
+    expected = init_states(model.flow_lm, batch_size=1, sequence_length=1)
+    if set(state) != set(expected):
+        return False
+    for module, tensors in expected.items():
+        got = state[module]
+        if set(got) != set(tensors):
+            return False
+        if "cache" in tensors:
+            want, have = tensors["cache"].shape, got["cache"].shape
+            if len(have) != len(want) or have[:2] != want[:2] or have[3:] != want[3:]:
+                return False
+    return True
+
+
+def _check_can_clone(model: TTSModel) -> None:
+    # A zero speaker projection (the loader's init, which weights without it keep) maps every
+    # reference to the same conditioning: a cloned state would carry nothing of the voice.
+    if not model.has_voice_cloning or not bool(model.flow_lm.speaker_proj_weight.any()):
+        raise Unsupported(
+            "These Pocket TTS weights cannot clone voices: use the voice-cloning weights "
+            "(kyutai/pocket-tts), or a preset voice."
+        )
+
+
+def _reference_samples(reference: AudioClip, rate: int) -> Samples:
+    samples = np.asarray(reference.samples, dtype=np.float32).reshape(-1)
+    if reference.sample_rate != rate:
+        samples = soxr.resample(samples, reference.sample_rate, rate).astype(np.float32)
+    samples = samples[: int(MAX_REFERENCE_SECONDS * rate)]
+    if len(samples) < rate // 10:
+        raise InvalidRequest("The reference clip is too short to clone a voice.")
+    return np.ascontiguousarray(samples)
+
+
+def _preset_voices(folder: Path, language: str) -> dict[str, tuple[PresetVoice, Path]]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.stem: (PresetVoice(id=path.stem, name=path.stem.title(), languages=(language,)), path)
+        for path in sorted(folder.glob("*.safetensors"))
+    }
+
+
+def _version(folder: ModelFolder) -> str:
+    """Package version plus a digest of the config and the names and sizes of its files: a
+    stored voice state only fits the model that made it."""
+    try:
+        package = importlib.metadata.version("pocket-tts")
+    except importlib.metadata.PackageNotFoundError:
+        package = "none"
+    digest = hashlib.sha256(folder.config_path.read_bytes())
+    for path in folder.files:
+        size = path.stat().st_size if path.is_file() else -1
+        digest.update(f"\0{path.name}\0{size}".encode())
+    if not folder.has_weights:
+        digest.update(b"\0random")
+    return f"{package}-{digest.hexdigest()[:12]}"
+
+
+def time_stretch(samples: Samples, speed: float, sample_rate: int) -> Samples:
+    """Play ``samples`` ``speed`` times faster at the same pitch (WSOLA).
+
+    Windows of 40 ms overlap by half at the output; each is taken from around its nominal place in
+    the input, shifted by up to 10 ms to where it best continues the previous window, which
+    keeps the waveform periodic across joins (no phasing, unlike a plain overlap-add).
+    """
+    size = 2 * max(1, int(0.02 * sample_rate))
+    hop = size // 2
+    tolerance = int(0.01 * sample_rate)
+    window = np.hanning(size + 1)[:size]  # periodic Hann: halves overlapped sum to 1
+    out_len = round(len(samples) / speed)
+    frames = out_len // hop + 2
+    padded = np.pad(samples.astype(np.float64), (hop + tolerance, int(frames * hop * speed) + size))
+    out = np.zeros(frames * hop + size)
+    previous = tolerance
+    for k in range(frames):
+        nominal = tolerance + round(k * hop * speed)
+        if k > 0:
+            natural = padded[previous + hop : previous + hop + size]
+            around = padded[nominal - tolerance : nominal + tolerance + size]
+            nominal += int(np.argmax(np.correlate(around, natural, mode="valid"))) - tolerance
+        out[k * hop : k * hop + size] += window * padded[nominal : nominal + size]
+        previous = nominal
+    return out[hop : hop + out_len].astype(np.float32)
+
+
+def _iso639_1(code: str) -> str:
+    return code.lower().replace("_", "-").split("-")[0]
+
+
+def _get(config: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    node: Any = config
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _set(config: dict[str, Any], keys: tuple[str, ...], value: str) -> None:
+    node = config
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value

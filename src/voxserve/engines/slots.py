@@ -1,0 +1,111 @@
+"""One engine's bookkeeping for the manager: load state, concurrency slots, FIFO waiters.
+
+Slots are handed over, not freed and re-taken: a releasing holder gives its slot straight to the
+oldest waiter, so a newcomer can never overtake the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any, Generic, Literal, TypeVar
+
+from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
+from voxserve.engines.threads import run_in_thread
+from voxserve.errors import Overloaded
+
+EngineKind = Literal["tts", "stt", "chat"]
+E = TypeVar("E", TTSEngine, STTEngine, ChatEngine)
+
+
+class EngineSlots(Generic[E]):
+    """One engine with its load state, concurrency slots and FIFO waiters."""
+
+    def __init__(self, engine: E, kind: EngineKind, limit: int, max_queue: int) -> None:
+        self.engine: E = engine
+        self.kind = kind
+        self.limit = limit
+        self.max_queue = max_queue
+        self.active = 0
+        """Slots held (work running or about to run)."""
+        self.users = 0
+        """Operations needing the engine loaded: slot holders plus slot-less calls."""
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.loaded = False
+        self.last_used = time.monotonic()
+        self._load_lock = asyncio.Lock()
+        self._loading: asyncio.Task[None] | None = None
+
+    async def acquire(self, retry_after: int, *, admitted: bool = False) -> None:
+        """Take a slot, waiting in FIFO order; ``Overloaded`` at once when the queue is full,
+        unless the caller was ``admitted`` already (the next piece of a running request)."""
+        if self.active < self.limit and not self.waiters:
+            self.active += 1
+            return
+        if len(self.waiters) >= self.max_queue and not admitted:
+            raise Overloaded(
+                f"The {self.engine.name} engine is busy; try again shortly.",
+                retry_after=retry_after,
+            )
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the oldest waiter, or free it."""
+        self.last_used = time.monotonic()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.active -= 1
+
+    async def ensure_loaded(self) -> None:
+        """Load the engine once; concurrent first uses wait for the same load."""
+        if self.loaded:
+            return
+        async with self._load_lock:
+            if self.loaded:
+                return
+            if self._loading is None:
+                # A task of its own: a cancelled first caller must not leave a half-done load
+                # that the next caller starts again.
+                self._loading = asyncio.ensure_future(run_in_thread(self.engine.load))
+            try:
+                await asyncio.shield(self._loading)
+            finally:
+                if self._loading.done():
+                    self._loading = None
+            self.loaded = True
+
+    async def unload(self) -> None:
+        async with self._load_lock:
+            if not self.loaded:
+                return
+            self.loaded = False
+            await run_in_thread(self.engine.unload)
+
+    def idle_for(self, now: float) -> float | None:
+        """Seconds since last use when the engine could be unloaded now, else None."""
+        if not self.loaded or self.users or self.active or self.waiters:
+            return None
+        return now - self.last_used
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.engine.name,
+            "kind": self.kind,
+            "loaded": self.loaded,
+            "active": self.active,
+            "waiting": len(self.waiters),
+            "limit": self.limit,
+        }

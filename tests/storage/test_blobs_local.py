@@ -1,0 +1,160 @@
+"""LocalBlobStore: round trips, key validation, listing and atomic writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from voxserve.storage.blobs_local import LocalBlobStore
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+async def test_put_get_exists_delete(blobs: LocalBlobStore) -> None:
+    await blobs.put("voices/a/sample.wav", b"RIFF")
+
+    assert await blobs.get("voices/a/sample.wav") == b"RIFF"
+    assert await blobs.exists("voices/a/sample.wav")
+    await blobs.delete("voices/a/sample.wav")
+    assert not await blobs.exists("voices/a/sample.wav")
+    with pytest.raises(KeyError):
+        await blobs.get("voices/a/sample.wav")
+
+
+async def test_put_replaces(blobs: LocalBlobStore) -> None:
+    await blobs.put("k", b"old")
+    await blobs.put("k", b"new")
+    assert await blobs.get("k") == b"new"
+
+
+async def test_get_missing_raises_key_error(blobs: LocalBlobStore) -> None:
+    with pytest.raises(KeyError):
+        await blobs.get("nothing/here")
+    await blobs.put("folder/file", b"x")
+    with pytest.raises(KeyError):
+        await blobs.get("folder")  # a folder is not a blob
+    assert not await blobs.exists("folder")
+
+
+async def test_delete_is_idempotent(blobs: LocalBlobStore) -> None:
+    await blobs.delete("never/there")
+    await blobs.put("a/b", b"x")
+    await blobs.delete("a/b")
+    await blobs.delete("a/b")
+
+
+async def test_delete_prunes_empty_folders_only(blobs: LocalBlobStore) -> None:
+    await blobs.put("voices/o/v1/main.wav", b"1")
+    await blobs.put("voices/o/v2/main.wav", b"2")
+    await blobs.delete("voices/o/v1/main.wav")
+    assert not (blobs.root / "voices" / "o" / "v1").exists()
+    assert (blobs.root / "voices" / "o" / "v2" / "main.wav").exists()
+    assert blobs.root.exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "/etc/passwd", "../x", "a/../../x", "a/..", "..", "a\\b", "a//b", "a/", ".hidden",
+     "a/.tmp", "./a", "a/./b", "a\0b"],
+)  # fmt: skip
+async def test_invalid_keys_are_refused(blobs: LocalBlobStore, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blobs.put(key, b"x")
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blobs.get(key)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blobs.delete(key)
+    with pytest.raises(ValueError, match="invalid blob key"):
+        await blobs.exists(key)
+
+
+async def test_list_by_prefix(blobs: LocalBlobStore) -> None:
+    for key, data in [("voices/o/v1/a", b"1"), ("voices/o/v1/b", b"22"),
+                      ("voices/o/v10/a", b"333"), ("files/f", b"4")]:  # fmt: skip
+        await blobs.put(key, data)
+    before = datetime.now(UTC) - timedelta(minutes=1)
+
+    everything = [info async for info in blobs.list()]
+    folder = [info.key async for info in blobs.list("voices/o/v1/")]
+    partial = [info.key async for info in blobs.list("voices/o/v1")]
+    missing = [info async for info in blobs.list("nope/")]
+
+    assert [i.key for i in everything] == ["files/f", "voices/o/v1/a", "voices/o/v1/b",
+                                           "voices/o/v10/a"]  # fmt: skip
+    assert [i.size for i in everything] == [1, 1, 2, 3]
+    assert all(i.modified.tzinfo == UTC and i.modified > before for i in everything)
+    assert folder == ["voices/o/v1/a", "voices/o/v1/b"]
+    assert partial == ["voices/o/v1/a", "voices/o/v1/b", "voices/o/v10/a"]
+    assert missing == []
+
+
+async def test_list_refuses_prefix_outside_root(blobs: LocalBlobStore) -> None:
+    with pytest.raises(ValueError, match="invalid blob key"):
+        _ = [info async for info in blobs.list("../")]
+
+
+async def test_list_skips_temporary_files(blobs: LocalBlobStore) -> None:
+    await blobs.put("a/b", b"x")
+    (blobs.root / "a" / ".b.123.tmp").write_bytes(b"partial")
+    assert [info.key async for info in blobs.list()] == ["a/b"]
+
+
+async def test_failed_write_keeps_old_blob_and_leaves_no_temp_file(
+    blobs: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await blobs.put("a/b", b"old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        await blobs.put("a/b", b"new")
+    monkeypatch.undo()
+
+    assert await blobs.get("a/b") == b"old"
+    assert sorted(p.name for p in (blobs.root / "a").iterdir()) == ["b"]
+
+
+async def test_readers_never_see_a_partial_blob(blobs: LocalBlobStore) -> None:
+    versions = [bytes([n]) * 2_000_000 for n in range(1, 6)]
+    await blobs.put("big", versions[0])
+    seen: set[bytes] = set()
+
+    async def read_repeatedly() -> None:
+        for _ in range(40):
+            data = await blobs.get("big")
+            assert data in versions, "a reader saw a partly written blob"
+            seen.add(data[:1])
+
+    async def write_all() -> None:
+        for version in versions[1:] * 3:
+            await blobs.put("big", version)
+
+    await asyncio.gather(read_repeatedly(), read_repeatedly(), write_all())
+    assert seen
+
+
+async def test_io_runs_off_the_event_loop_thread(
+    blobs: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        threads.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    await blobs.put("a/b", b"x")
+    assert threads
+    assert loop_thread not in threads

@@ -1,0 +1,42 @@
+"""Fixtures for the models tests: the real test-models folder, and a loopback hub double."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.models.hub_double import HubDouble
+
+
+@pytest.fixture
+def test_models() -> Path:
+    """The folder ``/work/shared/test-models/fetch`` filled (env ``VOXSERVE_TEST_MODELS``)."""
+    root = os.environ.get("VOXSERVE_TEST_MODELS")
+    if not root:
+        pytest.skip("VOXSERVE_TEST_MODELS is unset (fill it with /work/shared/test-models/fetch)")
+    path = Path(root)
+    if not path.is_dir():
+        pytest.skip(f"VOXSERVE_TEST_MODELS={root} is not a folder")
+    return path
+
+
+@pytest.fixture
+def hub() -> Iterator[HubDouble]:
+    with HubDouble() as double:
+        yield double
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's hub URL and token out of these tests."""
+    for name in ("VOXSERVE_HUB_URL", "HF_ENDPOINT", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resume at once: the hub double needs no time to recover."""
+    monkeypatch.setattr("voxserve.models.pull.RETRY_DELAY_SECONDS", 0.0)
