@@ -8,6 +8,8 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from voxserve.cli import local
+from voxserve.cli import models as models_cli
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
 from voxserve.errors import VoxError
 from voxserve.settings import Settings
@@ -18,6 +20,9 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 voices_app = typer.Typer(help="Browse the voice library.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(voices_app, name="voices")
+app.add_typer(models_cli.app, name="models")
+app.command()(local.say)
+app.command()(local.transcribe)
 
 T = TypeVar("T")
 

@@ -1,0 +1,73 @@
+"""``voxserve models``: list, pull and remove models in the models folder."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from voxserve.errors import VoxError
+from voxserve.models.catalog import find, list_models
+from voxserve.models.layout import remove
+from voxserve.models.pull import pull
+from voxserve.settings import Settings
+
+app = typer.Typer(help="Manage the models folder (VOXSERVE_MODELS_DIR).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_command() -> None:
+    """Installed and known models, with size and licence."""
+    folder = Settings().resolved_models_dir
+    table = Table(title=f"models in {folder}")
+    for column in ("name", "kind", "engine", "installed", "size", "licence"):
+        table.add_column(column, no_wrap=True)
+    for row in list_models(folder):
+        size = f"{row.size_bytes / 1e6:,.0f} MB" if row.size_bytes else "?"
+        table.add_row(row.name, row.kind, row.engine, "yes" if row.installed else "",
+                      size, row.licence or "")
+    Console(width=140).print(table)
+
+
+@app.command("pull")
+def pull_command(
+    name: str,
+    force: Annotated[bool, typer.Option(help="Download again even when present.")] = False,
+) -> None:
+    """Download a known model from the model hub (resumable, checksummed)."""
+    entry = find(name)
+    if entry is None:
+        typer.echo(f"error: unknown model '{name}'; see `voxserve models list`", err=True)
+        raise typer.Exit(1)
+    folder = Settings().resolved_models_dir
+    with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()) as bar:
+        tasks: dict[str, object] = {}
+
+        def on_progress(dest: str, done: int, total: int | None) -> None:
+            if dest not in tasks:
+                tasks[dest] = bar.add_task(dest, total=total)
+            bar.update(tasks[dest], completed=done, total=total)  # type: ignore[arg-type]
+
+        try:
+            installed = asyncio.run(pull(entry, folder, on_progress=on_progress, force=force))
+        except VoxError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"installed {installed.name} in {installed.path}")
+    if entry.extra:
+        typer.echo(f"this model needs: pip install 'voxserve[{entry.extra}]'")
+
+
+@app.command("rm")
+def rm_command(name: str) -> None:
+    """Remove an installed model."""
+    try:
+        removed = remove(Settings().resolved_models_dir, name)
+    except VoxError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"removed {removed.name} ({removed.size_bytes / 1e6:,.0f} MB)")
