@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from voxserve.core.auth import AuthService
 from voxserve.core.cleanup import CleanupService
-from voxserve.core.presets import PresetCatalog
 from voxserve.core.fetch import UrlFetcher
 from voxserve.core.files import FileService
+from voxserve.core.presets import PresetCatalog
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService

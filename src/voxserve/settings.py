@@ -40,7 +40,7 @@ class EngineSettings(BaseModel):
     default_stt: str | None = None
     """Transcription engine for hosted model names (``whisper-1``, ``voxtral-mini-latest``)."""
     default_chat: str | None = None
-    """Chat engine for hosted chat model names (``voxtral-small-latest``, ``gpt-4o-audio-preview``)."""
+    """Chat engine for hosted chat model names (``voxtral-small-latest``, ``gpt-4o``)."""
     max_queue: int = Field(16, ge=0)
     """Requests that may wait for a busy engine before new ones answer 429."""
     retry_after_seconds: int = Field(1, ge=1)

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
@@ -26,8 +25,10 @@ def slow_server(tmp_path: Path, engine: FakeTTSEngine, **engines: object) -> Set
 
 
 def speech(client: httpx.Client, text: str = "Hello there.", **body: object) -> httpx.Response:
-    return client.post("/v1/audio/speech", json={"input": text, "voice_id": "fake-tts:alice",
-                                                 "response_format": "wav", **body})
+    return client.post(
+        "/v1/audio/speech",
+        json={"input": text, "voice_id": "fake-tts:alice", "response_format": "wav", **body},
+    )
 
 
 def test_eight_requests_against_limit_two_all_end(tmp_path: Path) -> None:
@@ -60,8 +61,13 @@ def test_later_sentences_are_never_refused_for_load(tmp_path: Path) -> None:
     async def run(url: str) -> list[int]:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             body = {"input": LONG, "voice_id": "fake-tts:alice"}
-            return [r.status_code for r in await asyncio.gather(
-                client.post("/v1/audio/speech", json=body), client.post("/v1/audio/speech", json=body))]
+            return [
+                r.status_code
+                for r in await asyncio.gather(
+                    client.post("/v1/audio/speech", json=body),
+                    client.post("/v1/audio/speech", json=body),
+                )
+            ]
 
     with run_server(settings, [engine]) as server:
         assert asyncio.run(run(server.url)) == [200, 200]
@@ -71,7 +77,12 @@ def test_client_disconnect_frees_the_slot(tmp_path: Path) -> None:
     engine = FakeTTSEngine(max_concurrency=1, delay=0.05)
     settings = slow_server(tmp_path, engine, max_queue=0)
     with run_server(settings, [engine]) as server, server.client() as client:
-        body = {"input": LONG, "voice_id": "fake-tts:alice", "stream": True, "response_format": "pcm"}
+        body = {
+            "input": LONG,
+            "voice_id": "fake-tts:alice",
+            "stream": True,
+            "response_format": "pcm",
+        }
         with client.stream("POST", "/v1/audio/speech", json=body) as response:
             assert response.status_code == 200
             next(response.iter_lines())
@@ -89,7 +100,10 @@ def test_health_answers_while_synthesis_runs(tmp_path: Path) -> None:
         async def run() -> list[float]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 body = {"input": LONG, "voice_id": "fake-tts:alice"}
-                work = [asyncio.create_task(client.post("/v1/audio/speech", json=body)) for _ in range(2)]
+                work = [
+                    asyncio.create_task(client.post("/v1/audio/speech", json=body))
+                    for _ in range(2)
+                ]
                 await asyncio.sleep(0.3)
                 times = []
                 for _ in range(5):
@@ -145,8 +159,11 @@ def test_tags_are_not_spoken_and_pace_sets_speed(tmp_path: Path) -> None:
 def test_emotion_tag_picks_the_voice_sample_for_that_emotion(tmp_path: Path) -> None:
     engine = FakeTTSEngine()
     with run_server(slow_server(tmp_path, engine), [engine]) as server, server.client() as client:
-        body = {"name": "moody", "sample_audio": base64.b64encode(tone_wav(3.0, amp=0.1)).decode(),
-                "emotion_samples": {"happy": base64.b64encode(tone_wav(3.0, amp=0.6)).decode()}}
+        body = {
+            "name": "moody",
+            "sample_audio": base64.b64encode(tone_wav(3.0, amp=0.1)).decode(),
+            "emotion_samples": {"happy": base64.b64encode(tone_wav(3.0, amp=0.6)).decode()},
+        }
         created = client.post("/v1/audio/voices", json=body).json()
         assert created["emotions"] == ["happy"]
         voice = created["id"]

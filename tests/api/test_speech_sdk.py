@@ -35,14 +35,19 @@ def b64(data: bytes) -> str:
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "flac", "opus"])
 def test_mistral_complete_preset(mistral: Mistral, fmt: str) -> None:
     result = mistral.audio.speech.complete(
-        input=TEXT, model="voxtral-mini-tts-2603", voice_id="fake-tts:alice", response_format=fmt  # type: ignore[arg-type]
+        input=TEXT,
+        model="voxtral-mini-tts-2603",
+        voice_id="fake-tts:alice",
+        response_format=fmt,  # type: ignore[arg-type]
     )
     samples, rate = decode_bytes(base64.b64decode(result.audio_data))
     assert 0.5 < len(samples) / rate < 2.0
 
 
 def test_mistral_pcm_is_float32(mistral: Mistral) -> None:
-    result = mistral.audio.speech.complete(input=TEXT, voice_id="fake-tts:bob", response_format="pcm")
+    result = mistral.audio.speech.complete(
+        input=TEXT, voice_id="fake-tts:bob", response_format="pcm"
+    )
     samples = np.frombuffer(base64.b64decode(result.audio_data), dtype="<f4")
     assert 0.1 < np.abs(samples).max() <= 1.0
 
@@ -76,7 +81,9 @@ def test_mistral_custom_voice_and_ref_audio(mistral: Mistral) -> None:
 
 
 def test_mistral_hosted_voice_alias_resolves(mistral: Mistral) -> None:
-    result = mistral.audio.speech.complete(input="Hi.", voice_id="en_paul_happy", response_format="wav")
+    result = mistral.audio.speech.complete(
+        input="Hi.", voice_id="en_paul_happy", response_format="wav"
+    )
     assert base64.b64decode(result.audio_data)[:4] == b"RIFF"
 
 
@@ -90,17 +97,23 @@ def test_mistral_errors(mistral: Mistral) -> None:
     assert neither.value.status_code == 400
 
 
-@pytest.mark.parametrize(("fmt", "container"), [("mp3", "mp3"), ("wav", "wav"), ("flac", "flac"),
-                                               ("opus", "ogg"), ("aac", "aac")])
+@pytest.mark.parametrize(
+    ("fmt", "container"),
+    [("mp3", "mp3"), ("wav", "wav"), ("flac", "flac"), ("opus", "ogg"), ("aac", "aac")],
+)
 def test_openai_create(oai: openai.OpenAI, fmt: str, container: str) -> None:
-    response = oai.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format=fmt)  # type: ignore[arg-type]
+    response = oai.audio.speech.create(
+        model="tts-1", voice="alloy", input=TEXT, response_format=fmt
+    )  # type: ignore[arg-type]
     samples, rate = decode_bytes(response.content)
     assert 0.5 < len(samples) / rate < 2.0
     assert av.open(__import__("io").BytesIO(response.content)).format.name.startswith(container[:3])
 
 
 def test_openai_pcm_is_16bit_24k(oai: openai.OpenAI) -> None:
-    response = oai.audio.speech.create(model="tts-1", voice="nova", input=TEXT, response_format="pcm")
+    response = oai.audio.speech.create(
+        model="tts-1", voice="nova", input=TEXT, response_format="pcm"
+    )
     samples = np.frombuffer(response.content, dtype="<i2")
     assert 0.5 < len(samples) / 24000 < 2.0
 

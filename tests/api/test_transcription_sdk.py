@@ -43,7 +43,9 @@ def wav_file() -> dict[str, object]:
 
 def test_complete_with_file(mistral: Mistral) -> None:
     result = mistral.audio.transcriptions.complete(
-        model="voxtral-mini-latest", file=wav_file(), timestamp_granularities=["segment", "word"],  # type: ignore[arg-type]
+        model="voxtral-mini-latest",
+        file=wav_file(),
+        timestamp_granularities=["segment", "word"],  # type: ignore[arg-type]
         context_bias=["Voxtral", "ComfyUI"],
     )
     assert result.text == TRANSCRIPT
@@ -95,7 +97,9 @@ def test_files_crud(mistral: Mistral) -> None:
 @pytest.mark.parametrize("fmt", ["json", "text", "srt", "vtt", "verbose_json"])
 def test_openai_formats(oai: openai.OpenAI, fmt: str) -> None:
     result = oai.audio.transcriptions.create(
-        model="whisper-1", file=("in.wav", tone_wav(3.2)), response_format=fmt,  # type: ignore[arg-type]
+        model="whisper-1",
+        file=("in.wav", tone_wav(3.2)),
+        response_format=fmt,  # type: ignore[arg-type]
         timestamp_granularities=["word", "segment"] if fmt == "verbose_json" else None,  # type: ignore[arg-type]
     )
     if fmt == "json":
@@ -123,8 +127,9 @@ def test_openai_stream(oai: openai.OpenAI) -> None:
 
 def post(server: LiveServer, files: dict[str, object] | None = None, **data: str) -> httpx.Response:
     with server.client() as client:
-        return client.post("/v1/audio/transcriptions", data={"model": "voxtral-mini-latest", **data},
-                           files=files)  # type: ignore[arg-type]
+        return client.post(
+            "/v1/audio/transcriptions", data={"model": "voxtral-mini-latest", **data}, files=files
+        )  # type: ignore[arg-type]
 
 
 def test_errors(live_server: LiveServer) -> None:
@@ -154,13 +159,16 @@ def test_file_url_from_loopback_server_when_allowed(tmp_path, settings: Settings
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    allowed = settings.model_copy(update={"fetch": settings.fetch.model_copy(
-        update={"allow_private_addresses": True})})
+    allowed = settings.model_copy(
+        update={"fetch": settings.fetch.model_copy(update={"allow_private_addresses": True})}
+    )
     try:
         with run_server(allowed, [FakeSTTEngine(TRANSCRIPT)]) as server:
             mistral = Mistral(server_url=server.url)
             url = f"http://127.0.0.1:{httpd.server_address[1]}/a.wav"
-            result = mistral.audio.transcriptions.complete(model="voxtral-mini-latest", file_url=url)
+            result = mistral.audio.transcriptions.complete(
+                model="voxtral-mini-latest", file_url=url
+            )
             assert result.text == TRANSCRIPT
             assert result.usage.prompt_audio_seconds == 2
     finally:
@@ -178,10 +186,17 @@ def test_other_owner_file_is_404(settings: Settings) -> None:
 
     alice, bob = asyncio.run(keys())
     with run_server(settings, [FakeSTTEngine()]) as server:
-        a, b = Mistral(api_key=alice, server_url=server.url), Mistral(api_key=bob, server_url=server.url)
+        a, b = (
+            Mistral(api_key=alice, server_url=server.url),
+            Mistral(api_key=bob, server_url=server.url),
+        )
         uploaded = a.files.upload(file=wav_file(), purpose="audio")  # type: ignore[arg-type]
-        for call in (lambda: b.files.retrieve(file_id=uploaded.id),
-                     lambda: b.audio.transcriptions.complete(model="voxtral-mini-latest", file_id=uploaded.id)):
+        for call in (
+            lambda: b.files.retrieve(file_id=uploaded.id),
+            lambda: b.audio.transcriptions.complete(
+                model="voxtral-mini-latest", file_id=uploaded.id
+            ),
+        ):
             with pytest.raises(SDKError) as info:
                 call()
             assert info.value.status_code == 404

@@ -110,8 +110,9 @@ def test_long_sample_is_trimmed(live_server: LiveServer) -> None:
 
 
 def test_body_over_limit_is_413(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0,
-                        limits={"max_request_bytes": 100_000})  # type: ignore[arg-type]
+    settings = Settings(
+        data_dir=tmp_path, host="127.0.0.1", port=0, limits={"max_request_bytes": 100_000}
+    )  # type: ignore[arg-type]
     with run_server(settings, [FakeTTSEngine()]) as server, server.client() as client:
         response = client.post("/v1/audio/voices", json=voice_body(sample=tone_wav(10.0)))
         assert_mistral_error(response, 413)
@@ -123,14 +124,18 @@ def test_preset_voices_cannot_be_deleted(live_server: LiveServer) -> None:
 
 
 def test_voice_limit_holds_under_concurrent_creates(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0,
-                        limits={"max_custom_voices": 20})  # type: ignore[arg-type]
+    settings = Settings(
+        data_dir=tmp_path, host="127.0.0.1", port=0, limits={"max_custom_voices": 20}
+    )  # type: ignore[arg-type]
     sample = tone_wav(2.5)
 
     async def burst(url: str) -> list[int]:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             responses = await asyncio.gather(
-                *(client.post("/v1/audio/voices", json=voice_body(f"v{i}", sample)) for i in range(25))
+                *(
+                    client.post("/v1/audio/voices", json=voice_body(f"v{i}", sample))
+                    for i in range(25)
+                )
             )
         return [r.status_code for r in responses]
 

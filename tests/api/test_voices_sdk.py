@@ -26,14 +26,22 @@ def b64(data: bytes) -> str:
 
 def make_voice(mistral: Mistral, name: str = "my-voice", **extra: object):  # type: ignore[no-untyped-def]
     return mistral.audio.voices.create(
-        name=name, sample_audio=b64(tone_wav(3.0)), sample_filename="in.wav", **extra  # type: ignore[arg-type]
+        name=name,
+        sample_audio=b64(tone_wav(3.0)),
+        sample_filename="in.wav",
+        **extra,  # type: ignore[arg-type]
     )
 
 
 def test_create_get_update_delete_roundtrip(mistral: Mistral) -> None:
     created = make_voice(
-        mistral, languages=["en", "fr"], gender="female", age=30, tags=["calm"],
-        color="#ff0000", description="desc",
+        mistral,
+        languages=["en", "fr"],
+        gender="female",
+        age=30,
+        tags=["calm"],
+        color="#ff0000",
+        description="desc",
     )
     assert created.type == "custom"
     assert created.user_id is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.support.audio_samples import tone_wav
 from voxserve.bootstrap import UnsafeStartup, ensure_safe_to_serve, open_services
 from voxserve.core.ids import utcnow
@@ -11,8 +13,6 @@ from voxserve.core.voices import VoiceDraft
 from voxserve.engines.fake import FakeTTSEngine
 from voxserve.settings import Settings
 from voxserve.storage.protocol import VoiceQuery
-
-import pytest
 
 
 async def test_crash_between_hide_and_purge_is_cleaned_up(settings: Settings) -> None:
@@ -22,7 +22,7 @@ async def test_crash_between_hide_and_purge_is_cleaned_up(settings: Settings) ->
         now = utcnow()
         # The first step of a delete, then a "crash": the row is hidden, the sample still there.
         await s.storage.voices.mark_deleted("o1", view.id, at=now, purge_after=now)
-        items, total = await s.voices.list("o1", type="custom", query=VoiceQuery(), offset=0, limit=10)
+        _, total = await s.voices.list("o1", type="custom", query=VoiceQuery(), offset=0, limit=10)
         assert total == 0
         assert [b async for b in s.storage.blobs.list("voices/")]
         report = await s.cleanup.run_once()
@@ -48,7 +48,9 @@ async def test_soft_delete_keeps_sample_until_retention(settings: Settings) -> N
         await s.storage.keys.get_or_create_owner("o1", "o1")
         view = await s.voices.create("o1", VoiceDraft(name="v", sample=tone_wav()))
         await s.voices.delete("o1", view.id, soft=True)
-        assert (await s.voices.list("o1", type="custom", query=VoiceQuery(), offset=0, limit=9))[1] == 0
+        assert (await s.voices.list("o1", type="custom", query=VoiceQuery(), offset=0, limit=9))[
+            1
+        ] == 0
         assert (await s.cleanup.run_once()).voices_purged == 0
         assert [b async for b in s.storage.blobs.list("voices/o1/")]
         later = utcnow() + timedelta(days=settings.retention.deleted_voice_days, seconds=1)

@@ -49,7 +49,9 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     )
     shapes = ErrorShapes()
     install_error_handlers(app, shapes)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes, shapes=shapes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes, shapes=shapes
+    )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(mistral_voices.router)
@@ -75,12 +77,14 @@ def log_engines(services: Services) -> None:
     for engine in manager.tts_engines():
         voices = len(engine.capabilities().voices)
         log.info("speech engine %s: %d preset voices", engine.name, voices)
-    for engine in manager.stt_engines():
-        log.info("transcription engine %s", engine.name)
-    for engine in manager.chat_engines():
-        log.info("chat engine %s", engine.name)
+    for name in (e.name for e in manager.stt_engines()):
+        log.info("transcription engine %s", name)
+    for name in (e.name for e in manager.chat_engines()):
+        log.info("chat engine %s", name)
     names = {e.name for e in manager.tts_engines()}
     if "piper" not in names and "pocket-tts" not in names:
         log.info("for natural voices: voxserve models pull piper-en_US-joe-medium")
     if not any(e.name.startswith("faster-whisper") for e in manager.stt_engines()):
-        log.info("for accurate multilingual transcription: voxserve models pull faster-whisper-base")
+        log.info(
+            "for accurate multilingual transcription: voxserve models pull faster-whisper-base"
+        )

@@ -25,7 +25,9 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def get_owner(request: Request, services: Annotated[Services, Depends(get_services)]) -> Owner:
+async def get_owner(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> Owner:
     owner = await services.auth.authenticate(presented_key(request))
     request.state.owner_id = owner.id
     return owner

@@ -59,8 +59,11 @@ def render_mistral(err: ErrorInfo) -> dict[str, Any]:
     }
     if err.status == 422:
         body["detail"] = list(err.details) or [
-            {"loc": ["body", err.param] if err.param else ["body"], "msg": err.message,
-             "type": "value_error"}
+            {
+                "loc": ["body", err.param] if err.param else ["body"],
+                "msg": err.message,
+                "type": "value_error",
+            }
         ]
     return body
 
@@ -81,7 +84,10 @@ class ErrorShapes:
 
     def __init__(self) -> None:
         self._by_prefix: dict[str, ErrorRenderer] = {}
-        self._by_name: dict[str, ErrorRenderer] = {"mistral": render_mistral, "openai": render_openai}
+        self._by_name: dict[str, ErrorRenderer] = {
+            "mistral": render_mistral,
+            "openai": render_openai,
+        }
 
     def register(self, name: str, prefix: str, renderer: ErrorRenderer) -> None:
         self._by_prefix[prefix] = renderer

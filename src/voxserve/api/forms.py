@@ -46,7 +46,9 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
     if isinstance(upload, UploadFile):
         data, filename = await upload.read(), upload.filename
     elif isinstance(upload, str) and upload:
-        raise ValidationFailed("file: send the audio as a file part, not a text field.", field="file")
+        raise ValidationFailed(
+            "file: send the audio as a file part, not a text field.", field="file"
+        )
     granularities = repeated(form, "timestamp_granularities")
     for value in granularities:
         if value not in ("segment", "word"):
@@ -55,13 +57,19 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
                 field="timestamp_granularities",
             )
     return TranscriptionForm(
-        model=text(form, "model"), file=data, filename=filename,
-        file_url=text(form, "file_url"), file_id=text(form, "file_id"),
-        language=text(form, "language"), temperature=number(form, "temperature"),
-        stream=boolean(form, "stream"), diarize=boolean(form, "diarize"),
+        model=text(form, "model"),
+        file=data,
+        filename=filename,
+        file_url=text(form, "file_url"),
+        file_id=text(form, "file_id"),
+        language=text(form, "language"),
+        temperature=number(form, "temperature"),
+        stream=boolean(form, "stream"),
+        diarize=boolean(form, "diarize"),
         context_bias=repeated(form, "context_bias"),
         timestamp_granularities=granularities,
-        response_format=text(form, "response_format"), prompt=text(form, "prompt"),
+        response_format=text(form, "response_format"),
+        prompt=text(form, "prompt"),
         openai_style=openai_style(form),
     )
 

@@ -27,8 +27,12 @@ BODY_SCHEMA = {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        MistralSpeechRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
-                        OpenAISpeechRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+                        MistralSpeechRequest.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        ),
+                        OpenAISpeechRequest.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        ),
                     ]
                 }
             }

@@ -33,7 +33,9 @@ async def create_transcription(
         openai_transcriptions.check_format(form.response_format or "json")
     service = services.transcription
     prepared = await service.prepare(to_core(form, owner.id))
-    if form.openai_style and (form.stream or not openai_transcriptions.wants_json(form.response_format)):
+    if form.openai_style and (
+        form.stream or not openai_transcriptions.wants_json(form.response_format)
+    ):
         return await openai_transcriptions.create_transcription(
             prepared, service, response_format=form.response_format or "json", stream=form.stream
         )

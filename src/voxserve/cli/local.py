@@ -23,9 +23,15 @@ FORMATS = [f for f in get_args(AudioFormat)]
 def say(
     text: str,
     output: Annotated[Path, typer.Option("--output", "-o", help="Audio file to write.")],
-    voice: Annotated[str | None, typer.Option(help="Voice id (default: the engine's first).")] = None,
-    format: Annotated[str | None, typer.Option(help=f"One of {', '.join(FORMATS)}; default from -o.")] = None,
-    model: Annotated[str | None, typer.Option(help="Engine name (default: the best installed).")] = None,
+    voice: Annotated[
+        str | None, typer.Option(help="Voice id (default: the engine's first).")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help=f"One of {', '.join(FORMATS)}; default from -o.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Engine name (default: the best installed).")
+    ] = None,
     speed: Annotated[float, typer.Option(min=0.25, max=4.0)] = 1.0,
 ) -> None:
     """Speak TEXT into a file."""
@@ -59,7 +65,9 @@ def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     format: Annotated[str, typer.Option(help="json, text, srt or vtt")] = "text",
     language: Annotated[str | None, typer.Option(help="ISO-639-1 code (default: detect)")] = None,
-    model: Annotated[str | None, typer.Option(help="Engine name (default: the best installed).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Engine name (default: the best installed).")
+    ] = None,
 ) -> None:
     """Transcribe FILE and print the transcript."""
     from voxserve.cli.main import run_with_services
@@ -70,7 +78,10 @@ def transcribe(
     async def work(services: Services) -> str:
         await services.storage.keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
         request = TranscriptionRequest(
-            LOCAL_OWNER_ID, AudioSource(data=file.read_bytes()), model=model, language=language,
+            LOCAL_OWNER_ID,
+            AudioSource(data=file.read_bytes()),
+            model=model,
+            language=language,
             word_timestamps=format == "json",
         )
         prepared = await services.transcription.prepare(request)
@@ -88,8 +99,12 @@ def transcribe(
         text = join_text(segments)
         if format == "text":
             return text
-        body = {"text": text, "language": info.language, "duration": info.duration,
-                "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments]}
+        body = {
+            "text": text,
+            "language": info.language,
+            "duration": info.duration,
+            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in segments],
+        }
         return json.dumps(body, indent=2, ensure_ascii=False)
 
     typer.echo(run_with_services(Settings(), work))

@@ -8,9 +8,10 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
-from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
+from voxserve.core.voices import VoiceType
 from voxserve.errors import VoxError
 from voxserve.settings import Settings
 from voxserve.storage.protocol import VoiceQuery
@@ -61,7 +62,10 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
         access_log=False,
     )
 
@@ -69,9 +73,12 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A name for the key (and its new owner).")],
-    owner: Annotated[str | None, typer.Option(help="Add the key to this existing owner id.")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="Add the key to this existing owner id.")
+    ] = None,
     credits: Annotated[
-        int | None, typer.Option(min=0, help="Credit balance of the new owner (unlimited if unset).")
+        int | None,
+        typer.Option(min=0, help="Credit balance of the new owner (unlimited if unset)."),
     ] = None,
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line."""
@@ -104,13 +111,17 @@ def keys_revoke(key_id: str) -> None:
 @voices_app.command("list")
 def voices_list(
     owner: Annotated[str, typer.Option(help="Owner id whose custom voices to include.")] = "local",
-    type: Annotated[str, typer.Option(help="all, custom or preset")] = "all",
+    type: Annotated[VoiceType, typer.Option(help="all, custom or preset")] = "all",
 ) -> None:
     """List preset voices and an owner's custom voices."""
 
     async def work(services: Services) -> None:
         items, total = await services.voices.list(
-            owner, type=type, query=VoiceQuery(), offset=0, limit=10_000  # type: ignore[arg-type]
+            owner,
+            type=type,
+            query=VoiceQuery(),
+            offset=0,
+            limit=10_000,
         )
         for v in items:
             langs = ",".join(v.languages) or "-"

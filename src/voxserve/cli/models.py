@@ -28,8 +28,9 @@ def list_command() -> None:
         table.add_column(column, no_wrap=True)
     for row in list_models(folder):
         size = f"{row.size_bytes / 1e6:,.0f} MB" if row.size_bytes else "?"
-        table.add_row(row.name, row.kind, row.engine, "yes" if row.installed else "",
-                      size, row.licence or "")
+        table.add_row(
+            row.name, row.kind, row.engine, "yes" if row.installed else "", size, row.licence or ""
+        )
     Console(width=140).print(table)
 
 
@@ -44,7 +45,9 @@ def pull_command(
         typer.echo(f"error: unknown model '{name}'; see `voxserve models list`", err=True)
         raise typer.Exit(1)
     folder = Settings().resolved_models_dir
-    with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()) as bar:
+    with Progress(
+        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()
+    ) as bar:
         tasks: dict[str, object] = {}
 
         def on_progress(dest: str, done: int, total: int | None) -> None:

@@ -38,10 +38,15 @@ HOSTED_VOICES: dict[str, HostedVoice] = {
     "voice_479": HostedVoice("ar", "female"),  # Linda
     "voice_592": HostedVoice("fr", "female"),  # Marie
     # Mistral Voxtral 2 presets: the emotion is part of the id.
-    **_voxtral2("en_paul", "en", "male",
-                "neutral happy cheerful excited confident sad frustrated angry"),
-    **_voxtral2("gb_jane", "en", "female",
-                "neutral confident curious confused sarcasm sad shameful jealousy frustrated"),
+    **_voxtral2(
+        "en_paul", "en", "male", "neutral happy cheerful excited confident sad frustrated angry"
+    ),
+    **_voxtral2(
+        "gb_jane",
+        "en",
+        "female",
+        "neutral confident curious confused sarcasm sad shameful jealousy frustrated",
+    ),
     **_voxtral2("gb_oliver", "en", "male", "neutral cheerful excited confident curious sad angry"),
     **_voxtral2("fr_marie", "fr", "female", "neutral happy excited curious sad angry"),
     # OpenAI voices (all speak every language; English is the natural match).
@@ -60,20 +65,49 @@ HOSTED_VOICES: dict[str, HostedVoice] = {
     "cedar": HostedVoice("en", "male"),
 }
 
-HOSTED_TTS_MODELS = frozenset({
-    "voxtral-mini-tts-2603", "voxtral-mini-tts-3-0", "voxtral-mini-tts-3", "voxtral-mini-tts-latest",
-    "voxtral-tts", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-03-20",
-})
-HOSTED_STT_MODELS = frozenset({
-    "voxtral-mini-latest", "voxtral-mini-2507", "voxtral-mini-2602", "voxtral-mini-transcribe-3-0",
-    "voxtral-mini-transcribe-3", "voxtral-mini-transcribe-latest", "voxtral-small-transcribe-3",
-    "voxtral-small-transcribe-latest", "whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
-})
-HOSTED_CHAT_MODELS = frozenset({
-    "voxtral-mini-latest", "voxtral-small-latest", "voxtral-mini-2507", "voxtral-small-2507",
-    "gpt-4o-audio-preview", "gpt-4o-mini-audio-preview", "gpt-4o", "gpt-4o-mini",
-    "mistral-small-latest", "mistral-medium-latest", "mistral-large-latest",
-})
+HOSTED_TTS_MODELS = frozenset(
+    {
+        "voxtral-mini-tts-2603",
+        "voxtral-mini-tts-3-0",
+        "voxtral-mini-tts-3",
+        "voxtral-mini-tts-latest",
+        "voxtral-tts",
+        "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+        "gpt-4o-mini-tts-2025-03-20",
+    }
+)
+HOSTED_STT_MODELS = frozenset(
+    {
+        "voxtral-mini-latest",
+        "voxtral-mini-2507",
+        "voxtral-mini-2602",
+        "voxtral-mini-transcribe-3-0",
+        "voxtral-mini-transcribe-3",
+        "voxtral-mini-transcribe-latest",
+        "voxtral-small-transcribe-3",
+        "voxtral-small-transcribe-latest",
+        "whisper-1",
+        "gpt-4o-transcribe",
+        "gpt-4o-mini-transcribe",
+    }
+)
+HOSTED_CHAT_MODELS = frozenset(
+    {
+        "voxtral-mini-latest",
+        "voxtral-small-latest",
+        "voxtral-mini-2507",
+        "voxtral-small-2507",
+        "gpt-4o-audio-preview",
+        "gpt-4o-mini-audio-preview",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "mistral-small-latest",
+        "mistral-medium-latest",
+        "mistral-large-latest",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +132,9 @@ def resolve_alias(
 
 
 def _best(candidates: list[Preset], hosted: HostedVoice) -> Preset | None:
-    same_language = [p for p in candidates if languages_overlap(p.voice.languages, (hosted.language,))]
+    same_language = [
+        p for p in candidates if languages_overlap(p.voice.languages, (hosted.language,))
+    ]
     for preset in same_language:
         if preset.voice.gender == hosted.gender:
             return preset

@@ -1,4 +1,4 @@
-"""API keys and owners: creating, listing, revoking keys and turning a presented key into an owner."""
+"""API keys and owners: create, list and revoke keys; turn a presented key into its owner."""
 
 from __future__ import annotations
 

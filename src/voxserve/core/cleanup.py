@@ -53,7 +53,9 @@ class CleanupService:
         if voices or files or orphans:
             log.info(
                 "cleanup: %d voices, %d files purged, %d orphan blobs removed",
-                len(voices), len(files), orphans,
+                len(voices),
+                len(files),
+                orphans,
             )
         return CleanupReport(len(voices), len(files), orphans)
 

@@ -49,8 +49,14 @@ class FileService:
         file_id = prefixed_id("file")
         key = f"files/{owner_id}/{file_id}"
         record = FileRecord(
-            id=file_id, owner_id=owner_id, filename=filename or "upload", bytes=len(data),
-            purpose=purpose, blob_key=key, content_type=content_type, created_at=utcnow(),
+            id=file_id,
+            owner_id=owner_id,
+            filename=filename or "upload",
+            bytes=len(data),
+            purpose=purpose,
+            blob_key=key,
+            content_type=content_type,
+            created_at=utcnow(),
             expires_at=expires_at,
         )
         await self._blobs.put(key, data)
@@ -92,9 +98,12 @@ class FileService:
             )
         expires = int(time.time()) + expiry_hours * 3600
         path = SIGNED_PATH.format(file_id=record.id)
-        return f"{base_url.rstrip('/')}{path}?expires={expires}&signature={self._sign(record.id, expires)}"
+        signature = self._sign(record.id, expires)
+        return f"{base_url.rstrip('/')}{path}?expires={expires}&signature={signature}"
 
-    async def open_signed(self, file_id: str, expires: str, signature: str) -> tuple[FileRecord, bytes]:
+    async def open_signed(
+        self, file_id: str, expires: str, signature: str
+    ) -> tuple[FileRecord, bytes]:
         """The file behind a signed URL.
 
         Raises:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from voxserve.audio.decode import decode
 import numpy as np
 
+from voxserve.audio.decode import decode
 from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.audio.resample import StreamResampler, resample
 from voxserve.audio.types import AudioClip, AudioFormat, Samples
@@ -105,9 +105,9 @@ class SpeechService:
         self._check_text(request)
         engine = self._pick_engine(request)
         choice = await self._choose_voice(request, engine)
-        if choice.custom is not None or choice.reference is not None:
-            if not engine.capabilities().cloning:
-                raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
+        cloned = choice.custom is not None or choice.reference is not None
+        if cloned and not engine.capabilities().cloning:
+            raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
         pieces = await self._pieces(request, engine, choice)
         if not pieces:
             raise ValidationFailed("input: there is nothing to speak.", field="input")
@@ -116,7 +116,9 @@ class SpeechService:
             request.owner_id, engine, engine.capabilities().sample_rate, tuple(pieces), characters
         )
 
-    async def stream(self, prepared: PreparedSpeech, endpoint: str = "speech") -> AsyncIterator[Samples]:
+    async def stream(
+        self, prepared: PreparedSpeech, endpoint: str = "speech"
+    ) -> AsyncIterator[Samples]:
         """PCM chunks at ``prepared.sample_rate``, sentence by sentence. Credits are taken before
         the first chunk and refunded if synthesis fails; usage is recorded at the end."""
         async with self._usage.metered(
@@ -132,13 +134,19 @@ class SpeechService:
             meter.characters = prepared.characters
 
     async def encoded(
-        self, prepared: PreparedSpeech, fmt: AudioFormat, endpoint: str = "speech",
-        *, sample_rate: int | None = None,
+        self,
+        prepared: PreparedSpeech,
+        fmt: AudioFormat,
+        endpoint: str = "speech",
+        *,
+        sample_rate: int | None = None,
     ) -> AsyncIterator[bytes]:
         """The stream encoded as ``fmt`` (at ``sample_rate``, default the engine's); the pieces
         concatenate into one valid file."""
         rate = sample_rate or prepared.sample_rate
-        resampler = StreamResampler(prepared.sample_rate, rate) if rate != prepared.sample_rate else None
+        resampler = (
+            StreamResampler(prepared.sample_rate, rate) if rate != prepared.sample_rate else None
+        )
         encoder = make_stream_encoder(fmt, rate)
         async for chunk in self.stream(prepared, endpoint):
             data = encoder.encode(resampler.process(chunk) if resampler else chunk)
@@ -150,8 +158,12 @@ class SpeechService:
             yield tail
 
     async def synthesize(
-        self, prepared: PreparedSpeech, fmt: AudioFormat, endpoint: str = "speech",
-        *, sample_rate: int | None = None,
+        self,
+        prepared: PreparedSpeech,
+        fmt: AudioFormat,
+        endpoint: str = "speech",
+        *,
+        sample_rate: int | None = None,
     ) -> bytes:
         """The whole file at once (with exact sizes in its header)."""
         chunks = [chunk async for chunk in self.stream(prepared, endpoint)]
@@ -217,8 +229,12 @@ class SpeechService:
     async def _choose_voice(self, request: SpeechRequest, engine: TTSEngine) -> VoiceChoice:
         if request.ref_audio is not None:
             if request.voice_id:
-                raise InvalidRequest("Give either voice_id or ref_audio, not both.", field="ref_audio")
-            clip = await asyncio.to_thread(decode_reference, request.ref_audio, self._settings.limits)
+                raise InvalidRequest(
+                    "Give either voice_id or ref_audio, not both.", field="ref_audio"
+                )
+            clip = await asyncio.to_thread(
+                decode_reference, request.ref_audio, self._settings.limits
+            )
             return VoiceChoice(reference=clip)
         voice_id = request.voice_id
         if not voice_id:
@@ -228,11 +244,14 @@ class SpeechService:
             if preset.engine != engine.name:
                 raise InvalidRequest(
                     f"Voice '{voice_id}' belongs to the '{preset.engine}' engine, not "
-                    f"'{engine.name}'.", field="voice_id",
+                    f"'{engine.name}'.",
+                    field="voice_id",
                 )
             return VoiceChoice(preset=preset.voice.id)
         alias = resolve_alias(
-            voice_id, self._voices.presets, engine=engine.name,
+            voice_id,
+            self._voices.presets,
+            engine=engine.name,
             pinned=self._settings.engines.voice_aliases,
         )
         if alias is not None and alias.preset.engine == engine.name:
@@ -258,8 +277,12 @@ class SpeechService:
             for sentence in split_sentences(run.text):
                 pieces.append(
                     SynthesisRequest(
-                        text=sentence, voice=choice.preset, voice_state=state, speed=speed,
-                        language=request.language, emotion=emotion,
+                        text=sentence,
+                        voice=choice.preset,
+                        voice_state=state,
+                        speed=speed,
+                        language=request.language,
+                        emotion=emotion,
                     )
                 )
         return pieces
@@ -279,7 +302,9 @@ class SpeechService:
         """The voice state of a saved voice: made once per (voice, sample, engine version) and
         kept in the blob store."""
         sample = record.sample_for(emotion)
-        key = voice_state_key(record.owner_id, record.id, engine.name, engine.version, sample.emotion)
+        key = voice_state_key(
+            record.owner_id, record.id, engine.name, engine.version, sample.emotion
+        )
         try:
             return await self._blobs.get(key)
         except KeyError:

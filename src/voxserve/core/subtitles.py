@@ -26,6 +26,7 @@ def to_srt(segments: Sequence[Segment]) -> str:
 def to_vtt(segments: Sequence[Segment]) -> str:
     blocks = [
         f"{timestamp(s.start, '.')} --> {timestamp(s.end, '.')}\n{s.text.strip()}\n"
-        for s in segments if s.text.strip()
+        for s in segments
+        if s.text.strip()
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)

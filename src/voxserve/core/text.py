@@ -10,9 +10,19 @@ SENTENCE_END = re.compile(r"(?<=[.!?…。！？;])[\"')\]]*\s+|\n+")
 CLAUSE_END = re.compile(r"(?<=[,:;—–])\s+")
 
 PACE_SPEEDS = {
-    "x-slow": 0.6, "very_slow": 0.6, "very slow": 0.6, "slower": 0.8, "slow": 0.8,
-    "normal": 1.0, "medium": 1.0, "default": 1.0,
-    "fast": 1.25, "faster": 1.25, "x-fast": 1.5, "very_fast": 1.5, "very fast": 1.5,
+    "x-slow": 0.6,
+    "very_slow": 0.6,
+    "very slow": 0.6,
+    "slower": 0.8,
+    "slow": 0.8,
+    "normal": 1.0,
+    "medium": 1.0,
+    "default": 1.0,
+    "fast": 1.25,
+    "faster": 1.25,
+    "x-fast": 1.5,
+    "very_fast": 1.5,
+    "very fast": 1.5,
 }
 MAX_PIECE_CHARS = 400
 """Longer sentences are cut at clauses, then words, so no piece holds the engine for long."""

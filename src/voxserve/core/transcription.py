@@ -86,7 +86,11 @@ class TranscriptionService:
         engines = self._engines.stt_engines()
         if not engines:
             raise ServiceUnavailable("No transcription engine is installed.")
-        name = model if model and model not in HOSTED_STT_MODELS else self._settings.engines.default_stt
+        name = (
+            model
+            if model and model not in HOSTED_STT_MODELS
+            else self._settings.engines.default_stt
+        )
         if not name:
             return engines[0]
         engine = next((e for e in engines if e.name == name), None)
@@ -119,11 +123,14 @@ class TranscriptionService:
         if audio.duration > self._settings.limits.max_audio_seconds:
             raise InvalidRequest(
                 f"The audio is {audio.duration:.0f} s long; the limit is "
-                f"{self._settings.limits.max_audio_seconds:.0f} s.", field="file",
+                f"{self._settings.limits.max_audio_seconds:.0f} s.",
+                field="file",
             )
         options = TranscriptionOptions(
-            language=language, temperature=request.temperature,
-            word_timestamps=request.word_timestamps, hotwords=request.hotwords,
+            language=language,
+            temperature=request.temperature,
+            word_timestamps=request.word_timestamps,
+            hotwords=request.hotwords,
             prompt=request.prompt,
         )
         return PreparedTranscription(request.owner_id, engine, audio, options)
@@ -163,8 +170,11 @@ class TranscriptionService:
         return Transcript(join_text(collected), info.language, info.duration, collected)
 
     async def _metered(
-        self, prepared: PreparedTranscription, info: TranscriptionInfo,
-        segments: AsyncIterator[Segment], endpoint: str,
+        self,
+        prepared: PreparedTranscription,
+        info: TranscriptionInfo,
+        segments: AsyncIterator[Segment],
+        endpoint: str,
     ) -> AsyncIterator[Segment]:
         progress = Progress(info.duration)
         async with self._usage.metered(prepared.owner_id, endpoint) as meter:
@@ -192,7 +202,10 @@ class Progress:
         if fraction - self.logged_fraction >= 0.1 or now - self.logged_at >= 30:
             log.info(
                 "transcription %.0f%% (%.0f of %.0f s audio, %.0f s elapsed)",
-                fraction * 100, position, self.duration, now - self.started,
+                fraction * 100,
+                position,
+                self.duration,
+                now - self.started,
             )
             self.logged_fraction, self.logged_at = fraction, now
 
@@ -206,7 +219,9 @@ def normalise_language(language: str | None) -> str | None:
         return None
     code = language.strip().lower().split("-")[0].split("_")[0]
     if not LANGUAGE_CODE.match(code):
-        raise ValidationFailed(f"language: '{language}' is not an ISO-639-1 code.", field="language")
+        raise ValidationFailed(
+            f"language: '{language}' is not an ISO-639-1 code.", field="language"
+        )
     return code
 
 

@@ -62,8 +62,13 @@ class UsageService:
         try:
             yield meter
         except BaseException as exc:
-            status = exc.status if isinstance(exc, VoxError) else 499 if isinstance(
-                exc, asyncio.CancelledError | GeneratorExit) else 500
+            status = (
+                exc.status
+                if isinstance(exc, VoxError)
+                else 499
+                if isinstance(exc, asyncio.CancelledError | GeneratorExit)
+                else 500
+            )
             await self.refund(owner_id, credits)
             raise
         finally:
@@ -74,7 +79,10 @@ class UsageService:
     ) -> None:
         ok = status == 200
         record = UsageRecord(
-            owner_id=owner_id, endpoint=endpoint, engine=meter.engine, status=status,
+            owner_id=owner_id,
+            endpoint=endpoint,
+            engine=meter.engine,
+            status=status,
             created_at=utcnow(),
             characters=meter.characters if ok else 0,
             audio_seconds=round(meter.audio_seconds, 3) if ok else 0.0,

@@ -6,6 +6,7 @@ One service for every API shape, so a voice made through any of them is the same
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,13 @@ from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import SynthesisRequest
 from voxserve.errors import InvalidRequest, LimitExceeded, ValidationFailed, VoiceNotFound
 from voxserve.settings import LimitSettings, RetentionSettings
-from voxserve.storage.protocol import BlobStore, VoiceQuery, VoiceRecord, VoiceRepository, VoiceSample
+from voxserve.storage.protocol import (
+    BlobStore,
+    VoiceQuery,
+    VoiceRecord,
+    VoiceRepository,
+    VoiceSample,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +96,17 @@ class PreparedSample:
 
 
 UPDATABLE = frozenset(
-    {"name", "slug", "languages", "gender", "age", "tags", "color", "description",
-     "retention_notice"}
+    {
+        "name",
+        "slug",
+        "languages",
+        "gender",
+        "age",
+        "tags",
+        "color",
+        "description",
+        "retention_notice",
+    }
 )
 
 
@@ -124,7 +140,9 @@ class VoiceService:
         items: list[VoiceView] = []
         custom_total = 0
         if type in ("all", "custom"):
-            records, custom_total = await self._repo.list(owner_id, query, offset=offset, limit=limit)
+            records, custom_total = await self._repo.list(
+                owner_id, query, offset=offset, limit=limit
+            )
             items = [custom_view(r) for r in records]
         if type == "custom":
             return items, custom_total
@@ -159,7 +177,9 @@ class VoiceService:
         await self._check_room(owner_id)
         main = await self._prepare(draft.sample, "sample_audio", draft.denoise)
         extras = {
-            _emotion_name(emotion): await self._prepare(data, f"emotion_samples.{emotion}", draft.denoise)
+            _emotion_name(emotion): await self._prepare(
+                data, f"emotion_samples.{emotion}", draft.denoise
+            )
             for emotion, data in draft.emotion_samples.items()
         }
         voice_id = uuid7()
@@ -181,7 +201,10 @@ class VoiceService:
         return custom_view(record)
 
     async def update(
-        self, owner_id: str, voice_id: str, changes: Mapping[str, Any],
+        self,
+        owner_id: str,
+        voice_id: str,
+        changes: Mapping[str, Any],
         emotion_samples: Mapping[str, bytes] | None = None,
     ) -> VoiceView:
         """Change the given fields (and add or replace emotion samples).
@@ -252,7 +275,9 @@ class VoiceService:
         prepared = await self._prepare(data, f"emotion_samples.{emotion}", False)
         key = _sample_key(owner_id, voice_id, emotion)
         await self._blobs.put(key, prepared.wav)
-        if not await self._repo.set_sample(owner_id, voice_id, VoiceSample(key, prepared.seconds, emotion)):
+        if not await self._repo.set_sample(
+            owner_id, voice_id, VoiceSample(key, prepared.seconds, emotion)
+        ):
             await self._blobs.delete(key)
             raise VoiceNotFound(voice_id)
 
@@ -275,7 +300,7 @@ class VoiceService:
         if self._presets.get(voice_id) is not None:
             raise InvalidRequest("Preset voices cannot be changed or deleted.", field="voice_id")
 
-    async def _delete_blobs(self, keys: list[str]) -> None:
+    async def _delete_blobs(self, keys: builtins.list[str]) -> None:
         for key in dict.fromkeys(keys):
             try:
                 await self._blobs.delete(key)
@@ -315,7 +340,9 @@ def prepare_sample(
     return PreparedSample(to_mono_wav(clip), clip.duration, trimmed)
 
 
-def decode_reference(data: bytes, limits: LimitSettings, field_name: str = "ref_audio") -> AudioClip:
+def decode_reference(
+    data: bytes, limits: LimitSettings, field_name: str = "ref_audio"
+) -> AudioClip:
     """A one-off cloning reference, checked like a stored sample (blocking)."""
     prepared = prepare_sample(data, limits, field_name=field_name)
     return decode(prepared.wav)
@@ -358,7 +385,10 @@ def preset_view(preset: Preset) -> VoiceView:
 
 
 def _new_record(
-    owner_id: str, voice_id: str, draft: VoiceDraft, samples: tuple[VoiceSample, ...],
+    owner_id: str,
+    voice_id: str,
+    draft: VoiceDraft,
+    samples: tuple[VoiceSample, ...],
     trimmed: float,
 ) -> VoiceRecord:
     return VoiceRecord(
@@ -394,6 +424,8 @@ def _sample_key(owner_id: str, voice_id: str, emotion: str | None) -> str:
     return f"{_voice_prefix(owner_id, voice_id)}sample-{emotion or 'main'}.wav"
 
 
-def voice_state_key(owner_id: str, voice_id: str, engine: str, version: str, emotion: str | None) -> str:
+def voice_state_key(
+    owner_id: str, voice_id: str, engine: str, version: str, emotion: str | None
+) -> str:
     """Where a cloned voice state is cached (one per voice, sample, engine and engine version)."""
     return f"{_voice_prefix(owner_id, voice_id)}state/{engine}-{version}-{emotion or 'main'}.bin"

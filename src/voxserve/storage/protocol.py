@@ -213,8 +213,9 @@ class FileRepository(Protocol):
         self, owner_id: str, *, offset: int, limit: int, purpose: str | None = None
     ) -> tuple[builtins.list[FileRecord], int]: ...
 
-    async def mark_deleted(self, owner_id: str, file_id: str, *, at: datetime) -> FileRecord | None:
-        ...
+    async def mark_deleted(
+        self, owner_id: str, file_id: str, *, at: datetime
+    ) -> FileRecord | None: ...
 
     async def due_for_purge(self, now: datetime) -> builtins.list[FileRecord]:
         """Deleted files, and files whose ``expires_at`` has passed."""

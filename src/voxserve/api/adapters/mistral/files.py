@@ -41,8 +41,11 @@ async def upload_file(
 ) -> dict[str, Any]:
     """Upload a file; use its id as ``file_id`` in transcriptions, or get a signed URL."""
     record = await services.files.upload(
-        owner.id, filename=file.filename or "upload", data=await file.read(),
-        content_type=file.content_type, purpose=purpose,
+        owner.id,
+        filename=file.filename or "upload",
+        data=await file.read(),
+        content_type=file.content_type,
+        purpose=purpose,
     )
     return file_body(record)
 

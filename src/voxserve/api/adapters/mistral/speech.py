@@ -19,8 +19,10 @@ FORMATS = {"pcm": "pcm", "wav": "wav", "mp3": "mp3", "flac": "flac", "opus": "op
 
 def to_core(body: WireSpeechRequest, owner_id: str) -> SpeechRequest:
     if body.conversation_history:
-        raise Unsupported("conversation_history is not supported by the local engines.",
-                          field="conversation_history")
+        raise Unsupported(
+            "conversation_history is not supported by the local engines.",
+            field="conversation_history",
+        )
     return SpeechRequest(
         owner_id=owner_id,
         text=body.input,

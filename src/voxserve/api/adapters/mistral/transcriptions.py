@@ -24,8 +24,14 @@ async def create_transcription(
         return sse_response(with_error_event(events, error_event))
     transcript = await service.transcribe(prepared)
     return JSONResponse(
-        response_body(model, transcript.text, transcript.language, transcript.segments,
-                      prepared.audio.duration, words)
+        response_body(
+            model,
+            transcript.text,
+            transcript.language,
+            transcript.segments,
+            prepared.audio.duration,
+            words,
+        )
     )
 
 
@@ -33,25 +39,36 @@ async def transcription_events(
     prepared: PreparedTranscription, model: str, service: TranscriptionService, words: bool
 ) -> AsyncIterator[bytes]:
     info, segments = await service.stream(prepared)
-    yield sse({"type": "transcription.language", "audio_language": info.language},
-              "transcription.language")
+    yield sse(
+        {"type": "transcription.language", "audio_language": info.language},
+        "transcription.language",
+    )
     seen: list[Segment] = []
     async for segment in segments:
         delta = segment.text.strip()
         if delta:
             delta = delta if not seen else " " + delta
-            yield sse({"type": "transcription.text.delta", "text": delta},
-                      "transcription.text.delta")
+            yield sse(
+                {"type": "transcription.text.delta", "text": delta}, "transcription.text.delta"
+            )
         seen.append(segment)
-        yield sse({"type": "transcription.segment", **segment_body(segment, words)},
-                  "transcription.segment")
-    body = response_body(model, join_text(seen), info.language, seen, prepared.audio.duration, words)
+        yield sse(
+            {"type": "transcription.segment", **segment_body(segment, words)},
+            "transcription.segment",
+        )
+    body = response_body(
+        model, join_text(seen), info.language, seen, prepared.audio.duration, words
+    )
     yield sse({"type": "transcription.done", **body}, "transcription.done")
 
 
 def response_body(
-    model: str, text: str, language: str | None, segments: tuple[Segment, ...] | list[Segment],
-    duration: float, words: bool,
+    model: str,
+    text: str,
+    language: str | None,
+    segments: tuple[Segment, ...] | list[Segment],
+    duration: float,
+    words: bool,
 ) -> dict[str, Any]:
     seconds = math.ceil(duration)
     return {

@@ -72,8 +72,11 @@ async def search_voices(
         return VoiceListPage(data=[], next_page_token=None)  # no professional clones here
     filters = VoiceQuery(text=query, genders=tuple(gender or ()), languages=tuple(language or ()))
     items, total = await voices.list(
-        owner.id, type="custom" if kind == "ivc" else type, query=filters,
-        offset=offset, limit=page_size,
+        owner.id,
+        type="custom" if kind == "ivc" else type,
+        query=filters,
+        offset=offset,
+        limit=page_size,
     )
     following = offset + len(items)
     return VoiceListPage(
@@ -135,7 +138,9 @@ def decode_cursor(token: str | None) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         offset = json.loads(raw)["o"]
     except (binascii.Error, ValueError, KeyError, TypeError):
-        raise ValidationFailed("page_token: not a token this server issued.", field="page_token") from None
+        raise ValidationFailed(
+            "page_token: not a token this server issued.", field="page_token"
+        ) from None
     if not isinstance(offset, int) or offset < 0:
         raise ValidationFailed("page_token: not a token this server issued.", field="page_token")
     return offset

@@ -20,7 +20,12 @@ from voxserve.core.speech import PreparedSpeech, SpeechRequest, SpeechService
 from voxserve.errors import VoxError
 
 FORMATS: dict[str, AudioFormat] = {
-    "mp3": "mp3", "opus": "opus", "aac": "aac", "flac": "flac", "wav": "wav", "pcm": "pcm16",
+    "mp3": "mp3",
+    "opus": "opus",
+    "aac": "aac",
+    "flac": "flac",
+    "wav": "wav",
+    "pcm": "pcm16",
 }
 PCM_RATE = 24000
 """OpenAI's ``pcm`` is 24 kHz whatever the engine's rate."""

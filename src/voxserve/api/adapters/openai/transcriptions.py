@@ -26,8 +26,11 @@ def check_format(response_format: str) -> None:
 
 
 async def create_transcription(
-    prepared: PreparedTranscription, service: TranscriptionService, *,
-    response_format: str, stream: bool,
+    prepared: PreparedTranscription,
+    service: TranscriptionService,
+    *,
+    response_format: str,
+    stream: bool,
 ) -> Response:
     if stream:
         events = await prime(transcript_events(prepared, service))
@@ -64,7 +67,8 @@ def verbose(transcript: Transcript, words: bool) -> dict[str, Any]:
     if words:
         body["words"] = [
             {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
-            for s in transcript.segments for w in (s.words or ())
+            for s in transcript.segments
+            for w in (s.words or ())
         ]
     return body
 
