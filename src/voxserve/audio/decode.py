@@ -75,6 +75,27 @@ def iter_decode(
         decoder.check_not_empty()
 
 
+def decode_head(data: bytes, *, sample_rate: int, max_seconds: float) -> tuple[AudioClip, float]:
+    """The first ``max_seconds`` of the audio, and the whole file's duration.
+
+    Memory stays bounded by ``max_seconds`` however long the file is (a tiny FLAC may hold hours
+    of silence); the rest is decoded only to measure it.
+
+    Raises:
+        ValidationFailed: as :func:`decode`.
+    """
+    keep = round(max_seconds * sample_rate)
+    head: list[Samples] = []
+    kept = total = 0
+    for chunk in iter_decode(bytes(data), sample_rate=sample_rate, chunk_seconds=10.0):
+        total += len(chunk)
+        if kept < keep:
+            head.append(chunk[: keep - kept])
+            kept += len(head[-1])
+    samples = np.concatenate(head) if head else np.zeros(0, np.float32)
+    return AudioClip(samples, sample_rate), total / sample_rate
+
+
 def probe_duration(source: Source) -> float | None:
     """The duration in seconds the container declares, without decoding; ``None`` if unknown.
 

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from voxserve.audio.decode import decode
+from voxserve.audio.decode import decode, decode_head
 from voxserve.audio.encode import encode
 from voxserve.audio.process import denoise as denoise_clip
-from voxserve.audio.process import is_silent, to_mono_wav, trim
+from voxserve.audio.process import is_silent, to_mono_wav
 from voxserve.audio.types import AudioClip
 from voxserve.core.ids import utcnow, uuid7
 from voxserve.core.presets import PRESET_CREATED_AT, Preset, PresetCatalog
@@ -323,18 +323,20 @@ def prepare_sample(
     if not data:
         raise ValidationFailed(f"{field_name}: the audio is empty.", field=field_name)
     try:
-        clip = decode(data, sample_rate=SAMPLE_RATE)
+        clip, duration = decode_head(
+            data, sample_rate=SAMPLE_RATE, max_seconds=limits.sample_max_seconds
+        )
     except ValidationFailed as exc:
         raise ValidationFailed(f"{field_name}: {exc.message}", field=field_name) from None
     if is_silent(clip.samples):
         raise ValidationFailed(f"{field_name}: the audio is silent.", field=field_name)
-    if clip.duration < limits.sample_min_seconds:
+    if duration < limits.sample_min_seconds:
         raise ValidationFailed(
-            f"{field_name}: the audio is {clip.duration:.2f} s long; at least "
+            f"{field_name}: the audio is {duration:.2f} s long; at least "
             f"{limits.sample_min_seconds:g} s is needed.",
             field=field_name,
         )
-    clip, trimmed = trim(clip, limits.sample_max_seconds)
+    trimmed = duration - clip.duration
     if denoise:
         clip = denoise_clip(clip)
     return PreparedSample(to_mono_wav(clip), clip.duration, trimmed)

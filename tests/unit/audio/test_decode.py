@@ -18,7 +18,7 @@ from tests.unit.audio.signals import (
     tone,
     write_container,
 )
-from voxserve.audio.decode import decode, decode_path, iter_decode, probe_duration
+from voxserve.audio.decode import decode, decode_head, decode_path, iter_decode, probe_duration
 from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.errors import ValidationFailed
 
@@ -211,3 +211,21 @@ def test_probe_duration() -> None:
     assert probe_duration(streamed_data) is None  # a streamed FLAC header has no total
     with pytest.raises(ValidationFailed):
         probe_duration(b"garbage" * 100)
+
+
+def test_decode_head_keeps_only_the_head_of_a_long_file() -> None:
+    rate, minutes = 8000, 10
+    encoder = make_stream_encoder("flac", rate)
+    second = tone(1.0, rate, amp=0.3)
+    data = b"".join(encoder.encode(second) for _ in range(60 * minutes)) + encoder.finish()
+
+    tracemalloc.start()
+    try:
+        clip, duration = decode_head(data, sample_rate=rate, max_seconds=30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert clip.duration == 30
+    assert duration == 60 * minutes
+    assert peak < 60 * minutes * rate * 4 / 5
