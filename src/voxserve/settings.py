@@ -24,7 +24,9 @@ class LimitSettings(BaseModel):
     sample_max_seconds: float = Field(30.0, gt=0)
     """Voice samples longer than this are trimmed; ``trimmed_seconds`` says by how much."""
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    """Request bodies larger than this answer 413."""
+    """JSON and form bodies larger than this answer 413."""
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    """Multipart uploads (audio files for transcription, files API) larger than this answer 413."""
     speech_max_characters: int = Field(5000, ge=1)
     """Longest speech ``input`` accepted (422 beyond)."""
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)

@@ -201,3 +201,31 @@ def test_sse_frames_have_event_lines(live_server: LiveServer) -> None:
         event, data = block.splitlines()
         assert event.startswith("event: ")
         assert json.loads(data.removeprefix("data: "))["type"] == event.removeprefix("event: ")
+
+
+def test_voice_state_is_computed_once_per_voice(tmp_path: Path) -> None:
+    engine = FakeTTSEngine()
+    with run_server(slow_server(tmp_path, engine), [engine]) as server, server.client() as client:
+        body = {"name": "v", "sample_audio": base64.b64encode(tone_wav(3.0)).decode()}
+        voice = client.post("/v1/audio/voices", json=body).json()["id"]
+        for _ in range(3):
+            assert (
+                client.post(
+                    "/v1/audio/speech", json={"input": "Hi.", "voice_id": voice}
+                ).status_code
+                == 200
+            )
+    assert engine.clones == 1
+    states = list((tmp_path / "blobs" / "voices").rglob("state/*.bin"))
+    assert len(states) == 1
+
+
+def test_cloning_on_an_engine_that_cannot_clone_says_what_to_install(tmp_path: Path) -> None:
+    engine = FakeTTSEngine(cloning=False)
+    with run_server(slow_server(tmp_path, engine), [engine]) as server, server.client() as client:
+        body = {"name": "v", "sample_audio": base64.b64encode(tone_wav(3.0)).decode()}
+        voice = client.post("/v1/audio/voices", json=body).json()["id"]
+        for request in ({"voice_id": voice}, {"ref_audio": body["sample_audio"]}):
+            response = client.post("/v1/audio/speech", json={"input": "Hi.", **request})
+            assert response.status_code == 400
+            assert "pip install 'voxserve[pocket-tts]'" in response.json()["message"]

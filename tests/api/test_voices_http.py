@@ -110,12 +110,15 @@ def test_long_sample_is_trimmed(live_server: LiveServer) -> None:
 
 
 def test_body_over_limit_is_413(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path, host="127.0.0.1", port=0, limits={"max_request_bytes": 100_000}
-    )  # type: ignore[arg-type]
+    limits = {"max_request_bytes": 100_000, "max_upload_bytes": 400_000}
+    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0, limits=limits)  # type: ignore[arg-type]
     with run_server(settings, [FakeTTSEngine()]) as server, server.client() as client:
         response = client.post("/v1/audio/voices", json=voice_body(sample=tone_wav(10.0)))
         assert_mistral_error(response, 413)
+        upload = {"file": ("a.wav", tone_wav(10.0))}  # 320 kB: over the JSON limit, under uploads'
+        assert client.post("/v1/files", files=upload, data={"purpose": "audio"}).status_code == 200
+        big = {"file": ("a.wav", tone_wav(15.0))}
+        assert_mistral_error(client.post("/v1/files", files=big, data={"purpose": "audio"}), 413)
 
 
 def test_preset_voices_cannot_be_deleted(live_server: LiveServer) -> None:

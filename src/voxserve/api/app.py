@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import voxserve
-from voxserve.api import health, speech, transcriptions
+from voxserve.api import chat, health, models, speech, transcriptions
 from voxserve.api.adapters.mistral import files as mistral_files
 from voxserve.api.adapters.mistral import voices as mistral_voices
 from voxserve.api.errors import ErrorShapes, install_error_handlers
@@ -50,7 +50,10 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     shapes = ErrorShapes()
     install_error_handlers(app, shapes)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.limits.max_request_bytes, shapes=shapes
+        BodyLimitMiddleware,
+        max_bytes=settings.limits.max_request_bytes,
+        max_upload_bytes=settings.limits.max_upload_bytes,
+        shapes=shapes,
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
@@ -58,6 +61,8 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     app.include_router(speech.router)
     app.include_router(transcriptions.router)
     app.include_router(mistral_files.router)
+    app.include_router(chat.router)
+    app.include_router(models.router)
     return app
 
 

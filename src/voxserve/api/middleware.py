@@ -57,20 +57,27 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 for bodies over ``max_bytes``, by Content-Length or while reading."""
+    """Answers 413 for bodies over the limit (``max_upload_bytes`` for multipart uploads,
+    ``max_bytes`` for the rest), by Content-Length or while reading."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, shapes: ErrorShapes) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int, shapes: ErrorShapes
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.shapes = shapes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(scope, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
+        limit = self.max_upload_bytes if multipart else self.max_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._reject(scope, send, limit)
             return
         seen = 0
         started = False
@@ -80,8 +87,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > limit:
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -93,10 +100,10 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reject(scope, send)
+                await self._reject(scope, send, limit)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        err = from_vox(_TooLarge(self.max_bytes))
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
+        err = from_vox(_TooLarge(limit))
         body = json.dumps(self.shapes.for_path(scope["path"])(err)).encode()
         headers: list[Any] = [
             (b"content-type", b"application/json"),

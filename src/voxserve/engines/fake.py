@@ -55,6 +55,8 @@ class FakeTTSEngine:
         self.active = 0
         self.peak_active = 0
         self.requests: list[SynthesisRequest] = []
+        self.clones = 0
+        """How many voice states were computed (to test that they are cached)."""
         self._lock = threading.Lock()
 
     def capabilities(self) -> TTSCapabilities:
@@ -101,6 +103,7 @@ class FakeTTSEngine:
     def clone_voice(self, reference: AudioClip) -> bytes:
         if not self.cloning:
             raise Unsupported("fake engine cannot clone")
+        self.clones += 1
         energy = float(np.abs(reference.samples).mean()) if len(reference.samples) else 0.0
         return bytes([int(energy * 1000) % 256]) + b"fake-voice-state"
 
