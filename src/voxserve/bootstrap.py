@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from voxserve.core.auth import AuthService
+from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
 from voxserve.core.fetch import UrlFetcher
 from voxserve.core.files import FileService
+from voxserve.core.generations import GenerationService
 from voxserve.core.presets import PresetCatalog
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
@@ -36,7 +38,9 @@ class Services:
     speech: SpeechService
     usage: UsageService
     files: FileService
+    generations: GenerationService
     transcription: TranscriptionService
+    chat: ChatService
     cleanup: CleanupService
 
 
@@ -53,10 +57,11 @@ async def open_services(
         voices = VoiceService(
             storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
         )
-        usage = UsageService(storage.usage)
+        usage = UsageService(storage.usage, storage.keys)
         speech = SpeechService(manager, voices, storage.blobs, usage, settings)
         files = FileService(storage.files, storage.blobs, settings.load_secret_key())
         fetcher = UrlFetcher(settings.fetch)
+        transcription = TranscriptionService(manager, files, fetcher, usage, settings)
         services = Services(
             settings=settings,
             storage=storage,
@@ -66,7 +71,9 @@ async def open_services(
             speech=speech,
             usage=usage,
             files=files,
-            transcription=TranscriptionService(manager, files, fetcher, usage, settings),
+            generations=GenerationService(files, settings.retention),
+            transcription=transcription,
+            chat=ChatService(manager, transcription, usage, settings),
             cleanup=CleanupService(
                 voices, storage.voices, storage.files, storage.blobs, settings.retention
             ),

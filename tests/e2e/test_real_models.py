@@ -32,7 +32,10 @@ def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     models = models_dir()
     data = tmp_path_factory.mktemp("data")
     settings = Settings(
-        data_dir=data, models_dir=models, host="127.0.0.1", port=0,
+        data_dir=data,
+        models_dir=models,
+        host="127.0.0.1",
+        port=0,
         engines={"default_stt": "faster-whisper-base"},  # type: ignore[arg-type]
     )
     with run_server(settings) as server:
@@ -46,7 +49,9 @@ def mistral(real_server: LiveServer) -> Mistral:
 
 def transcribe(mistral: Mistral, audio: bytes, name: str, **options: object) -> str:
     result = mistral.audio.transcriptions.complete(
-        model="voxtral-mini-latest", file={"file_name": name, "content": audio}, **options  # type: ignore[arg-type]
+        model="voxtral-mini-latest",
+        file={"file_name": name, "content": audio},
+        **options,  # type: ignore[arg-type]
     )
     return result.text
 
@@ -57,15 +62,21 @@ def test_piper_speech_transcribes_back(mistral: Mistral) -> None:
         result = mistral.audio.speech.complete(
             input=sentence, voice_id="piper:en_US-joe-medium", response_format="wav"
         )
-        spoken.append(transcribe(mistral, base64.b64decode(result.audio_data), "s.wav", language="en"))
+        spoken.append(
+            transcribe(mistral, base64.b64decode(result.audio_data), "s.wav", language="en")
+        )
     score = wer(SENTENCES, spoken)
     assert score <= 0.15, (score, spoken)
 
 
 def test_english_reference_clips_wer(mistral: Mistral) -> None:
-    clips = [c for c in speech_data.clips(language="en") if c.is_reference and c.path.suffix != ".raw"]
+    clips = [
+        c for c in speech_data.clips(language="en") if c.is_reference and c.path.suffix != ".raw"
+    ]
     assert len(clips) >= 20
-    hypotheses = [transcribe(mistral, Path(c.path).read_bytes(), c.path.name, language="en") for c in clips]
+    hypotheses = [
+        transcribe(mistral, Path(c.path).read_bytes(), c.path.name, language="en") for c in clips
+    ]
     score = wer([c.transcript for c in clips], hypotheses)
     assert score <= 0.06, score
 
@@ -73,11 +84,13 @@ def test_english_reference_clips_wer(mistral: Mistral) -> None:
 @pytest.mark.parametrize("language", ["en", "de", "es", "fr"])
 def test_language_detection(mistral: Mistral, language: str) -> None:
     clip = next(
-        c for c in speech_data.clips(language=language)
+        c
+        for c in speech_data.clips(language=language)
         if c.file.startswith("picovoice_leopard") and c.is_reference
     )
     result = mistral.audio.transcriptions.complete(
-        model="voxtral-mini-latest", file={"file_name": clip.path.name, "content": clip.path.read_bytes()}
+        model="voxtral-mini-latest",
+        file={"file_name": clip.path.name, "content": clip.path.read_bytes()},
     )
     assert result.language == language
 

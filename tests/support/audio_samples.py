@@ -8,7 +8,9 @@ import wave
 import numpy as np
 
 
-def tone_wav(seconds: float = 3.0, rate: int = 16000, freq: float = 220.0, amp: float = 0.3) -> bytes:
+def tone_wav(
+    seconds: float = 3.0, rate: int = 16000, freq: float = 220.0, amp: float = 0.3
+) -> bytes:
     """A 16-bit mono WAV of a tone with a little vibrato (so it is not perfectly stationary)."""
     t = np.arange(int(seconds * rate)) / rate
     signal = amp * np.sin(2 * np.pi * freq * t + 2 * np.sin(2 * np.pi * 3 * t))

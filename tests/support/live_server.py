@@ -40,8 +40,12 @@ def run_server(settings: Settings, engines: Sequence[Engine] | None = None) -> I
     port = settings.port or free_port()
     settings = settings.model_copy(update={"port": port})
     config = uvicorn.Config(
-        create_app(settings, engines=engines), host=settings.host, port=port,
-        log_level="warning", lifespan="on", ws="none",
+        create_app(settings, engines=engines),
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="none",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -10,9 +10,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import voxserve
-from voxserve.api import chat, health, models, speech, transcriptions
+from voxserve.api import chat, health, models, speech, transcriptions, usage
 from voxserve.api.adapters.mistral import files as mistral_files
 from voxserve.api.adapters.mistral import voices as mistral_voices
+from voxserve.api.adapters.tts_gateway import errors as tts_gateway_errors
+from voxserve.api.adapters.tts_gateway import router as tts_gateway
+from voxserve.api.adapters.voice_cloning import errors as voice_cloning_errors
+from voxserve.api.adapters.voice_cloning import router as voice_cloning
 from voxserve.api.errors import ErrorShapes, install_error_handlers
 from voxserve.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
@@ -48,6 +52,8 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
         lifespan=lifespan,
     )
     shapes = ErrorShapes()
+    shapes.register("tts_gateway", tts_gateway.PREFIX, tts_gateway_errors.render)
+    shapes.register("voice_cloning", voice_cloning.PREFIX, voice_cloning_errors.render)
     install_error_handlers(app, shapes)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -55,6 +61,7 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
         max_upload_bytes=settings.limits.max_upload_bytes,
         shapes=shapes,
     )
+    app.add_middleware(usage.UsageMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(mistral_voices.router)
@@ -63,6 +70,9 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     app.include_router(mistral_files.router)
     app.include_router(chat.router)
     app.include_router(models.router)
+    app.include_router(tts_gateway.router)
+    app.include_router(voice_cloning.router)
+    app.include_router(usage.router)
     return app
 
 

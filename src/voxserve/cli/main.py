@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
+from voxserve.core.usage import UsageReport
 from voxserve.core.voices import VoiceType
 from voxserve.errors import VoxError
 from voxserve.settings import Settings
@@ -129,6 +131,56 @@ def voices_list(
         typer.echo(f"{total} voices")
 
     run_with_services(Settings(), work)
+
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
+
+
+@app.command()
+def usage(
+    owner: Annotated[str, typer.Option(help="Owner id (see `voxserve keys list`).")] = "local",
+    period: Annotated[Literal["day", "month"], typer.Option(help="day or month")] = "day",
+    since: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="Start (inclusive), UTC.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=DATE_FORMATS, help="End (exclusive), UTC.")
+    ] = None,
+    records: Annotated[int, typer.Option(min=0, help="How many recent records to show.")] = 10,
+) -> None:
+    """Show an owner's credit balance and usage: totals, per day or month, recent records."""
+    start, end = (t.replace(tzinfo=UTC) if t else None for t in (since, until))
+    report = run_with_services(
+        Settings(),
+        lambda s: s.usage.report(owner, since=start, until=end, period=period, limit=records),
+    )
+    for line in usage_lines(owner, report, period):
+        typer.echo(line)
+
+
+def usage_lines(owner: str, report: UsageReport, period: str) -> list[str]:
+    balance = "unlimited" if report.balance is None else f"{report.balance} credits"
+    t = report.totals
+    lines = [
+        f"owner {owner}: balance {balance}",
+        f"total: {t.requests} requests, {t.characters} characters, "
+        f"{t.audio_seconds:.1f} s audio, {t.tokens} tokens, {t.credits} credits",
+        f"{period:<10}  "
+        + "  ".join(f"{h:>8}" for h in ("requests", "chars", "audio_s", "tokens", "credits")),
+    ]
+    for p in report.periods:
+        day = f"{p.period_start:%Y-%m-%d}" if period == "day" else f"{p.period_start:%Y-%m}"
+        lines.append(
+            f"{day:<10}  {p.requests:>8}  {p.characters:>8}  {p.audio_seconds:>8.1f}  "
+            f"{p.tokens:>8}  {p.credits:>8}"
+        )
+    for r in report.records:
+        lines.append(
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.endpoint:<13}  {r.engine or '-':<14}  "
+            f"{r.status}  chars={r.characters} audio={r.audio_seconds:.1f}s "
+            f"tokens={r.tokens} credits={r.credits}"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class PreparedSpeech:
     sample_rate: int
     pieces: tuple[SynthesisRequest, ...]
     characters: int
-    """Characters that will be spoken (tags excluded): the usage and credit count."""
+    """Characters of the input, tags excluded: the usage and credit count."""
 
 
 class SpeechService:
@@ -111,7 +111,9 @@ class SpeechService:
         pieces = await self._pieces(request, engine, choice)
         if not pieces:
             raise ValidationFailed("input: there is nothing to speak.", field="input")
-        characters = sum(len(p.text) for p in pieces)
+        # Every character sent counts, tags excepted; the pieces lack the spaces between
+        # sentences, so summing them would undercount.
+        characters = len(strip_tags(request.text))
         return PreparedSpeech(
             request.owner_id, engine, engine.capabilities().sample_rate, tuple(pieces), characters
         )

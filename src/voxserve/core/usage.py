@@ -3,19 +3,31 @@
 One character synthesised is one credit; transcription and chat are metered in audio seconds
 and tokens. Credits are reserved before work starts and refunded when it fails, so a failed
 request costs nothing and concurrent requests cannot overspend a balance.
+
+Every metered request leaves one usage record: the work inside ``metered`` records its outcome
+(a refused reservation too, with status 402); a request that fails before it reaches ``metered``
+(a bad field, an unknown voice) is recorded by the API through ``record_failure``, which
+``track_request`` tells apart from requests that already have their record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from voxserve.core.ids import utcnow
-from voxserve.errors import PaymentRequired, VoxError
-from voxserve.storage.protocol import UsageRecord, UsageRepository
+from voxserve.errors import NotFound, PaymentRequired, ValidationFailed, VoxError
+from voxserve.storage.protocol import (
+    KeyRepository,
+    UsageRecord,
+    UsageRepository,
+    UsageTotals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +43,37 @@ class Metering:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class RequestUsage:
+    """Whether the request being served has left its usage record (see ``track_request``)."""
+
+    recorded: bool = False
+
+
+_CURRENT_REQUEST: ContextVar[RequestUsage | None] = ContextVar(
+    "voxserve_request_usage", default=None
+)
+
+PERIODS = ("day", "month")
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """An owner's usage over a time range."""
+
+    balance: int | None
+    """Credits left; None is unlimited."""
+    totals: UsageTotals
+    periods: list[UsageTotals]
+    """Per ``day`` or ``month`` (oldest first; periods without requests left out)."""
+    records: list[UsageRecord]
+    """The newest records first."""
+
+
 class UsageService:
-    def __init__(self, repo: UsageRepository) -> None:
+    def __init__(self, repo: UsageRepository, keys: KeyRepository) -> None:
         self._repo = repo
+        self._keys = keys
 
     async def reserve(self, owner_id: str, credits: int) -> None:
         """Take ``credits`` from the owner's balance.
@@ -42,10 +82,17 @@ class UsageService:
             PaymentRequired: the balance is smaller than ``credits``.
         """
         if credits > 0 and not await self._repo.reserve_credits(owner_id, credits):
+            balance = await self.balance(owner_id)
             raise PaymentRequired(
-                f"Not enough credits: this request needs {credits}. Ask the server's "
+                f"Not enough credits: this request needs {credits} (one per character) and "
+                f"the balance is {balance or 0}. Nothing was generated. Ask the server's "
                 "administrator to top up your balance."
             )
+
+    async def balance(self, owner_id: str) -> int | None:
+        """Credits left (None: unlimited, or no such owner)."""
+        owner = await self._keys.get_owner(owner_id)
+        return owner.credits if owner is not None else None
 
     async def refund(self, owner_id: str, credits: int) -> None:
         if credits > 0:
@@ -55,8 +102,17 @@ class UsageService:
     async def metered(
         self, owner_id: str, endpoint: str, *, credits: int = 0
     ) -> AsyncIterator[Metering]:
-        """Reserve ``credits``, run the work, then record usage; refund if the work fails."""
-        await self.reserve(owner_id, credits)
+        """Reserve ``credits``, run the work, then record usage; refund if the work fails.
+
+        Raises:
+            PaymentRequired: before any work, when the balance is too small (recorded as 402).
+        """
+        try:
+            await self.reserve(owner_id, credits)
+        except PaymentRequired as refused:
+            _mark_recorded()
+            await asyncio.shield(self._record(owner_id, endpoint, Metering(), refused.status, 0))
+            raise
         meter = Metering()
         status = 200
         try:
@@ -72,7 +128,44 @@ class UsageService:
             await self.refund(owner_id, credits)
             raise
         finally:
+            _mark_recorded()  # now, not in the shielded task: the request may end first
             await asyncio.shield(self._record(owner_id, endpoint, meter, status, credits))
+
+    async def record_failure(
+        self, owner_id: str, endpoint: str, status: int, engine: str | None = None
+    ) -> None:
+        """Record a request that failed before any metered work (nothing is charged)."""
+        await asyncio.shield(self._record(owner_id, endpoint, Metering(engine=engine), status, 0))
+
+    async def report(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "day",
+        limit: int = 100,
+    ) -> UsageReport:
+        """Totals overall and per ``period`` from ``since`` (inclusive) to ``until`` (exclusive),
+        the newest ``limit`` records in that range, and the balance.
+
+        Raises:
+            ValidationFailed: an unknown period, a range that ends before it starts.
+            NotFound: no owner has this id.
+        """
+        owner = await self._keys.get_owner(owner_id)
+        if owner is None:
+            raise NotFound(f"Owner '{owner_id}' not found.")
+        if period not in PERIODS:
+            raise ValidationFailed(f"period: must be one of {', '.join(PERIODS)}.", field="period")
+        if since is not None and until is not None and until <= since:
+            raise ValidationFailed("until: must be after since.", field="until")
+        overall = await self._repo.totals(owner_id, since=since, until=until)
+        periods = await self._repo.totals(owner_id, since=since, until=until, period=period)
+        records = await self._repo.records(owner_id, since=since, limit=limit)
+        if until is not None:
+            records = [r for r in records if r.created_at < until]
+        return UsageReport(owner.credits, overall[0], periods, records)
 
     async def _record(
         self, owner_id: str, endpoint: str, meter: Metering, status: int, credits: int
@@ -93,3 +186,24 @@ class UsageService:
             await self._repo.record(record)
         except Exception:
             log.exception("could not record usage")
+
+
+@contextmanager
+def track_request() -> Iterator[RequestUsage]:
+    """Track, for the request served inside, whether the work left its usage record.
+
+    A context variable, so the mark reaches here from the services and from the tasks a
+    streamed response runs in (they copy the context, with this same object).
+    """
+    tracker = RequestUsage()
+    token = _CURRENT_REQUEST.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _CURRENT_REQUEST.reset(token)
+
+
+def _mark_recorded() -> None:
+    tracker = _CURRENT_REQUEST.get()
+    if tracker is not None:
+        tracker.recorded = True

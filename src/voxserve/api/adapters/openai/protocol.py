@@ -28,3 +28,58 @@ class SpeechRequest(BaseModel):
     """``pcm`` is raw 16-bit little-endian at 24 kHz."""
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+
+
+class InputAudio(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    data: str
+    """Base64 bytes (voxserve also takes a ``data:`` URL or an ``http(s)`` URL)."""
+    format: str | None = None
+    """``wav``, ``mp3``...; the bytes themselves are trusted over this hint."""
+
+
+class ChatContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str | None = None
+    input_audio: InputAudio | None = None
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    """``developer`` is read as ``system``."""
+    content: str | list[ChatContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions`` (OpenAI shape: ``input_audio`` is ``{data, format}``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    """Wins over the deprecated ``max_tokens``."""
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    """The last chunk always carries usage; ``include_usage`` changes nothing."""
+    n: int | None = Field(None, ge=1)
+    modalities: list[str] | None = None
+    """Only ``text`` output: audio answers are refused."""
+    tools: list[dict[str, object]] | None = None
+    seed: int | None = None
+    """Accepted; the engines here take no seed."""

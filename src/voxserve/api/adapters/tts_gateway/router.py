@@ -1,0 +1,168 @@
+"""The ``/api/tts`` gateway (seed 002): generate, stream, and manage cloned voices.
+
+A thin adapter over the same services as every other shape: a voice cloned here is the same voice
+on ``/v1/audio/speech`` and ``/voices``. Errors render through ``errors.render``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from voxserve.api.adapters.tts_gateway.convert import (
+    FORMATS,
+    check_clone_sample,
+    chunk_count,
+    cloned_voice,
+    preset_voice,
+    saved_voice,
+    to_core,
+    updated_voice,
+    voice_changes,
+    voice_draft,
+)
+from voxserve.api.adapters.tts_gateway.errors import error_event
+from voxserve.api.adapters.tts_gateway.protocol import (
+    TtsClonedVoice,
+    TtsCloneRequest,
+    TtsDeletedVoice,
+    TtsGenerateRequest,
+    TtsGeneration,
+    TtsPresetList,
+    TtsReply,
+    TtsStreamRequest,
+    TtsUpdatedVoice,
+    TtsVoicePage,
+    TtsVoiceUpdate,
+)
+from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep
+from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.audio.types import AudioFormat
+from voxserve.core.b64 import decode_base64
+from voxserve.core.speech import PreparedSpeech, SpeechService
+from voxserve.core.voices import preset_view
+from voxserve.storage.protocol import VoiceQuery
+
+PREFIX = "/api/tts"
+router = APIRouter(prefix=PREFIX, tags=["TTS gateway"])
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def base_url(request: Request, services: ServicesDep) -> str:
+    return services.settings.public_url or str(request.base_url)
+
+
+@router.post("/generate", response_model=TtsReply[TtsGeneration])
+async def generate_speech(
+    body: TtsGenerateRequest, request: Request, owner: CurrentOwner, services: ServicesDep
+) -> TtsReply[TtsGeneration]:
+    """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
+    prepared = await services.speech.prepare(to_core(body, owner.id))
+    fmt = FORMATS[body.response_format]
+    audio = await services.speech.synthesize(prepared, fmt)
+    stored = await services.generations.save(owner.id, audio, fmt)
+    generation = TtsGeneration(
+        audio_data=b64(audio),
+        format=body.response_format,
+        generation_id=stored.id,
+        audio_url=services.generations.url(stored, base_url=base_url(request, services)),
+        chunks=chunk_count(body.input),
+        credits_used=prepared.characters,
+    )
+    return TtsReply(data=generation)
+
+
+@router.post(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_speech(
+    body: TtsStreamRequest, owner: CurrentOwner, services: ServicesDep
+) -> StreamingResponse:
+    """SSE: ``speech.audio.delta`` events (``{"audio_data": b64}``), then ``speech.audio.done``;
+    a failure after the first audio ends the stream with an ``error`` event."""
+    prepared = await services.speech.prepare(to_core(body, owner.id))
+    fmt = FORMATS[body.response_format]
+    events = await prime(speech_events(services.speech, prepared, fmt, chunk_count(body.input)))
+    return sse_response(with_error_event(events, error_event))
+
+
+async def speech_events(
+    speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, chunks: int
+) -> AsyncIterator[bytes]:
+    async for data in speech.encoded(prepared, fmt):
+        yield sse({"audio_data": b64(data)}, "speech.audio.delta")
+    done = {"chunks": chunks, "credits_used": prepared.characters}
+    yield sse(done, "speech.audio.done")
+
+
+@router.post("/voices/clone", response_model=TtsReply[TtsClonedVoice])
+async def clone_voice(
+    body: TtsCloneRequest, owner: CurrentOwner, voices: VoiceServiceDep
+) -> TtsReply[TtsClonedVoice]:
+    """Save a voice from a 5 to 30 s base64 sample; use its ``id`` as ``voice_id``."""
+    sample = decode_base64(body.ref_audio, "ref_audio")
+    await check_clone_sample(sample)
+    return TtsReply(data=cloned_voice(await voices.create(owner.id, voice_draft(body, sample))))
+
+
+@router.get("/voices/mine", response_model=TtsReply[TtsVoicePage])
+async def list_my_voices(
+    request: Request,
+    owner: CurrentOwner,
+    services: ServicesDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> TtsReply[TtsVoicePage]:
+    """The owner's saved voices (from every API shape), newest first."""
+    items, total = await services.voices.list(
+        owner.id, type="custom", query=VoiceQuery(), offset=(page - 1) * limit, limit=limit
+    )
+    url = base_url(request, services)
+    voices = [saved_voice(v, base_url=url) for v in items]
+    return TtsReply(data=TtsVoicePage(voices=voices, total=total, page=page, limit=limit))
+
+
+@router.get("/voices/presets", response_model=TtsReply[TtsPresetList])
+async def list_preset_voices(
+    owner: CurrentOwner, voices: VoiceServiceDep
+) -> TtsReply[TtsPresetList]:
+    """The installed engines' preset voices, with languages, gender and emotional variants."""
+    items = [preset_voice(preset_view(p)) for p in voices.presets.all()]
+    return TtsReply(data=TtsPresetList(voices=items, total=len(items)))
+
+
+@router.patch("/voices/{voice_id}", response_model=TtsReply[TtsUpdatedVoice])
+async def update_voice(
+    voice_id: str, body: TtsVoiceUpdate, owner: CurrentOwner, voices: VoiceServiceDep
+) -> TtsReply[TtsUpdatedVoice]:
+    """Change the name, language, gender or tags of a saved voice."""
+    changes = voice_changes(body.model_dump(exclude_unset=True))
+    return TtsReply(data=updated_voice(await voices.update(owner.id, voice_id, changes)))
+
+
+@router.delete("/voices/{voice_id}", response_model=TtsReply[TtsDeletedVoice])
+async def delete_voice(
+    voice_id: str, owner: CurrentOwner, voices: VoiceServiceDep
+) -> TtsReply[TtsDeletedVoice]:
+    """Delete a saved voice and its sample for good."""
+    view = await voices.delete(owner.id, voice_id)
+    return TtsReply(data=TtsDeletedVoice(id=view.id))
+
+
+@router.get(
+    "/voices/{voice_id}/sample",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}},
+)
+async def get_voice_sample(voice_id: str, owner: CurrentOwner, voices: VoiceServiceDep) -> Response:
+    """A voice's sample as mono 16-bit WAV (the ``ref_audio_url`` of saved voices)."""
+    return Response(await voices.sample(owner.id, voice_id), media_type="audio/wav")

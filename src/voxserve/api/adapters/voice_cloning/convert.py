@@ -1,0 +1,101 @@
+"""Cloning API wire models <-> core voice types, and the WAV/MP3/M4A rule for samples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from voxserve.api.adapters.voice_cloning.protocol import CloningDeletedVoice, CloningVoice
+from voxserve.core.voices import VoiceDraft, VoiceView
+from voxserve.errors import InvalidRequest
+
+SampleFormat = Literal["wav", "mp3", "m4a"]
+DEFAULT_NAME = "Cloned voice"
+MAX_NAME = 200
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def voice_data(view: VoiceView) -> CloningVoice:
+    return CloningVoice(
+        voice_id=view.id,
+        display_name=view.name,
+        voice_type="custom" if view.type == "custom" else "built-in",
+        language=view.languages[0] if view.languages else None,
+        languages=list(view.languages),
+        gender=view.gender,
+        description=view.description,
+        labels=list(view.tags or ()),
+        duration=view.sample_seconds,
+        create_time=iso(view.created_at),
+    )
+
+
+def deleted_voice(view: VoiceView, deleted_at: datetime) -> CloningDeletedVoice:
+    return CloningDeletedVoice(voice_id=view.id, delete_time=iso(deleted_at))
+
+
+def sample_format(data: bytes) -> SampleFormat | None:
+    """WAV, MP3 or M4A by the file's signature (never its name); None for anything else."""
+    if data[:4] in (b"RIFF", b"RF64") and data[8:12] == b"WAVE":
+        return "wav"
+    if data[4:8] == b"ftyp":  # ISO base media (MP4/M4A); the decoder then proves it holds audio
+        return "m4a"
+    return "mp3" if _is_mp3(data) else None
+
+
+def _is_mp3(data: bytes) -> bool:
+    start = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = 0
+        for byte in data[6:10]:  # a "syncsafe" integer: 7 bits per byte
+            size = (size << 7) | (byte & 0x7F)
+        start = 10 + size + (10 if data[5] & 0x10 else 0)
+        while start < len(data) and data[start] == 0:  # padding after the tag
+            start += 1
+    header = data[start : start + 2]
+    if len(header) < 2 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (header[1] >> 3) & 0x3, (header[1] >> 1) & 0x3
+    return version != 0b01 and layer == 0b01  # MPEG 1/2/2.5 Layer III (not ADTS AAC: layer 0)
+
+
+def check_sample_format(data: bytes, field: str) -> SampleFormat:
+    """Raises InvalidRequest (400): not a WAV, MP3 or M4A file."""
+    found = sample_format(data)
+    if found is None:
+        raise InvalidRequest(
+            f"{field}: unsupported file type; only WAV, MP3 and M4A audio is accepted.",
+            field=field,
+        )
+    return found
+
+
+def default_name(filename: str | None) -> str:
+    stem = PurePosixPath(filename or "").stem.strip()
+    return stem[:MAX_NAME] or DEFAULT_NAME
+
+
+def url_filename(url: str) -> str | None:
+    return PurePosixPath(unquote(urlsplit(url).path)).name or None
+
+
+def voice_draft(
+    sample: bytes,
+    *,
+    filename: str | None,
+    display_name: str | None,
+    denoise: bool,
+    language: str | None,
+) -> VoiceDraft:
+    return VoiceDraft(
+        name=(display_name or "").strip() or default_name(filename),
+        sample=sample,
+        sample_filename=filename,
+        languages=(language,) if language else (),
+        denoise=denoise,
+    )

@@ -1,0 +1,51 @@
+"""Wire models of the ``/voices`` cloning API (seed 003): every reply is
+``{"code": 0, "message": "success", "data": ...}``; errors have a non-zero ``code`` (the HTTP
+status) and ``data: null``."""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+T = TypeVar("T")
+CloningVoiceType = Literal["custom", "built-in"]
+
+
+class CloningReply(BaseModel, Generic[T]):
+    code: int = 0
+    """0 on success."""
+    message: str = "success"
+    data: T
+
+
+class CloningVoice(BaseModel):
+    voice_id: str
+    """Usable as ``voice_id`` on ``/v1/audio/speech`` and ``/api/tts/generate``."""
+    display_name: str
+    voice_type: CloningVoiceType
+    language: str | None
+    """The primary language."""
+    languages: list[str]
+    gender: str | None
+    description: str | None
+    labels: list[str]
+    """The voice's tags."""
+    duration: float | None
+    """Seconds of the stored sample (custom voices)."""
+    create_time: str
+    """ISO-8601 UTC."""
+
+
+class CloningVoiceList(BaseModel):
+    voices: list[CloningVoice]
+    total: int
+    skip: int
+    """The page number, from 0."""
+    limit: int
+
+
+class CloningDeletedVoice(BaseModel):
+    voice_id: str
+    delete_time: str
+    """When the voice was deleted; its sample is purged after the retention period."""

@@ -1,0 +1,163 @@
+"""Usage over HTTP: ``GET /v1/usage`` (the owner's credits, totals and records), and the
+middleware that gives every metered request its usage record, refused ones included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from voxserve.api.deps import CurrentOwner, ServicesDep
+from voxserve.core.usage import track_request
+from voxserve.storage.protocol import UsageRecord, UsageTotals
+
+router = APIRouter(tags=["usage"])
+
+METERED_PATHS: Mapping[str, str] = {
+    "/v1/audio/speech": "speech",
+    "/api/tts/generate": "speech",
+    "/api/tts/stream": "speech",
+    "/v1/audio/transcriptions": "transcription",
+    "/v1/chat/completions": "chat",
+}
+"""POST paths whose requests are metered, and the operation they are recorded under."""
+
+
+class UsageSums(BaseModel):
+    requests: int
+    characters: int
+    """Characters synthesised (one credit each)."""
+    audio_seconds: float
+    """Seconds of audio transcribed."""
+    tokens: int
+    """Chat tokens, prompt and completion."""
+    credits: int
+
+
+class UsagePeriod(UsageSums):
+    start: str
+    """Start of the UTC day or month, ISO-8601."""
+
+
+class UsageEntry(BaseModel):
+    endpoint: str
+    """The operation: ``speech``, ``transcription`` or ``chat``."""
+    engine: str | None
+    status: int
+    """The HTTP status the request ended with (499: the client went away)."""
+    characters: int
+    audio_seconds: float
+    tokens: int
+    credits: int
+    created_at: str
+
+
+class UsageResponse(BaseModel):
+    object: Literal["usage"] = "usage"
+    owner_id: str
+    balance: int | None
+    """Credits left; null is unlimited."""
+    period: Literal["day", "month"]
+    totals: UsageSums
+    """Over the whole range (every request ever without ``since``/``until``)."""
+    periods: list[UsagePeriod]
+    records: list[UsageEntry]
+    """The newest records in the range, newest first."""
+
+
+@router.get("/v1/usage", response_model=UsageResponse)
+async def get_usage(
+    owner: CurrentOwner,
+    services: ServicesDep,
+    period: Literal["day", "month"] = "day",
+    since: Annotated[datetime | None, Query(description="Start (inclusive), UTC.")] = None,
+    until: Annotated[datetime | None, Query(description="End (exclusive), UTC.")] = None,
+    limit: Annotated[int, Query(ge=0, le=1000, description="Records to list.")] = 100,
+) -> UsageResponse:
+    """The owner's credit balance, usage totals overall and per day or month, and records."""
+    report = await services.usage.report(
+        owner.id, since=utc(since), until=utc(until), period=period, limit=limit
+    )
+    return UsageResponse(
+        owner_id=owner.id,
+        balance=report.balance,
+        period=period,
+        totals=UsageSums(**sums(report.totals)),
+        periods=[UsagePeriod(start=iso(p.period_start), **sums(p)) for p in report.periods],
+        records=[entry(r) for r in report.records],
+    )
+
+
+def utc(ts: datetime | None) -> datetime | None:
+    """Naive times are taken as UTC."""
+    if ts is None or ts.tzinfo is not None:
+        return ts
+    return ts.replace(tzinfo=UTC)
+
+
+def iso(ts: datetime | None) -> str:
+    return ts.isoformat().replace("+00:00", "Z") if ts else ""
+
+
+def sums(totals: UsageTotals) -> dict[str, Any]:
+    return {
+        "requests": totals.requests,
+        "characters": totals.characters,
+        "audio_seconds": round(totals.audio_seconds, 3),
+        "tokens": totals.tokens,
+        "credits": totals.credits,
+    }
+
+
+def entry(record: UsageRecord) -> UsageEntry:
+    return UsageEntry(
+        endpoint=record.endpoint,
+        engine=record.engine,
+        status=record.status,
+        characters=record.characters,
+        audio_seconds=record.audio_seconds,
+        tokens=record.tokens,
+        credits=record.credits,
+        created_at=iso(record.created_at),
+    )
+
+
+class UsageMiddleware:
+    """Records metered requests that failed before their work was metered (a bad field, an
+    unknown voice, an engine that cannot clone...) with their status and nothing charged.
+    Requests that reached ``UsageService.metered`` already have their record; requests without
+    an authenticated owner (401, 413 before auth) cannot be attributed and are not recorded."""
+
+    def __init__(self, app: ASGIApp, paths: Mapping[str, str] = METERED_PATHS) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.paths.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with track_request() as tracker:
+            try:
+                await self.app(scope, receive, send_with_status)
+            except asyncio.CancelledError:
+                status = 499  # the client went away
+                raise
+            finally:
+                owner_id = scope.get("state", {}).get("owner_id")
+                if status >= 400 and owner_id and not tracker.recorded:
+                    services = scope["app"].state.services
+                    await services.usage.record_failure(owner_id, endpoint, status)
