@@ -204,6 +204,23 @@ def test_gateway_402_has_its_code(start: Callable[..., Server]) -> None:
     assert "balance is 10" in refused.json()["message"]
 
 
+def test_concurrent_requests_cannot_overspend(start: Callable[..., Server]) -> None:
+    server = start(FakeTTSEngine(delay=0.05, max_concurrency=4), alice=10)
+
+    async def both() -> list[int]:
+        headers = {"Authorization": f"Bearer {server.keys['alice']}"}
+        async with httpx.AsyncClient(base_url=server.live.url, headers=headers, timeout=30) as c:
+            body = {"input": "Six ch", "voice_id": VOICE}
+            replies = await asyncio.gather(
+                *(c.post("/api/tts/generate", json=body) for _ in range(2))
+            )
+        return sorted(r.status_code for r in replies)
+
+    assert asyncio.run(both()) == [200, 402]
+    with server.client("alice") as client:
+        assert balance(client) == 4
+
+
 def test_unlimited_owner_and_cloning_is_free(start: Callable[..., Server]) -> None:
     server = start(rich=None, poor=0)
     with server.client("rich") as rich, server.client("poor") as poor:
@@ -272,10 +289,14 @@ def test_requests_without_a_valid_key_leave_no_record(start: Callable[..., Serve
 def test_usage_by_period_and_range(start: Callable[..., Server]) -> None:
     server = start(alice=None, bob=None)
     with server.client("alice") as alice, server.client("bob") as bob:
-        for text in ("One.", "Two two."):
+        for text in ("One.", "Two two.", "Three, three."):
             assert gateway(alice, text).status_code == 200
         assert gateway(bob, "Bob speaks.").status_code == 200
-        day = usage(alice)
+        third = usage(alice)["records"][0]["created_at"]
+        before_third = usage(alice, until=third, limit=1)
+        assert [r["characters"] for r in before_third["records"]] == [8]
+        assert before_third["totals"]["characters"] == 12
+        day = usage(alice, until="2999-01-01")
         month = usage(alice, period="month")
         future = usage(alice, since="2999-01-01")
         past = usage(alice, until="2000-01-01")
@@ -289,12 +310,12 @@ def test_usage_by_period_and_range(start: Callable[..., Server]) -> None:
             )
         ]
     assert day["owner_id"] == server.owners["alice"]
-    assert [p["characters"] for p in day["periods"]] == [12]
+    assert [p["characters"] for p in day["periods"]] == [25]
     assert day["periods"][0]["start"].endswith("T00:00:00Z")
     assert month["periods"][0]["start"][8:10] == "01"
     assert future["totals"]["requests"] == 0 and future["records"] == [] and future["periods"] == []
     assert past["totals"]["requests"] == 0 and past["records"] == []
-    assert len(limited["records"]) == 1 and limited["totals"]["requests"] == 2
+    assert len(limited["records"]) == 1 and limited["totals"]["requests"] == 3
     assert [r.status_code for r in bad] == [422, 422, 422]
 
 

@@ -328,6 +328,8 @@ def test_clone_list_update_delete(live_server: LiveServer) -> None:
         assert mistral_view["name"] == "N" and mistral_view["languages"] == ["fr"]
 
         assert ok_data(client.delete(f"/api/tts/voices/{made['id']}")) == {"id": made["id"]}
+        blobs = live_server.settings.resolved_blob_dir / "voices"
+        assert not list(blobs.rglob("sample-*.wav"))  # a permanent delete: the sample is gone
         assert ok_data(client.get("/api/tts/voices/mine"))["total"] == 0
         assert_gateway_error(client.delete(f"/api/tts/voices/{made['id']}"), 404, 40402)
         assert_gateway_error(generate(client, voice_id=made["id"]), 404, 40402)
