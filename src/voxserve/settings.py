@@ -63,12 +63,21 @@ class RemoteSettings(BaseModel):
     """Base URL (``http://gpu:8000/v1``) of a remote ``/audio/speech`` server."""
     tts_model: str | None = None
     """Model name sent to the remote speech server."""
+    tts_voices: list[str] = Field(default_factory=list)
+    """Voice names to offer when the remote server cannot list its voices."""
+    tts_languages: list[str] = Field(default_factory=list)
+    tts_cloning: bool = False
+    """The remote speech server clones from ``ref_audio`` (vLLM-Omni serving Voxtral does)."""
+    tts_sample_rate: int = Field(24000, gt=0)
+    """Rate of the remote server's 16-bit ``pcm`` output."""
     stt_url: str | None = None
     """Base URL of a remote ``/audio/transcriptions`` server."""
     stt_model: str | None = None
     chat_url: str | None = None
     """Base URL of a remote ``/chat/completions`` server."""
     chat_model: str | None = None
+    chat_context_length: int = Field(32768, gt=0)
+    """Context window of the remote chat model (to refuse over-long conversations early)."""
     chat_audio_native: bool = False
     """The remote chat model takes audio parts itself (e.g. Voxtral on vLLM): pass them through."""
     api_key: str | None = None

@@ -37,6 +37,10 @@ def _tts(settings: Settings) -> list[Engine]:
                 model=remote.tts_model,
                 api_key=remote.api_key,
                 timeout=remote.timeout_seconds,
+                sample_rate=remote.tts_sample_rate,
+                voices=remote.tts_voices,
+                languages=remote.tts_languages,
+                cloning=remote.tts_cloning,
             )
         )
     pocket = _pocket_tts(settings)
@@ -94,6 +98,7 @@ def _chat(settings: Settings) -> list[Engine]:
                 api_key=remote.api_key,
                 timeout=remote.timeout_seconds,
                 audio_native=remote.chat_audio_native,
+                context_length=remote.chat_context_length,
             )
         )
     found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))
