@@ -31,6 +31,8 @@ class LimitSettings(BaseModel):
     """Longest speech ``input`` accepted (422 beyond)."""
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)
     """Longest audio accepted for transcription."""
+    transcription_window_seconds: float = Field(600.0, ge=30)
+    """Longer audio is decoded and transcribed one window at a time (bounded memory)."""
 
 
 class EngineSettings(BaseModel):

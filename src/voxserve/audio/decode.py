@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,7 +86,7 @@ def decode_head(data: bytes, *, sample_rate: int, max_seconds: float) -> tuple[A
     Raises:
         ValidationFailed: as :func:`decode`.
     """
-    keep = round(max_seconds * sample_rate)
+    keep = round(max_seconds * sample_rate) if math.isfinite(max_seconds) else sys.maxsize
     head: list[Samples] = []
     kept = total = 0
     for chunk in iter_decode(bytes(data), sample_rate=sample_rate, chunk_seconds=10.0):

@@ -280,8 +280,8 @@ class ChatService:
         )
         info, segments = await service.stream(prepared, endpoint="chat.transcription")
         collected = [segment async for segment in segments]
-        audio.seconds += prepared.audio.duration
-        return transcript_block(audio.count, info.language, prepared.audio.duration, collected)
+        audio.seconds += prepared.duration
+        return transcript_block(audio.count, info.language, prepared.duration, collected)
 
     # ------------------------------------------------------------------ limits
 

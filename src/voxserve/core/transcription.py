@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import aclosing
+from dataclasses import dataclass, replace
 
-from voxserve.audio.decode import decode
+from voxserve.audio.decode import decode_head, iter_decode
 from voxserve.audio.types import AudioClip
 from voxserve.core.aliases import HOSTED_STT_MODELS
 from voxserve.core.fetch import UrlFetcher
@@ -21,6 +23,7 @@ from voxserve.core.files import FileService
 from voxserve.core.usage import UsageService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, STTEngine, TranscriptionInfo, TranscriptionOptions
+from voxserve.engines.threads import iterate_in_thread
 from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported, ValidationFailed
 from voxserve.settings import Settings
 
@@ -55,7 +58,12 @@ class PreparedTranscription:
     owner_id: str
     engine: STTEngine
     audio: AudioClip
+    """The whole audio, or its first window when it is longer than one."""
     options: TranscriptionOptions
+    duration: float
+    """The whole audio's duration in seconds."""
+    encoded: bytes | None = None
+    """The encoded file, kept when the audio spans several windows (decoded one at a time)."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +127,11 @@ class TranscriptionService:
             )
         language = normalise_language(request.language)
         data = await self.load_source(request.owner_id, request.source)
-        audio = await decode_for_engine(data, caps.sample_rate)
-        if audio.duration > self._settings.limits.max_audio_seconds:
+        window = self._settings.limits.transcription_window_seconds
+        audio, duration = await decode_window(data, caps.sample_rate, window)
+        if duration > self._settings.limits.max_audio_seconds:
             raise InvalidRequest(
-                f"The audio is {audio.duration:.0f} s long; the limit is "
+                f"The audio is {duration:.0f} s long; the limit is "
                 f"{self._settings.limits.max_audio_seconds:.0f} s.",
                 field="file",
             )
@@ -133,7 +142,8 @@ class TranscriptionService:
             hotwords=request.hotwords,
             prompt=request.prompt,
         )
-        return PreparedTranscription(request.owner_id, engine, audio, options)
+        encoded = data if duration > audio.duration else None
+        return PreparedTranscription(request.owner_id, engine, audio, options, duration, encoded)
 
     async def load_source(self, owner_id: str, source: AudioSource) -> bytes:
         given = [x is not None for x in (source.data, source.url, source.file_id)]
@@ -158,11 +168,47 @@ class TranscriptionService:
     async def stream(
         self, prepared: PreparedTranscription, endpoint: str = "transcription"
     ) -> tuple[TranscriptionInfo, AsyncIterator[Segment]]:
-        """Start: the info now, the segments as they are decoded (usage recorded at the end)."""
-        info, segments = await self._engines.transcribe(
+        """Start: the info now, the segments as they are decoded (usage recorded at the end).
+
+        Long audio is transcribed window by window (``limits.transcription_window_seconds``), so
+        memory stays bounded by one window whatever the length; later windows keep the language
+        detected in the first.
+        """
+        info, first = await self._engines.transcribe(
             prepared.engine.name, prepared.audio, prepared.options
         )
+        info = replace(info, duration=prepared.duration)
+        segments: AsyncIterator[Segment] = first
+        if prepared.encoded is not None:
+            segments = self._windows(prepared, info, segments)
         return info, self._metered(prepared, info, segments, endpoint)
+
+    async def _windows(
+        self,
+        prepared: PreparedTranscription,
+        info: TranscriptionInfo,
+        first: AsyncIterator[Segment],
+    ) -> AsyncIterator[Segment]:
+        async for segment in first:
+            yield segment
+        rate = prepared.audio.sample_rate
+        options = replace(prepared.options, language=prepared.options.language or info.language)
+        window = self._settings.limits.transcription_window_seconds
+        chunks = iterate_in_thread(
+            lambda: iter_decode(prepared.encoded or b"", sample_rate=rate, chunk_seconds=window)
+        )
+        offset = 0.0
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                if offset > 0:
+                    clip = AudioClip(chunk, rate)
+                    _, later = await self._engines.transcribe(
+                        prepared.engine.name, clip, options, admitted=True
+                    )
+                    async with aclosing(later):
+                        async for segment in later:
+                            yield shifted(segment, offset)
+                offset += len(chunk) / rate
 
     async def transcribe(self, prepared: PreparedTranscription) -> Transcript:
         info, segments = await self.stream(prepared)
@@ -182,7 +228,7 @@ class TranscriptionService:
             async for segment in segments:
                 progress.update(segment.end)
                 yield segment
-            meter.audio_seconds = prepared.audio.duration
+            meter.audio_seconds = prepared.duration
 
 
 class Progress:
@@ -226,10 +272,29 @@ def normalise_language(language: str | None) -> str | None:
 
 
 async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
-    """Decode in a worker thread; bad audio is a 400 here (the request, not a field, is wrong)."""
+    """The whole audio, decoded in a worker thread (see ``decode_window``)."""
+    clip, _ = await decode_window(data, sample_rate, math.inf)
+    return clip
+
+
+async def decode_window(
+    data: bytes, sample_rate: int, window_seconds: float
+) -> tuple[AudioClip, float]:
+    """The first window of audio and the whole duration, decoded in a worker thread; bad audio is
+    a 400 here (the request, not a field, is wrong)."""
     if not data:
         raise InvalidRequest("The audio file is empty.", field="file")
     try:
-        return await asyncio.to_thread(decode, data, sample_rate=sample_rate)
+        return await asyncio.to_thread(
+            decode_head, data, sample_rate=sample_rate, max_seconds=window_seconds
+        )
     except ValidationFailed as exc:
         raise InvalidRequest(exc.message, field="file") from None
+
+
+def shifted(segment: Segment, offset: float) -> Segment:
+    """A segment (and its words) moved ``offset`` seconds later."""
+    words = None
+    if segment.words is not None:
+        words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words)
+    return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)

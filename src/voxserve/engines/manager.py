@@ -144,18 +144,19 @@ class EngineManager:
                 return await run_in_thread(slots.engine.clone_voice, clip)
 
     async def transcribe(
-        self, name: str, audio: AudioClip, options: TranscriptionOptions
+        self, name: str, audio: AudioClip, options: TranscriptionOptions, *, admitted: bool = False
     ) -> tuple[TranscriptionInfo, SlotStream[Segment]]:
         """Start a transcription: info now, segments as they are decoded.
 
         The engine's slot is held until the segment iterator is exhausted or closed; always
-        exhaust it or ``aclose()`` it.
+        exhaust it or ``aclose()`` it. ``admitted``: a later window of a request under way, never
+        refused for a full queue.
 
         Raises:
             NotFound, Overloaded; Unsupported, EngineFailure from the engine.
         """
         slots = self._entry(self._stt, "stt", name)
-        await self._take(slots)
+        await self._take(slots, admitted=admitted)
         try:
             with _engine_errors(name, "transcription"):
                 info, segments = await run_in_thread(slots.engine.transcribe, audio, options)

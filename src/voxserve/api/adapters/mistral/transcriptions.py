@@ -29,7 +29,7 @@ async def create_transcription(
             transcript.text,
             transcript.language,
             transcript.segments,
-            prepared.audio.duration,
+            prepared.duration,
             words,
         )
     )
@@ -56,9 +56,7 @@ async def transcription_events(
             {"type": "transcription.segment", **segment_body(segment, words)},
             "transcription.segment",
         )
-    body = response_body(
-        model, join_text(seen), info.language, seen, prepared.audio.duration, words
-    )
+    body = response_body(model, join_text(seen), info.language, seen, prepared.duration, words)
     yield sse({"type": "transcription.done", **body}, "transcription.done")
 
 
