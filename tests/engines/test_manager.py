@@ -253,6 +253,30 @@ async def test_waiters_are_served_in_fifo_order() -> None:
     assert order == [0, 1, 2, 3, 4]
 
 
+async def test_first_pieces_go_before_later_pieces_of_running_requests() -> None:
+    engine = FakeTTSEngine(delay=0.01)
+    manager = make_manager(engine, max_queue=1)
+    order: list[str] = []
+
+    async def piece(label: str, admitted: bool) -> None:
+        request = SynthesisRequest(label)
+        await collect(manager.stream_tts("fake-tts", request, admitted=admitted))
+        order.append(label)
+
+    async with aclosing(manager.stream_tts("fake-tts", SynthesisRequest(TEXT))) as holder:
+        await anext(holder)
+        later = asyncio.create_task(piece("a-second", admitted=True))
+        await until(lambda: manager.status()[0]["waiting"] == 1)
+        fresh = asyncio.create_task(piece("b-first", admitted=False))
+        await until(lambda: manager.status()[0]["waiting"] == 2)
+        # The queue of new requests is full, but later pieces are never refused:
+        also_later = asyncio.create_task(piece("a-third", admitted=True))
+        await until(lambda: manager.status()[0]["waiting"] == 3)
+    async with asyncio.timeout(10):
+        await asyncio.gather(later, fresh, also_later)
+    assert order == ["b-first", "a-second", "a-third"]
+
+
 async def test_cancelled_waiter_leaves_the_queue() -> None:
     manager = make_manager(FakeTTSEngine(delay=0.01), max_queue=1)
     async with aclosing(manager.stream_tts("fake-tts", SynthesisRequest(TEXT))) as holder:

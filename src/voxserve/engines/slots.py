@@ -1,7 +1,10 @@
 """One engine's bookkeeping for the manager: load state, concurrency slots, FIFO waiters.
 
 Slots are handed over, not freed and re-taken: a releasing holder gives its slot straight to the
-oldest waiter, so a newcomer can never overtake the queue.
+oldest waiter, so a newcomer can never overtake the queue. Waiters for a request's first piece go
+before waiters for later pieces of requests already under way (``admitted``): a new request waits
+for at most the pieces now running, never for the rest of a long request, so its first audio
+comes early under load.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class EngineSlots(Generic[E]):
         self.users = 0
         """Operations needing the engine loaded: slot holders plus slot-less calls."""
         self.waiters: deque[asyncio.Future[None]] = deque()
+        """New requests, FIFO; bounded by ``max_queue``."""
+        self.continuing: deque[asyncio.Future[None]] = deque()
+        """Later pieces of admitted requests, FIFO; served after ``waiters``."""
         self.loaded = False
         self.last_used = time.monotonic()
         self._load_lock = asyncio.Lock()
@@ -40,7 +46,7 @@ class EngineSlots(Generic[E]):
     async def acquire(self, retry_after: int, *, admitted: bool = False) -> None:
         """Take a slot, waiting in FIFO order; ``Overloaded`` at once when the queue is full,
         unless the caller was ``admitted`` already (the next piece of a running request)."""
-        if self.active < self.limit and not self.waiters:
+        if self.active < self.limit and not self.waiters and not self.continuing:
             self.active += 1
             return
         if len(self.waiters) >= self.max_queue and not admitted:
@@ -49,12 +55,13 @@ class EngineSlots(Generic[E]):
                 retry_after=retry_after,
             )
         waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
+        queue = self.continuing if admitted else self.waiters
+        queue.append(waiter)
         try:
             await waiter
         except BaseException:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
+            if waiter in queue:
+                queue.remove(waiter)
             elif waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot just as we were cancelled: pass it on
             raise
@@ -62,11 +69,12 @@ class EngineSlots(Generic[E]):
     def release(self) -> None:
         """Hand the slot to the oldest waiter, or free it."""
         self.last_used = time.monotonic()
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        for queue in (self.waiters, self.continuing):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
         self.active -= 1
 
     async def ensure_loaded(self) -> None:
@@ -96,7 +104,7 @@ class EngineSlots(Generic[E]):
 
     def idle_for(self, now: float) -> float | None:
         """Seconds since last use when the engine could be unloaded now, else None."""
-        if not self.loaded or self.users or self.active or self.waiters:
+        if not self.loaded or self.users or self.active or self.waiters or self.continuing:
             return None
         return now - self.last_used
 
@@ -106,6 +114,6 @@ class EngineSlots(Generic[E]):
             "kind": self.kind,
             "loaded": self.loaded,
             "active": self.active,
-            "waiting": len(self.waiters),
+            "waiting": len(self.waiters) + len(self.continuing),
             "limit": self.limit,
         }
