@@ -26,10 +26,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "bench" / "results"
 STARTUP_TIMEOUT = 120.0
@@ -89,6 +90,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def rotated(plan: Sequence[T], shift: int) -> list[T]:
+    """``plan`` started at item ``shift`` (modulo its length). Each measured pass runs the modes
+    in a different order, so that no mode always follows the same one (a heavy 4-client pass
+    leaves the machine warmer and busier than a light one)."""
+    if not plan:
+        return []
+    shift %= len(plan)
+    return [*plan[shift:], *plan[:shift]]
+
+
 def ratio(value: float, baseline: float) -> float:
     return value / baseline if baseline else math.nan
 
@@ -140,14 +151,35 @@ def _git_commit() -> str | None:
         text=True,
         check=False,
     )
+    # Dirty means the server's code differs from the commit (bench/ edits do not count).
     dirty = subprocess.run(
-        [git, "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        [git, "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src"],
         capture_output=True,
         text=True,
         check=False,
     )
     commit = done.stdout.strip() or None
     return f"{commit}+dirty" if commit and dirty.stdout.strip() else commit
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process (this one by default), all its threads together.
+
+    CPU time is far less disturbed than wall time by other work on a shared machine, so the
+    tables show it beside the RTF. NaN where ``/proc`` is missing (not Linux).
+    """
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return math.nan
+    # Fields after the command name (which may hold spaces) start at field 3; utime and stime
+    # are fields 14 and 15, in clock ticks.
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- the server
@@ -254,7 +286,8 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 @contextlib.contextmanager
 def profiling(server: Server, out: Path, name: str, enabled: bool) -> Iterator[None]:
-    """Record the server with py-spy while the block runs (a speedscope file in ``out``)."""
+    """Record the server with py-spy while the block runs: collapsed stacks (one line per stack
+    with its sample count, as flamegraph.pl and speedscope read them) in ``out``."""
     if not enabled:
         yield
         return
@@ -262,9 +295,9 @@ def profiling(server: Server, out: Path, name: str, enabled: bool) -> Iterator[N
     if not Path(py_spy).exists():
         raise SystemExit("--profile needs py-spy: uv pip install py-spy (not a project dependency)")
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{name}.speedscope.json"
-    command = [py_spy, "record", "--pid", str(server.pid), "--format", "speedscope"]
-    command += ["--output", str(target), "--threads", "--idle", "--rate", "200"]
+    target = out / f"{name}.collapsed.txt"
+    command = [py_spy, "record", "--pid", str(server.pid), "--format", "raw"]
+    command += ["--output", str(target), "--threads", "--rate", "250", "--nonblocking"]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let py-spy attach before the work starts
     try:

@@ -6,15 +6,15 @@ faster-whisper called in-process on the same files, for 1 and 2 concurrent clien
 - ``server``: ``POST /v1/audio/transcriptions`` (multipart, ``model=faster-whisper-base``,
   Mistral's JSON answer), one request per file.
 
-RTF is wall time over audio seconds. Passes are interleaved (raw, 1 client, 2 clients, raw...)
-so that a change in machine load hits every mode alike. Target: the server adds at most 5% to the
-RTF (1 client: per-request RTF; 2 clients: throughput RTF, a pass's wall time over all the audio
-transcribed, since the engine runs one transcription at a time).
+RTF is wall time over audio seconds. Passes are interleaved (raw, 1 client, 2 clients, raw...,
+one mode later each round) so that a change in machine load hits every mode alike. Target: the
+server adds at most 5% to the throughput RTF (the best pass's wall time over all the audio
+transcribed in it; with 2 clients the engine still runs one transcription at a time).
 
 The clips are read from the shared data folder (``VOXSERVE_TEST_DATA``, else ``../shared/data``);
 they are never copied into the repository.
 
-    .venv/bin/python bench/stt.py [--repeat 2] [--warmup 1] [--model faster-whisper-base]
+    .venv/bin/python bench/stt.py [--repeat 3] [--warmup 1] [--model faster-whisper-base]
 """
 
 from __future__ import annotations
@@ -22,16 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 from common import (
     add_common_options,
+    cpu_seconds,
     default_data_dir,
     fmt,
     load_snapshot,
@@ -40,6 +43,7 @@ from common import (
     percentile,
     profiling,
     ratio,
+    rotated,
     running_server,
     verdict,
     write_results,
@@ -92,6 +96,11 @@ class Batch:
     clients: int
     wall: float
     audio_seconds: float
+    cpu_seconds: float = math.nan
+    """CPU time of the side doing the work: this process for raw, the server process else."""
+    client_cpu_seconds: float = math.nan
+    load1: float = math.nan
+    """The machine's 1-minute load average just after the pass."""
 
 
 def load_clips(data_dir: Path, names: Sequence[str]) -> list[Clip]:
@@ -179,9 +188,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with running_server(args.models) as server:
 
         def one_pass(mode: str, clients: int) -> tuple[list[Sample], Batch]:
+            own, served = cpu_seconds(), cpu_seconds(server.pid)
             if mode == "raw":
-                return raw_pass(engine, clips)
-            return asyncio.run(server_pass(server.url, args.model, clips, clients))
+                samples, batch = raw_pass(engine, clips)
+                return samples, replace(batch, cpu_seconds=cpu_seconds() - own)
+            samples, batch = asyncio.run(server_pass(server.url, args.model, clips, clients))
+            used = cpu_seconds(server.pid) - served
+            return samples, replace(batch, cpu_seconds=used, client_cpu_seconds=cpu_seconds() - own)
 
         for _ in range(args.warmup):
             one_pass("raw", 1)
@@ -189,11 +202,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loads.append(load_snapshot())
         with profiling(server, args.out, "stt", args.profile):
             for repeat in range(args.repeat):
-                for mode, clients in plan:
+                for mode, clients in rotated(plan, repeat):
                     time.sleep(0.5)  # let the other side's thread pools go idle
                     done, batch = one_pass(mode, clients)
                     samples += done
-                    batches.append(batch)
+                    batches.append(replace(batch, load1=os.getloadavg()[0]))
                     print(
                         f"pass {repeat + 1}/{args.repeat} {mode} x{clients}: "
                         f"{batch.wall:.1f} s for {batch.audio_seconds:.1f} s audio",
@@ -228,8 +241,8 @@ def summarise(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     raw = rows[0]
     lines, verdicts = [], []
     for row in rows:
-        key = "rtf" if row["clients"] == 1 else "throughput_rtf"
-        row["ratio"] = ratio(row[key], raw[key])
+        row["ratio"] = ratio(row["throughput_rtf"], raw["throughput_rtf"])
+        row["cpu_ratio"] = ratio(row["cpu_rtf"], raw["cpu_rtf"])
         row["rtf_ok"] = None if row["mode"] == "raw" else row["ratio"] <= RTF_TARGET
         verdicts.append(row)
         lines.append(
@@ -237,13 +250,17 @@ def summarise(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 row["mode"],
                 str(row["clients"]),
                 fmt(row["rtf"], 3),
-                fmt(row["rtf_p50"], 3),
                 fmt(row["throughput_rtf"], 3),
+                fmt(row["cpu_rtf"], 3),
                 "–" if row["mode"] == "raw" else f"{row['ratio']:.3f}",
+                "–" if row["mode"] == "raw" else f"{row['cpu_ratio']:.3f}",
                 "baseline" if row["rtf_ok"] is None else f"RTF +5% {verdict(row['rtf_ok'])}",
             ]
         )
-    headers = ["mode", "clients", "RTF", "RTF p50", "throughput RTF", "RTF ratio", "target"]
+    headers = [
+        "mode", "clients", "RTF", "throughput RTF", "CPU RTF", "RTF ratio",
+        "CPU ratio", "target",
+    ]  # fmt: skip
     return markdown_table(headers, lines), verdicts
 
 
@@ -257,7 +274,9 @@ def row_numbers(
         "clients": clients,
         "rtf": ratio(sum(s.wall for s in mine), sum(s.audio_seconds for s in mine)),
         "rtf_p50": percentile([s.rtf for s in mine], 50),
-        "throughput_rtf": ratio(sum(b.wall for b in passes), sum(b.audio_seconds for b in passes)),
+        "throughput_rtf": min(ratio(b.wall, b.audio_seconds) for b in passes),
+        "cpu_rtf": min(ratio(b.cpu_seconds, b.audio_seconds) for b in passes),
+        "client_cpu_rtf": min(ratio(b.client_cpu_seconds, b.audio_seconds) for b in passes),
     }
 
 
@@ -280,8 +299,12 @@ def markdown(data: dict[str, Any], body: str) -> str:
             "",
             f"{len(data['files'])} English clips ({total:.1f} s in all), "
             f"{data['options']['repeat']} measured passes after {data['options']['warmup']} "
-            "warm-up; RTF ratio compares per-request RTF (1 client) or throughput RTF (more "
-            f"clients) with raw. Server text identical to raw: {same_text(data):.0%}. "
+            "warm-up. RTF: per request (sum of wall times over sum of audio). Throughput RTF: "
+            "the best pass's wall time over all the audio transcribed in it (load from others "
+            "only adds time); RTF ratio is its ratio to raw. CPU RTF: CPU seconds per audio "
+            "second (best pass) of the side doing the work (raw: the benchmark process; else "
+            "the server process). "
+            f"Server text identical to raw: {same_text(data):.0%}. "
             f"1-minute load average at start/after warm-up/end: {loads}. "
             f"Commit {data['machine']['git_commit']}.",
         ]
@@ -290,7 +313,7 @@ def markdown(data: dict[str, Any], body: str) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_options(parser, repeat=2, warmup=1)
+    add_common_options(parser, repeat=3, warmup=1)
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="shared data folder")
     parser.add_argument("--model", default="faster-whisper-base", help="model folder name")
     parser.add_argument(

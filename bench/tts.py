@@ -10,12 +10,13 @@ Modes, each with 1 and 4 concurrent clients:
 - ``audio``: OpenAI raw audio streaming (``stream_format: audio``, ``response_format: pcm``:
   16-bit at 24 kHz, so the server also resamples); TTFA is the first body bytes.
 
-RTF is wall time over audio seconds. The modes are interleaved pass by pass so that a change in
-machine load hits all of them alike. Targets: the server adds at most 10% to the RTF and 50 ms to
-the TTFA (1 client); with 4 clients the TTFA stays within 2x the 1-client figure and the
-throughput RTF (a pass's wall time over all the audio it made) within 10% of the raw engine's.
+RTF is wall time over audio seconds. The modes are interleaved pass by pass (one mode later each
+round) so that a change in machine load hits all of them alike. Targets: the server adds at most
+10% to the throughput RTF (the best pass's wall time over all the audio made in it) and, with 1
+client, 50 ms to the median TTFA; with 4 clients the median TTFA stays within 2x the 1-client
+figure (the engine runs one synthesis at a time, sentence by sentence).
 
-    .venv/bin/python bench/tts.py [--engine piper|espeak] [--repeat 2] [--warmup 1]
+    .venv/bin/python bench/tts.py [--engine piper|espeak] [--repeat 3] [--warmup 1]
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import argparse
 import asyncio
 import base64
 import json
+import math
+import os
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ import httpx
 from common import (
     Server,
     add_common_options,
+    cpu_seconds,
     fmt,
     load_snapshot,
     machine_info,
@@ -43,6 +47,7 @@ from common import (
     percentile,
     profiling,
     ratio,
+    rotated,
     running_server,
     verdict,
     write_results,
@@ -140,6 +145,12 @@ class Batch:
     clients: int
     wall: float
     audio_seconds: float
+    cpu_seconds: float = math.nan
+    """CPU time of the side doing the work: this process for raw, the server process else."""
+    client_cpu_seconds: float = math.nan
+    """CPU time of this process (the HTTP clients) during a server pass."""
+    load1: float = math.nan
+    """The machine's 1-minute load average just after the pass."""
 
 
 # --------------------------------------------------------------------------- raw engine
@@ -311,9 +322,13 @@ async def server_pass(
 def run_pass(
     mode: str, clients: int, engine: TTSEngine, choice: EngineChoice, server: Server, rotate: bool
 ) -> tuple[list[Sample], Batch]:
+    own, served = cpu_seconds(), cpu_seconds(server.pid)
     if mode == "raw":
-        return raw_pass(engine, choice)
-    return asyncio.run(server_pass(server.url, mode, clients, choice, rotate))
+        samples, batch = raw_pass(engine, choice)
+        return samples, replace(batch, cpu_seconds=cpu_seconds() - own)
+    samples, batch = asyncio.run(server_pass(server.url, mode, clients, choice, rotate))
+    used = cpu_seconds(server.pid) - served
+    return samples, replace(batch, cpu_seconds=used, client_cpu_seconds=cpu_seconds() - own)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -332,11 +347,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loads.append(load_snapshot())
         with profiling(server, args.out, f"tts-{args.engine}", args.profile):
             for repeat in range(args.repeat):
-                for mode, clients in plan:
+                for mode, clients in rotated(plan, repeat):
                     time.sleep(0.5)  # let the other side's thread pools go idle
                     done, batch = run_pass(mode, clients, engine, choice, server, rotate)
                     samples += done
-                    batches.append(batch)
+                    batches.append(replace(batch, load1=os.getloadavg()[0]))
                     print(
                         f"pass {repeat + 1}/{args.repeat} {mode} x{clients}: "
                         f"{batch.wall:.1f} s for {batch.audio_seconds:.1f} s audio",
@@ -377,7 +392,13 @@ class Row:
     rtf: float
     """Sum of request wall times over sum of audio seconds (per-request speed)."""
     throughput_rtf: float
-    """Sum of pass wall times over all audio made (the engine's output rate)."""
+    """The best pass's wall time over all the audio made in it (the output rate). Other work on
+    a shared machine only ever adds time, so the fastest pass is the closest to the code's own
+    cost."""
+    cpu_rtf: float
+    """The best pass's CPU seconds of the working side (raw: this process; else the server)
+    per audio second."""
+    client_cpu_rtf: float
 
 
 def summarise(samples: Sequence[Sample], batches: Sequence[Batch], mode: str, clients: int) -> Row:
@@ -390,7 +411,9 @@ def summarise(samples: Sequence[Sample], batches: Sequence[Batch], mode: str, cl
         percentile(ttfa, 50),
         percentile(ttfa, 90),
         ratio(sum(s.wall for s in mine), sum(s.audio_seconds for s in mine)),
-        ratio(sum(b.wall for b in passes), sum(b.audio_seconds for b in passes)),
+        min(ratio(b.wall, b.audio_seconds) for b in passes),
+        min(ratio(b.cpu_seconds, b.audio_seconds) for b in passes),
+        min(ratio(b.client_cpu_seconds, b.audio_seconds) for b in passes),
     )
 
 
@@ -408,40 +431,30 @@ def table(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         verdicts.append({"mode": row.mode, "clients": row.clients, **asdict(row), **checks})
         lines.append(table_line(row, raw, checks))
     headers = [
-        "mode", "clients", "TTFA p50 ms", "TTFA p90 ms", "RTF", "throughput RTF",
-        "TTFA overhead ms", "RTF ratio", "targets",
+        "mode", "clients", "TTFA p50 ms", "TTFA p90 ms", "RTF", "throughput RTF", "CPU RTF",
+        "TTFA overhead ms", "RTF ratio", "CPU ratio", "targets",
     ]  # fmt: skip
     return markdown_table(headers, lines), verdicts
 
 
 def targets(row: Row, raw: Row, single: Row) -> dict[str, Any]:
-    """1 client: TTFA p50 + 50 ms and RTF x1.10 of raw. More: TTFA p50 within 2x the 1-client
-    figure of the same mode, and throughput RTF x1.10 of raw (the engine runs one at a time)."""
+    """RTF (throughput) within 10% of raw. TTFA p50: 1 client at most 50 ms over raw; more
+    clients within 2x the 1-client figure of the same mode."""
     if row.mode == "raw":
         return {}
+    rtf_ok = row.throughput_rtf <= raw.throughput_rtf * 1.10
     if row.clients == 1:
-        return {
-            "ttfa_overhead_ok": row.ttfa_p50 - raw.ttfa_p50 <= 50,
-            "rtf_ok": row.rtf <= raw.rtf * 1.10,
-        }
-    return {
-        "ttfa_vs_single_ok": row.ttfa_p50 <= 2 * single.ttfa_p50,
-        "throughput_rtf_ok": row.throughput_rtf <= raw.throughput_rtf * 1.10,
-    }
+        return {"ttfa_overhead_ok": row.ttfa_p50 - raw.ttfa_p50 <= 50, "rtf_ok": rtf_ok}
+    return {"ttfa_vs_single_ok": row.ttfa_p50 <= 2 * single.ttfa_p50, "rtf_ok": rtf_ok}
 
 
 def table_line(row: Row, raw: Row, checks: dict[str, Any]) -> list[str]:
     overhead = row.ttfa_p50 - raw.ttfa_p50
-    rtf_ratio = (
-        ratio(row.rtf, raw.rtf)
-        if row.clients == 1
-        else ratio(row.throughput_rtf, raw.throughput_rtf)
-    )
+    rtf_ratio = ratio(row.throughput_rtf, raw.throughput_rtf)
     names = {
         "ttfa_overhead_ok": "TTFA +50 ms",
         "rtf_ok": "RTF +10%",
         "ttfa_vs_single_ok": "TTFA ≤2× 1-client",
-        "throughput_rtf_ok": "throughput RTF +10%",
     }
     shown = ", ".join(f"{names[k]} {verdict(v)}" for k, v in checks.items()) or "baseline"
     return [
@@ -451,8 +464,10 @@ def table_line(row: Row, raw: Row, checks: dict[str, Any]) -> list[str]:
         fmt(row.ttfa_p90),
         fmt(row.rtf, 3),
         fmt(row.throughput_rtf, 3),
+        fmt(row.cpu_rtf, 3),
         "–" if row.mode == "raw" else f"{overhead:+.0f}",
         "–" if row.mode == "raw" else f"{rtf_ratio:.3f}",
+        "–" if row.mode == "raw" else f"{ratio(row.cpu_rtf, raw.cpu_rtf):.3f}",
         shown,
     ]
 
@@ -465,9 +480,12 @@ def markdown(data: dict[str, Any], body: str) -> str:
     note = (
         f"{len(data['texts'])} texts ({chars} characters, mean {audio:.1f} s of audio), "
         f"{options['repeat']} measured passes after {options['warmup']} warm-up; clients send "
-        f"them {ORDER_NOTES[options['order']]}. RTF ratio: "
-        "per-request RTF (1 client) or throughput RTF (more clients) over raw. 1-minute load "
-        f"average at start/after warm-up/end: {loads}. Commit {data['machine']['git_commit']}."
+        f"them {ORDER_NOTES[options['order']]}. RTF: per request (sum of wall times over sum "
+        "of audio). Throughput RTF: the best pass's wall time over all the audio made in it "
+        "(load from others only adds time); RTF ratio is its ratio to raw. CPU RTF: CPU "
+        "seconds per audio second (best pass) of the side doing the work (raw: the benchmark "
+        "process; else the server process). 1-minute load average at start/after warm-up/end: "
+        f"{loads}. Commit {data['machine']['git_commit']}."
     )
     title = f"### Speech: {data['voice']} ({data['machine']['cpus']} CPUs)"
     return "\n".join([title, "", body, "", note])
@@ -475,7 +493,7 @@ def markdown(data: dict[str, Any], body: str) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    add_common_options(parser, repeat=2, warmup=1)
+    add_common_options(parser, repeat=3, warmup=1)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="piper")
     parser.add_argument(
         "--clients",
