@@ -278,7 +278,8 @@ class ChatService:
         prepared = await service.prepare(
             TranscriptionRequest(owner_id=owner_id, source=AudioSource(data=data))
         )
-        info, segments = await service.stream(prepared, endpoint="chat.transcription")
+        # Not metered on its own: the chat request's record carries these audio seconds.
+        info, segments = await service.stream(prepared, endpoint=None)
         collected = [segment async for segment in segments]
         audio.seconds += prepared.duration
         return transcript_block(audio.count, info.language, prepared.duration, collected)

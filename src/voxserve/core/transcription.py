@@ -166,9 +166,10 @@ class TranscriptionService:
         return (await self._fetcher.fetch(url, field=field)).data
 
     async def stream(
-        self, prepared: PreparedTranscription, endpoint: str = "transcription"
+        self, prepared: PreparedTranscription, endpoint: str | None = "transcription"
     ) -> tuple[TranscriptionInfo, AsyncIterator[Segment]]:
-        """Start: the info now, the segments as they are decoded (usage recorded at the end).
+        """Start: the info now, the segments as they are decoded (usage recorded at the end
+        under ``endpoint``; None when the caller meters the request itself, as chat does).
 
         Long audio is transcribed window by window (``limits.transcription_window_seconds``), so
         memory stays bounded by one window whatever the length; later windows keep the language
@@ -181,6 +182,8 @@ class TranscriptionService:
         segments: AsyncIterator[Segment] = first
         if prepared.encoded is not None:
             segments = self._windows(prepared, info, segments)
+        if endpoint is None:
+            return info, segments
         return info, self._metered(prepared, info, segments, endpoint)
 
     async def _windows(
