@@ -332,3 +332,19 @@ def write_results(out: Path, name: str, data: dict[str, Any], markdown: str) -> 
     (out / f"{name}.md").write_text(markdown + "\n")
     print(markdown)
     print(f"\nwrote {out / (name + '.json')} and {out / (name + '.md')}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One pass: every client through every text, concurrently."""
+
+    mode: str
+    clients: int
+    wall: float
+    audio_seconds: float
+    cpu_seconds: float = math.nan
+    """CPU time of the side doing the work: this process for raw, the server process else."""
+    client_cpu_seconds: float = math.nan
+    """CPU time of this process (the HTTP clients) during a server pass."""
+    load1: float = math.nan
+    """The machine's 1-minute load average just after the pass."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx
 from common import (
+    Batch,
     add_common_options,
     cpu_seconds,
     default_data_dir,
@@ -88,19 +88,6 @@ class Sample:
     @property
     def rtf(self) -> float:
         return ratio(self.wall, self.audio_seconds)
-
-
-@dataclass(frozen=True)
-class Batch:
-    mode: str
-    clients: int
-    wall: float
-    audio_seconds: float
-    cpu_seconds: float = math.nan
-    """CPU time of the side doing the work: this process for raw, the server process else."""
-    client_cpu_seconds: float = math.nan
-    load1: float = math.nan
-    """The machine's 1-minute load average just after the pass."""
 
 
 def load_clips(data_dir: Path, names: Sequence[str]) -> list[Clip]:

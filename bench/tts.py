@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import base64
 import json
-import math
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 
 import httpx
 from common import (
+    Batch,
     Server,
     add_common_options,
     cpu_seconds,
@@ -135,22 +135,6 @@ class Sample:
     @property
     def rtf(self) -> float:
         return ratio(self.wall, self.audio_seconds)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One pass: every client through every text, concurrently."""
-
-    mode: str
-    clients: int
-    wall: float
-    audio_seconds: float
-    cpu_seconds: float = math.nan
-    """CPU time of the side doing the work: this process for raw, the server process else."""
-    client_cpu_seconds: float = math.nan
-    """CPU time of this process (the HTTP clients) during a server pass."""
-    load1: float = math.nan
-    """The machine's 1-minute load average just after the pass."""
 
 
 # --------------------------------------------------------------------------- raw engine
