@@ -20,6 +20,8 @@ from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
 from voxserve.bootstrap import open_services
 from voxserve.cli.main import app as cli
+from voxserve.core import speech as speech_module
+from voxserve.core.speech import SpeechRequest
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
 
@@ -194,6 +196,50 @@ def test_a_balance_of_10_refuses_11_characters_with_402_and_generates_nothing(
         assert balance(client) == 0
         records = usage(client)["records"]
     assert [(r["status"], r["credits"]) for r in records] == [(200, 10), (402, 0)]
+
+
+def test_a_short_balance_is_refused_before_ref_audio_is_cloned(
+    start: Callable[..., Server],
+) -> None:
+    server = start(alice=5)
+    sample = base64.b64encode(tone_wav(3.0)).decode()
+    with server.client("alice") as client:
+        refused = client.post(
+            "/v1/audio/speech", json={"input": "Eleven char", "ref_audio": sample}
+        )
+        assert refused.status_code == 402, refused.text
+        assert balance(client) == 5
+    assert server.engine.clones == 0
+
+
+def test_a_failure_while_encoding_the_end_refunds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credits are kept only for audio that was delivered whole: the encoder's last bytes too."""
+    engine = FakeTTSEngine()
+    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0)
+
+    class BrokenTail:
+        def encode(self, samples: object) -> bytes:
+            return b"x"
+
+        def finish(self) -> bytes:
+            raise RuntimeError("encoder broke at the end")
+
+    monkeypatch.setattr(speech_module, "make_stream_encoder", lambda fmt, rate: BrokenTail())
+
+    async def run() -> tuple[int | None, list[tuple[int, int]]]:
+        async with open_services(settings, engines=[engine]) as services:
+            key = await services.auth.create_key("alice", credits=100)
+            request = SpeechRequest(key.owner.id, "Hello there.", voice_id=VOICE)
+            prepared = await services.speech.prepare(request)
+            with pytest.raises(RuntimeError):
+                async for _ in services.speech.encoded(prepared, "mp3"):
+                    pass
+            rows = await services.storage.usage.records(key.owner.id)
+            return await services.usage.balance(key.owner.id), [(r.status, r.credits) for r in rows]
+
+    assert asyncio.run(run()) == (100, [(500, 0)])
 
 
 def test_gateway_402_has_its_code(start: Callable[..., Server]) -> None:

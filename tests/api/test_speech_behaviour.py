@@ -73,6 +73,33 @@ def test_later_sentences_are_never_refused_for_load(tmp_path: Path) -> None:
         assert asyncio.run(run(server.url)) == [200, 200]
 
 
+def test_sentences_are_cut_at_clauses_only_while_others_use_the_engine(tmp_path: Path) -> None:
+    engine = FakeTTSEngine(max_concurrency=1, delay=0.01)
+    sentence = (
+        "When the morning train arrived at the station, the passengers stepped onto the "
+        "platform, and the conductor checked their tickets."
+    )
+    text = f"{sentence} {sentence}"
+
+    async def run(url: str, clients: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            body = {"input": text, "voice_id": "fake-tts:alice"}
+            posts = (client.post("/v1/audio/speech", json=body) for _ in range(clients))
+            return [r.status_code for r in await asyncio.gather(*posts)]
+
+    with run_server(slow_server(tmp_path, engine), [engine]) as server:
+        assert asyncio.run(run(server.url, 1)) == [200]
+        alone = [r.text for r in engine.requests]
+        engine.requests.clear()
+        assert asyncio.run(run(server.url, 3)) == [200, 200, 200]
+        shared = [r.text for r in engine.requests]
+    assert alone == [sentence, sentence]
+    assert any(piece.endswith("the station,") for piece in shared)
+    assert sorted(shared).count("and the conductor checked their tickets.") >= 3
+    assert all(piece in sentence for piece in shared)  # nothing lost or cut inside a clause
+    assert sum(len(piece) + 1 for piece in shared) == (len(sentence) + 1) * 6
+
+
 def test_client_disconnect_frees_the_slot(tmp_path: Path) -> None:
     engine = FakeTTSEngine(max_concurrency=1, delay=0.05)
     settings = slow_server(tmp_path, engine, max_queue=0)

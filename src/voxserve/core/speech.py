@@ -1,9 +1,10 @@
 """Speech generation: resolve the engine and voice, then synthesise sentence by sentence.
 
 ``prepare`` does every check (text, engine, voice, cloning, credits) before any audio is made, so
-the API can answer a real status; ``stream`` then yields PCM piece by piece. Each sentence takes
-its own engine slot, so a long request cannot hold an engine while others wait for their first
-sentence.
+the API can answer a real status; ``encoded`` then streams audio piece by piece (``synthesize``
+gives the whole file). Each sentence takes its own engine slot, so a long request cannot hold an
+engine while others wait for their first sentence; while the engine is busy with other requests,
+sentences are cut further, at clauses, so a newcomer waits for a clause rather than a sentence.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import aclosing
-from dataclasses import dataclass
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.audio.resample import StreamResampler, resample
 from voxserve.audio.types import AudioClip, AudioFormat, Samples
 from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
-from voxserve.core.text import parse_tags, split_sentences, strip_tags
+from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService, decode_reference, voice_state_key
 from voxserve.engines.manager import EngineManager
@@ -103,7 +104,11 @@ class SpeechService:
             Unsupported: cloning asked of an engine that cannot clone.
         """
         self._check_text(request)
+        # Every character sent counts, tags excepted; the pieces lack the spaces between
+        # sentences, so summing them would undercount.
+        characters = len(strip_tags(request.text))
         engine = self._pick_engine(request)
+        await self._usage.check_balance(request.owner_id, characters)  # before any cloning
         choice = await self._choose_voice(request, engine)
         cloned = choice.custom is not None or choice.reference is not None
         if cloned and not engine.capabilities().cloning:
@@ -111,29 +116,9 @@ class SpeechService:
         pieces = await self._pieces(request, engine, choice)
         if not pieces:
             raise ValidationFailed("input: there is nothing to speak.", field="input")
-        # Every character sent counts, tags excepted; the pieces lack the spaces between
-        # sentences, so summing them would undercount.
-        characters = len(strip_tags(request.text))
         return PreparedSpeech(
             request.owner_id, engine, engine.capabilities().sample_rate, tuple(pieces), characters
         )
-
-    async def stream(
-        self, prepared: PreparedSpeech, endpoint: str = "speech"
-    ) -> AsyncIterator[Samples]:
-        """PCM chunks at ``prepared.sample_rate``, sentence by sentence. Credits are taken before
-        the first chunk and refunded if synthesis fails; usage is recorded at the end."""
-        async with self._usage.metered(
-            prepared.owner_id, endpoint, credits=prepared.characters
-        ) as meter:
-            meter.engine = prepared.engine.name
-            for index, piece in enumerate(prepared.pieces):
-                pieces = self._engines.stream_tts(prepared.engine.name, piece, admitted=index > 0)
-                async with aclosing(pieces):
-                    async for chunk in pieces:
-                        if len(chunk):
-                            yield chunk
-            meter.characters = prepared.characters
 
     async def encoded(
         self,
@@ -150,14 +135,15 @@ class SpeechService:
             StreamResampler(prepared.sample_rate, rate) if rate != prepared.sample_rate else None
         )
         encoder = make_stream_encoder(fmt, rate)
-        async for chunk in self.stream(prepared, endpoint):
-            data = encoder.encode(resampler.process(chunk) if resampler else chunk)
-            if data:
-                yield data
-        tail = encoder.encode(resampler.flush()) if resampler else b""
-        tail += encoder.finish()
-        if tail:
-            yield tail
+        async with self._metered(prepared, endpoint):
+            async for chunk in self._pcm(prepared):
+                data = encoder.encode(resampler.process(chunk) if resampler else chunk)
+                if data:
+                    yield data
+            tail = encoder.encode(resampler.flush()) if resampler else b""
+            tail += encoder.finish()
+            if tail:
+                yield tail
 
     async def synthesize(
         self,
@@ -168,12 +154,41 @@ class SpeechService:
         sample_rate: int | None = None,
     ) -> bytes:
         """The whole file at once (with exact sizes in its header)."""
-        chunks = [chunk async for chunk in self.stream(prepared, endpoint)]
-        samples = np.concatenate(chunks).astype(np.float32)
         rate = sample_rate or prepared.sample_rate
-        if rate != prepared.sample_rate:
-            samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
-        return await asyncio.to_thread(encode, samples, rate, fmt)
+        async with self._metered(prepared, endpoint):
+            chunks = [chunk async for chunk in self._pcm(prepared)]
+            samples = np.concatenate(chunks).astype(np.float32)
+            if rate != prepared.sample_rate:
+                samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
+            return await asyncio.to_thread(encode, samples, rate, fmt)
+
+    @asynccontextmanager
+    async def _metered(self, prepared: PreparedSpeech, endpoint: str) -> AsyncIterator[None]:
+        """Credits are taken before the first chunk and refunded if anything up to the last
+        encoded byte fails; usage is recorded at the end."""
+        async with self._usage.metered(
+            prepared.owner_id, endpoint, credits=prepared.characters
+        ) as meter:
+            meter.engine = prepared.engine.name
+            yield
+            meter.characters = prepared.characters
+
+    async def _pcm(self, prepared: PreparedSpeech) -> AsyncIterator[Samples]:
+        admitted = False
+        for sentence in prepared.pieces:
+            for piece in self._scheduled(prepared.engine.name, sentence):
+                chunks = self._engines.stream_tts(prepared.engine.name, piece, admitted=admitted)
+                admitted = True
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        if len(chunk):
+                            yield chunk
+
+    def _scheduled(self, engine: str, sentence: SynthesisRequest) -> list[SynthesisRequest]:
+        """The sentence whole when the engine is free; cut at clauses when others use it."""
+        if not self._engines.tts_busy(engine):
+            return [sentence]
+        return [replace(sentence, text=text) for text in split_clauses(sentence.text)]
 
     # ------------------------------------------------------------------ resolution
 

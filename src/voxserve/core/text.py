@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 TAG = re.compile(r"\[\s*(emotion|pace)\s*=\s*([^\]]*?)\s*\]", re.IGNORECASE)
-SENTENCE_END = re.compile(r"(?<=[.!?…。！？;])[\"')\]]*\s+|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?…。！？;])\s+|(?<=[.!?…。！？;][\"')\]])\s+|\n+")
+"""Whitespace after a sentence end (and a closing quote or bracket, which stays with it)."""
 CLAUSE_END = re.compile(r"(?<=[,:;—–])\s+")
 
 PACE_SPEEDS = {
@@ -26,6 +27,8 @@ PACE_SPEEDS = {
 }
 MAX_PIECE_CHARS = 400
 """Longer sentences are cut at clauses, then words, so no piece holds the engine for long."""
+CLAUSE_PIECE_CHARS = 60
+"""Clause groups of about this size are what a busy engine gets (see ``split_clauses``)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,13 @@ def split_sentences(text: str, max_chars: int = MAX_PIECE_CHARS) -> list[str]:
     return pieces
 
 
+def split_clauses(sentence: str, max_chars: int = CLAUSE_PIECE_CHARS) -> list[str]:
+    """``sentence`` cut at clause ends (``,`` ``:`` ``;`` dashes) into runs of whole clauses of at
+    most ``max_chars`` where possible; a longer clause stays whole (a cut inside a clause would be
+    heard). Shorter pieces hold a shared engine for less time, so others wait less."""
+    return _cut(sentence.strip(), max_chars, words=False) if sentence.strip() else []
+
+
 def chunk_text(text: str, max_chars: int) -> list[str]:
     """Group whole sentences into chunks of at most ``max_chars`` (a longer sentence is cut)."""
     chunks: list[str] = []
@@ -96,12 +106,14 @@ def chunk_text(text: str, max_chars: int) -> list[str]:
     return chunks
 
 
-def _cut(sentence: str, max_chars: int) -> list[str]:
+def _cut(sentence: str, max_chars: int, *, words: bool = True) -> list[str]:
+    """Clauses of ``sentence`` grouped up to ``max_chars``; ``words``: cut longer clauses at
+    spaces too."""
     if len(sentence) <= max_chars:
         return [sentence]
     out: list[str] = []
     for clause in CLAUSE_END.split(sentence):
-        while len(clause) > max_chars:
+        while words and len(clause) > max_chars:
             cut = clause.rfind(" ", 0, max_chars)
             cut = cut if cut > 0 else max_chars
             out.append(clause[:cut].strip())

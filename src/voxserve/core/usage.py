@@ -82,12 +82,18 @@ class UsageService:
             PaymentRequired: the balance is smaller than ``credits``.
         """
         if credits > 0 and not await self._repo.reserve_credits(owner_id, credits):
-            balance = await self.balance(owner_id)
-            raise PaymentRequired(
-                f"Not enough credits: this request needs {credits} (one per character) and "
-                f"the balance is {balance or 0}. Nothing was generated. Ask the server's "
-                "administrator to top up your balance."
-            )
+            raise _short(credits, await self.balance(owner_id))
+
+    async def check_balance(self, owner_id: str, credits: int) -> None:
+        """Refuse early, before costly preparation, when the balance cannot cover ``credits``
+        now. Only ``reserve`` (inside ``metered``) takes them, safely under concurrency.
+
+        Raises:
+            PaymentRequired: the balance is smaller than ``credits``.
+        """
+        balance = await self.balance(owner_id) if credits > 0 else None
+        if balance is not None and balance < credits:
+            raise _short(credits, balance)
 
     async def balance(self, owner_id: str) -> int | None:
         """Credits left (None: unlimited, or no such owner)."""
@@ -197,6 +203,14 @@ class UsageService:
             await self._repo.record(record)
         except Exception:
             log.exception("could not record usage")
+
+
+def _short(credits: int, balance: int | None) -> PaymentRequired:
+    return PaymentRequired(
+        f"Not enough credits: this request needs {credits} (one per character) and "
+        f"the balance is {balance or 0}. Nothing was generated. Ask the server's "
+        "administrator to top up your balance."
+    )
 
 
 @contextmanager

@@ -111,6 +111,11 @@ class EngineManager:
         groups: tuple[dict[str, Any], ...] = (self._tts, self._stt, self._chat)
         return [slots.status() for group in groups for slots in group.values()]
 
+    def tts_busy(self, name: str) -> bool:
+        """Whether a piece for TTS engine ``name`` asked for now would wait for others' work.
+        Raises NotFound."""
+        return self._entry(self._tts, "tts", name).busy()
+
     # ------------------------------------------------------------------ work
 
     async def stream_tts(

@@ -66,6 +66,10 @@ class EngineSlots(Generic[E]):
                 self.release()  # handed a slot just as we were cancelled: pass it on
             raise
 
+    def busy(self) -> bool:
+        """Whether a slot asked for now would wait: all taken, or others already queue."""
+        return self.active >= self.limit or bool(self.waiters) or bool(self.continuing)
+
     def release(self) -> None:
         """Hand the slot to the oldest waiter, or free it."""
         self.last_used = time.monotonic()
