@@ -53,6 +53,10 @@ class EngineSettings(BaseModel):
     """Engines unused this long are unloaded (0 keeps them loaded)."""
     concurrency: dict[str, int] = Field(default_factory=dict)
     """Per-engine concurrency overrides, e.g. ``{"piper": 2}``."""
+    preload: list[str] = Field(default_factory=list)
+    """Engines to load as the server starts (in the background) instead of on first use, e.g.
+    ``["piper", "faster-whisper-base"]``. A remote speech engine is always loaded then: loading
+    it asks the remote for its voices, so they are listed from the start."""
     voice_aliases: dict[str, str] = Field(default_factory=dict)
     """Extra hosted-voice aliases, e.g. ``{"alloy": "piper:en_US-joe-medium"}``; they override the
     built-in alias table."""

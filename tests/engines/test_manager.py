@@ -149,6 +149,21 @@ async def test_failed_load_is_an_engine_failure_and_is_retried() -> None:
     assert engine.loads == 2
 
 
+async def test_preload_loads_named_engines_and_logs_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good, bad = CountingTTS(), CountingTTS(fail_load=True)
+    bad.name = "broken"
+    manager = EngineManager([good, bad], EngineSettings())
+    await manager.preload(["fake-tts", "broken", "missing"])
+    assert (good.loads, manager.status()[0]["loaded"]) == (1, True)
+    assert manager.status()[1]["loaded"] is False
+    assert "preloading engine broken failed" in caplog.text
+    assert "no engine has that name" in caplog.text
+    assert len(await speak(manager)) == 4
+    assert good.loads == 1  # first use found it loaded
+
+
 async def test_cancelled_first_use_does_not_load_twice() -> None:
     engine = CountingTTS(load_delay=0.2)
     manager = make_manager(engine)

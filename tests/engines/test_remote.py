@@ -131,6 +131,20 @@ def test_tts_voices_come_from_the_remote_once_loaded(stub: OpenAIStubServer) -> 
     assert not caps.cloning
 
 
+def test_tts_voices_survive_unloading_and_are_asked_again_on_load(
+    stub: OpenAIStubServer,
+) -> None:
+    engine = RemoteTTSEngine(stub.base_url, "m")
+    engine.load()
+    engine.unload()
+    assert [voice.id for voice in engine.capabilities().voices] == ["alice", "bob"]
+
+    stub.voices = ["carol"]
+    engine.load()
+    assert [voice.id for voice in engine.capabilities().voices] == ["carol"]
+    assert len([r for r in stub.requests if r.path == "/v1/audio/voices"]) == 2
+
+
 def test_tts_voices_fall_back_to_the_configured_list_without_the_endpoint() -> None:
     with OpenAIStubServer(voices=None) as stub:
         engine = RemoteTTSEngine(stub.base_url, "m", voices=["casual_male", "neutral_female"])

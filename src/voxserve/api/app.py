@@ -20,7 +20,7 @@ from voxserve.api.adapters.voice_cloning import router as voice_cloning
 from voxserve.api.errors import ErrorShapes, install_error_handlers
 from voxserve.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
-from voxserve.engines.registry import Engine
+from voxserve.engines.registry import Engine, engines_to_preload
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,12 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
             await ensure_safe_to_serve(services)
             app.state.services = services
             log_engines(services)
-            for job in (run_cleanup(services), services.engines.run_unloader()):
+            jobs = (
+                run_cleanup(services),
+                services.engines.run_unloader(),
+                services.engines.preload(engines_to_preload(settings)),
+            )
+            for job in jobs:
                 stack.callback(asyncio.create_task(job).cancel)
             yield
 

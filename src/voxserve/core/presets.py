@@ -25,23 +25,39 @@ def preset_id(engine: str, voice: str) -> str:
 
 
 class PresetCatalog:
-    """Every preset voice of the given engines, in engine order (best engine first)."""
+    """Every preset voice of the given engines, in engine order (best engine first).
+
+    Read afresh from the engines whenever their voice lists change: a remote engine learns its
+    voices only once it has been asked (on load), after the catalogue was built.
+    """
 
     def __init__(self, engines: Iterable[TTSEngine]) -> None:
+        self._engines = tuple(engines)
+        self._seen: tuple[tuple[PresetVoice, ...], ...] | None = None
         self._presets: list[Preset] = []
-        for engine in engines:
-            for voice in engine.capabilities().voices:
-                self._presets.append(Preset(preset_id(engine.name, voice.id), engine.name, voice))
-        self._by_id = {p.id: p for p in self._presets}
+        self._by_id: dict[str, Preset] = {}
 
     def all(self) -> list[Preset]:
-        return list(self._presets)
+        return list(self._current())
 
     def get(self, public_id: str) -> Preset | None:
+        self._current()
         return self._by_id.get(public_id)
 
     def for_engine(self, engine: str) -> list[Preset]:
-        return [p for p in self._presets if p.engine == engine]
+        return [p for p in self._current() if p.engine == engine]
+
+    def _current(self) -> list[Preset]:
+        voices = tuple(engine.capabilities().voices for engine in self._engines)
+        if voices != self._seen:
+            self._presets = [
+                Preset(preset_id(engine.name, voice.id), engine.name, voice)
+                for engine, engine_voices in zip(self._engines, voices, strict=True)
+                for voice in engine_voices
+            ]
+            self._by_id = {p.id: p for p in self._presets}
+            self._seen = voices
+        return self._presets
 
     def matching(
         self, *, text: str | None, genders: tuple[str, ...], languages: tuple[str, ...]
@@ -49,7 +65,7 @@ class PresetCatalog:
         """Presets whose name or id contains ``text`` and that match any gender/language given."""
         needle = (text or "").casefold()
         out = []
-        for p in self._presets:
+        for p in self._current():
             if needle and needle not in p.voice.name.casefold() and needle not in p.id.casefold():
                 continue
             if genders and p.voice.gender not in genders:

@@ -204,6 +204,21 @@ class EngineManager:
 
     # ------------------------------------------------------------------ unloading
 
+    async def preload(self, names: Iterable[str]) -> None:
+        """Load the engines named (whatever their kind) now rather than on first use. A failure
+        is logged, not raised: the engine is tried again on first use."""
+        for name in names:
+            matches = [slots for slots in self._all() if slots.engine.name == name]
+            if not matches:
+                log.warning("cannot preload engine %s: no engine has that name", name)
+            for slots in matches:
+                try:
+                    await self._load(slots)
+                except Exception:
+                    log.exception("preloading engine %s failed", name)
+                else:
+                    log.info("engine %s loaded", name)
+
     async def unload_idle(self, now: float | None = None) -> list[str]:
         """Unload engines idle longer than ``idle_unload_seconds`` (0: never) with no work.
 

@@ -22,6 +22,17 @@ def discover_engines(settings: Settings) -> list[Engine]:
     return [*_tts(settings), *_stt(settings), *_chat(settings)]
 
 
+def engines_to_preload(settings: Settings) -> list[str]:
+    """What the server loads as it starts: the configured ``preload`` list, plus the remote speech
+    engine (its load only asks the remote for its voices, which the voice list then shows)."""
+    names = list(settings.engines.preload)
+    if settings.remote.tts_url:
+        from voxserve.engines.remote import RemoteTTSEngine
+
+        names.append(RemoteTTSEngine.name)
+    return list(dict.fromkeys(names))
+
+
 def _tts(settings: Settings) -> list[Engine]:
     from voxserve.engines.espeak import EspeakEngine
     from voxserve.engines.piper import PiperEngine

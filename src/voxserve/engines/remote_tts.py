@@ -86,6 +86,9 @@ class RemoteTTSEngine:
         self._configured_voices = tuple(voices)
         self._languages = tuple(languages)
         self._remote_voices: tuple[str, ...] | None = None
+        """The remote's own list, once it answered (() when it has none)."""
+        self._voices_fresh = False
+        """Asked since the last load; unloading keeps the list but asks again on the next load."""
         self._voices_retry_at = 0.0
         self._lock = threading.Lock()
         self._server = RemoteServer(base_url, api_key=api_key, timeout=timeout, transport=transport)
@@ -114,7 +117,7 @@ class RemoteTTSEngine:
     def unload(self) -> None:
         self._server.close()
         with self._lock:
-            self._remote_voices = None
+            self._voices_fresh = False
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
         self._refresh_voices()
@@ -167,8 +170,12 @@ class RemoteTTSEngine:
 
     def _refresh_voices(self) -> None:
         with self._lock:
-            if self._remote_voices is None:
-                self._remote_voices = self._fetch_voices()
+            if self._voices_fresh:
+                return
+            fetched = self._fetch_voices()
+            if fetched is not None:  # unreachable: keep what it said last time
+                self._remote_voices = fetched
+                self._voices_fresh = True
 
     def _fetch_voices(self) -> tuple[str, ...] | None:
         """The remote's voice list; () when it has no such endpoint, None to ask again later."""
