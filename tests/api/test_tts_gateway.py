@@ -277,6 +277,15 @@ def test_audio_url_lives_for_the_retention_period_then_is_purged(tmp_path: Path)
         assert not list(blobs.rglob("file-*"))  # the server's cleanup purged it
 
 
+def test_audio_url_lasts_a_retention_longer_than_a_week(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, retention={"generated_audio_hours": 500})
+    with run_server(settings, [FakeTTSEngine()]) as server, server.client() as client:
+        url = ok_data(generate(client))["audio_url"]
+        assert httpx.get(url).status_code == 200
+    expires = int(httpx.URL(url).params["expires"])
+    assert abs(expires - (time.time() + 500 * 3600)) < 60
+
+
 def test_tampered_audio_url_is_refused(live_server: LiveServer) -> None:
     with live_server.client() as client:
         url = ok_data(generate(client))["audio_url"]

@@ -96,7 +96,13 @@ class FileService:
             raise ValidationFailed(
                 f"expiry: must be between 1 and {MAX_EXPIRY_HOURS} hours.", field="expiry"
             )
-        expires = int(time.time()) + expiry_hours * 3600
+        return self.signed_url_until(
+            record, base_url=base_url, expires=int(time.time()) + expiry_hours * 3600
+        )
+
+    def signed_url_until(self, record: FileRecord, *, base_url: str, expires: int) -> str:
+        """A URL that serves the file without a key until ``expires`` (Unix time), with no
+        upper bound: for links the server makes itself, such as stored generations."""
         path = SIGNED_PATH.format(file_id=record.id)
         signature = self._sign(record.id, expires)
         return f"{base_url.rstrip('/')}{path}?expires={expires}&signature={signature}"

@@ -12,7 +12,7 @@ import math
 from datetime import timedelta
 
 from voxserve.audio.types import CONTENT_TYPES, AudioFormat
-from voxserve.core.files import MAX_EXPIRY_HOURS, FileService
+from voxserve.core.files import FileService
 from voxserve.core.ids import utcnow
 from voxserve.settings import RetentionSettings
 from voxserve.storage.protocol import FileRecord
@@ -53,13 +53,10 @@ class GenerationService:
         )
 
     def url(self, record: FileRecord, *, base_url: str) -> str:
-        """A URL that serves the audio without a key for as long as it is kept.
-
-        The file's ``expires_at`` ends access exactly; the signature's own expiry is the next
-        whole hour after it (signed URLs last at most ``MAX_EXPIRY_HOURS``).
-        """
-        hours = self._retention.generated_audio_hours
-        if record.expires_at is not None:
-            hours = (record.expires_at - utcnow()).total_seconds() / 3600
-        expiry = min(max(math.ceil(hours), 1), MAX_EXPIRY_HOURS)
-        return self._files.signed_url(record, base_url=base_url, expiry_hours=expiry)
+        """A URL that serves the audio without a key for as long as it is kept (the file's
+        ``expires_at``, however long ``generated_audio_hours`` is)."""
+        expires_at = record.expires_at or utcnow() + timedelta(
+            hours=self._retention.generated_audio_hours
+        )
+        expires = math.ceil(expires_at.timestamp())
+        return self._files.signed_url_until(record, base_url=base_url, expires=expires)
