@@ -20,9 +20,10 @@ import pytest
 
 from tests.support.speech_data import clips, decode
 from tests.support.tiny_pocket import FRAME_SAMPLES, SAMPLE_RATE, build_tiny_pocket
+from voxserve.audio.stretch import time_stretch
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.pocket_tts import INSTALL_HINT, NO_VOICE, PocketTTSEngine, time_stretch
+from voxserve.engines.pocket_tts import INSTALL_HINT, NO_VOICE, PocketTTSEngine
 from voxserve.engines.protocol import SynthesisRequest, TTSEngine
 from voxserve.errors import InvalidRequest, Unsupported, VoiceNotFound
 from voxserve.settings import EngineSettings

@@ -9,7 +9,7 @@ import pytest
 from tests.support.audio_samples import tone_wav
 from voxserve.bootstrap import UnsafeStartup, ensure_safe_to_serve, open_services
 from voxserve.core.ids import utcnow
-from voxserve.core.voices import VoiceDraft
+from voxserve.core.voice_types import VoiceDraft
 from voxserve.engines.fake import FakeTTSEngine
 from voxserve.settings import Settings
 from voxserve.storage.protocol import VoiceQuery

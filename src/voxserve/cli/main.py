@@ -13,7 +13,7 @@ from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, op
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
 from voxserve.core.usage import UsageReport
-from voxserve.core.voices import VoiceType
+from voxserve.core.voice_types import VoiceType
 from voxserve.errors import VoxError
 from voxserve.settings import Settings
 from voxserve.storage.protocol import VoiceQuery

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -24,7 +24,8 @@ from voxserve.audio.types import AudioClip, AudioFormat, Samples
 from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import UsageService
-from voxserve.core.voices import VoiceService, decode_reference, voice_state_key
+from voxserve.core.voice_samples import decode_reference, voice_state_key
+from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import SynthesisRequest, TTSEngine
 from voxserve.errors import (
@@ -38,6 +39,9 @@ from voxserve.settings import Settings
 from voxserve.storage.protocol import BlobStore, VoiceRecord
 
 log = logging.getLogger(__name__)
+
+RAW_FORMATS: frozenset[AudioFormat] = frozenset({"pcm", "pcm16", "wav"})
+"""Formats whose encoding is a copy (see ``_off_loop``)."""
 
 CLONING_HINT = (
     "Voice cloning (custom voices and ref_audio) needs an engine that can clone: install the "
@@ -144,13 +148,11 @@ class SpeechService:
             return tail + encoder.finish()
 
         async with self._metered(prepared, endpoint):
-            # In a worker thread: MP3 or Opus takes ~40 ms per 5 s of audio, too long for the
-            # event loop that serves every other request.
             async for chunk in self._pcm(prepared):
-                data = await asyncio.to_thread(encode_chunk, chunk)
+                data = await _off_loop(fmt, encode_chunk, chunk)
                 if data:
                     yield data
-            tail = await asyncio.to_thread(encode_tail)
+            tail = await _off_loop(fmt, encode_tail)
             if tail:
                 yield tail
 
@@ -341,3 +343,12 @@ class SpeechService:
         await self._blobs.put(key, state)
         log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
         return state
+
+
+async def _off_loop(fmt: AudioFormat, work: Callable[..., bytes], *args: Samples) -> bytes:
+    """Compressing encoders (MP3, Opus: ~40 ms per 5 s of audio) run in a worker thread, away
+    from the event loop that serves every other request; PCM and WAV are plain copies, cheaper
+    than the hop to a thread."""
+    if fmt in RAW_FORMATS:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)

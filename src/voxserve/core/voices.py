@@ -1,6 +1,7 @@
 """The voice library: preset voices from the engines plus each owner's custom (cloned) voices.
 
 One service for every API shape, so a voice made through any of them is the same voice everywhere.
+Its value types are in ``voice_types``; sample checking and the blob layout in ``voice_samples``.
 """
 
 from __future__ import annotations
@@ -9,19 +10,32 @@ import asyncio
 import builtins
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 
-from voxserve.audio.decode import decode, decode_head
 from voxserve.audio.encode import encode
-from voxserve.audio.process import denoise as denoise_clip
-from voxserve.audio.process import is_silent, to_mono_wav
-from voxserve.audio.types import AudioClip
 from voxserve.core.ids import utcnow, uuid7
-from voxserve.core.presets import PRESET_CREATED_AT, Preset, PresetCatalog
+from voxserve.core.presets import Preset, PresetCatalog
+from voxserve.core.voice_samples import (
+    PreparedSample,
+    emotion_name,
+    prepare_sample,
+    sample_key,
+    voice_prefix,
+)
+
+# Re-exported: core/speech.py imports these from here.
+from voxserve.core.voice_types import (
+    UPDATABLE,
+    VoiceDraft,
+    VoiceType,
+    VoiceView,
+    custom_view,
+    new_record,
+    preset_view,
+)
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import SynthesisRequest
 from voxserve.errors import InvalidRequest, LimitExceeded, ValidationFailed, VoiceNotFound
@@ -36,78 +50,7 @@ from voxserve.storage.protocol import (
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
-"""Stored samples are mono 16-bit WAV at this rate (what cloning engines want)."""
-VoiceType = Literal["all", "custom", "preset"]
 PRESET_SAMPLE_TEXT = "Hello! This is {name}, one of the voices of this server."
-
-
-@dataclass(frozen=True)
-class VoiceView:
-    """A voice as every adapter shows it, preset or custom."""
-
-    id: str
-    name: str
-    type: Literal["preset", "custom"]
-    owner_id: str | None
-    created_at: datetime
-    languages: tuple[str, ...] = ()
-    gender: str | None = None
-    age: int | None = None
-    tags: tuple[str, ...] | None = None
-    color: str | None = None
-    description: str | None = None
-    slug: str | None = None
-    retention_notice: int | None = None
-    trimmed_seconds: float | None = None
-    emotions: tuple[str, ...] = ()
-    engine: str | None = None
-    """The engine of a preset voice."""
-    sample_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class VoiceDraft:
-    """What a client gives to create a custom voice."""
-
-    name: str
-    sample: bytes
-    """The encoded sample (any supported container)."""
-    sample_filename: str | None = None
-    slug: str | None = None
-    languages: tuple[str, ...] = ()
-    gender: str | None = None
-    age: int | None = None
-    tags: tuple[str, ...] | None = None
-    color: str | None = None
-    description: str | None = None
-    retention_notice: int = 30
-    emotion_samples: Mapping[str, bytes] = field(default_factory=dict)
-    """Extra samples keyed by emotion (``happy``...), used by ``[emotion=...]`` tags."""
-    denoise: bool = False
-    """Reduce background noise in the samples before storing them."""
-
-
-@dataclass(frozen=True)
-class PreparedSample:
-    wav: bytes
-    seconds: float
-    trimmed_seconds: float
-
-
-UPDATABLE = frozenset(
-    {
-        "name",
-        "slug",
-        "languages",
-        "gender",
-        "age",
-        "tags",
-        "color",
-        "description",
-        "retention_notice",
-    }
-)
 
 
 class VoiceService:
@@ -177,7 +120,7 @@ class VoiceService:
         await self._check_room(owner_id)
         main = await self._prepare(draft.sample, "sample_audio", draft.denoise)
         extras = {
-            _emotion_name(emotion): await self._prepare(
+            emotion_name(emotion): await self._prepare(
                 data, f"emotion_samples.{emotion}", draft.denoise
             )
             for emotion, data in draft.emotion_samples.items()
@@ -187,11 +130,11 @@ class VoiceService:
         stored: list[VoiceSample] = []
         try:
             for emotion, prepared in samples:
-                key = _sample_key(owner_id, voice_id, emotion)
+                key = sample_key(owner_id, voice_id, emotion)
                 await self._blobs.put(key, prepared.wav)
                 stored.append(VoiceSample(key, prepared.seconds, emotion))
             record = await self._repo.create(
-                _new_record(owner_id, voice_id, draft, tuple(stored), main.trimmed_seconds),
+                new_record(owner_id, voice_id, draft, tuple(stored), main.trimmed_seconds),
                 max_per_owner=self._limits.max_custom_voices,
             )
         except BaseException:
@@ -218,7 +161,7 @@ class VoiceService:
             raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
         await self.get_record(owner_id, voice_id)
         for emotion, data in (emotion_samples or {}).items():
-            await self._set_emotion_sample(owner_id, voice_id, _emotion_name(emotion), data)
+            await self._set_emotion_sample(owner_id, voice_id, emotion_name(emotion), data)
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
         record = await self._repo.update(owner_id, voice_id, {**fields, "updated_at": utcnow()})
         if record is None:
@@ -241,7 +184,7 @@ class VoiceService:
 
     async def purge(self, record: VoiceRecord) -> None:
         """Remove a deleted voice's blobs (samples and voice states), then its row."""
-        prefix = _voice_prefix(record.owner_id, record.id)
+        prefix = voice_prefix(record.owner_id, record.id)
         keys = [info.key async for info in self._blobs.list(prefix)]
         await self._delete_blobs(keys + [s.blob_key for s in record.samples])
         await self._repo.purge(record.id)
@@ -273,7 +216,7 @@ class VoiceService:
         self, owner_id: str, voice_id: str, emotion: str, data: bytes
     ) -> None:
         prepared = await self._prepare(data, f"emotion_samples.{emotion}", False)
-        key = _sample_key(owner_id, voice_id, emotion)
+        key = sample_key(owner_id, voice_id, emotion)
         await self._blobs.put(key, prepared.wav)
         if not await self._repo.set_sample(
             owner_id, voice_id, VoiceSample(key, prepared.seconds, emotion)
@@ -310,124 +253,3 @@ class VoiceService:
 
 def limit_message(limit: int) -> str:
     return f"Voice limit reached: at most {limit} custom voices per owner."
-
-
-def prepare_sample(
-    data: bytes, limits: LimitSettings, *, field_name: str, denoise: bool = False
-) -> PreparedSample:
-    """Decode, check and normalise a voice sample (blocking: run it in a thread).
-
-    Raises:
-        ValidationFailed: empty, undecodable, silent or too short audio.
-    """
-    if not data:
-        raise ValidationFailed(f"{field_name}: the audio is empty.", field=field_name)
-    try:
-        clip, duration = decode_head(
-            data, sample_rate=SAMPLE_RATE, max_seconds=limits.sample_max_seconds
-        )
-    except ValidationFailed as exc:
-        raise ValidationFailed(f"{field_name}: {exc.message}", field=field_name) from None
-    if is_silent(clip.samples):
-        raise ValidationFailed(f"{field_name}: the audio is silent.", field=field_name)
-    if duration < limits.sample_min_seconds:
-        raise ValidationFailed(
-            f"{field_name}: the audio is {duration:.2f} s long; at least "
-            f"{limits.sample_min_seconds:g} s is needed.",
-            field=field_name,
-        )
-    trimmed = duration - clip.duration
-    if denoise:
-        clip = denoise_clip(clip)
-    return PreparedSample(to_mono_wav(clip), clip.duration, trimmed)
-
-
-def decode_reference(
-    data: bytes, limits: LimitSettings, field_name: str = "ref_audio"
-) -> AudioClip:
-    """A one-off cloning reference, checked like a stored sample (blocking)."""
-    prepared = prepare_sample(data, limits, field_name=field_name)
-    return decode(prepared.wav)
-
-
-def custom_view(record: VoiceRecord) -> VoiceView:
-    return VoiceView(
-        id=record.id,
-        name=record.name,
-        type="custom",
-        owner_id=record.owner_id,
-        created_at=record.created_at,
-        languages=record.languages,
-        gender=record.gender,
-        age=record.age,
-        tags=record.tags,
-        color=record.color,
-        description=record.description,
-        slug=record.slug,
-        retention_notice=record.retention_notice,
-        trimmed_seconds=record.trimmed_seconds,
-        emotions=tuple(s.emotion for s in record.samples if s.emotion),
-        sample_seconds=record.main_sample.seconds,
-    )
-
-
-def preset_view(preset: Preset) -> VoiceView:
-    v = preset.voice
-    return VoiceView(
-        id=preset.id,
-        name=v.name,
-        type="preset",
-        owner_id=None,
-        created_at=PRESET_CREATED_AT,
-        languages=v.languages,
-        gender=v.gender,
-        emotions=v.emotions,
-        engine=preset.engine,
-    )
-
-
-def _new_record(
-    owner_id: str,
-    voice_id: str,
-    draft: VoiceDraft,
-    samples: tuple[VoiceSample, ...],
-    trimmed: float,
-) -> VoiceRecord:
-    return VoiceRecord(
-        id=voice_id,
-        owner_id=owner_id,
-        name=draft.name,
-        created_at=utcnow(),
-        samples=samples,
-        slug=draft.slug,
-        languages=draft.languages,
-        gender=draft.gender,
-        age=draft.age,
-        tags=draft.tags,
-        color=draft.color,
-        description=draft.description,
-        retention_notice=draft.retention_notice,
-        trimmed_seconds=round(trimmed, 3) if trimmed > 0 else None,
-    )
-
-
-def _emotion_name(emotion: str) -> str:
-    name = emotion.strip().lower()
-    if not name.isidentifier() or len(name) > 32:
-        raise ValidationFailed(f"Emotion names are short words; got '{emotion}'.", field="emotion")
-    return name
-
-
-def _voice_prefix(owner_id: str, voice_id: str) -> str:
-    return f"voices/{owner_id}/{voice_id}/"
-
-
-def _sample_key(owner_id: str, voice_id: str, emotion: str | None) -> str:
-    return f"{_voice_prefix(owner_id, voice_id)}sample-{emotion or 'main'}.wav"
-
-
-def voice_state_key(
-    owner_id: str, voice_id: str, engine: str, version: str, emotion: str | None
-) -> str:
-    """Where a cloned voice state is cached (one per voice, sample, engine and engine version)."""
-    return f"{_voice_prefix(owner_id, voice_id)}state/{engine}-{version}-{emotion or 'main'}.bin"

@@ -26,100 +26,51 @@ pitch-preserving time stretch (WSOLA) over each request's whole text, so such re
 in one chunk instead of streaming frame by frame.
 
 Importing pocket-tts sets torch to one thread, process-wide (its authors' choice for this model).
+
+The model folder is read in ``pocket_tts_folder``; voice states are checked in ``pocket_tts_state``.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.metadata
 import importlib.util
 import logging
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import soxr
 import yaml
 
+from voxserve.audio.stretch import time_stretch
 from voxserve.audio.types import AudioClip, Samples
-from voxserve.engines.protocol import PresetVoice, SynthesisRequest, TTSCapabilities
-from voxserve.errors import EngineFailure, InvalidRequest, Unsupported, VoiceNotFound
+from voxserve.engines.pocket_tts_folder import (
+    CONFIG_FILE,
+    FOLDER,
+    VOICES_FOLDER,
+    ModelFolder,
+    config_value,
+    model_version,
+    preset_voices,
+)
+from voxserve.engines.pocket_tts_state import check_can_clone, import_state, reference_samples
+from voxserve.engines.protocol import SynthesisRequest, TTSCapabilities
+from voxserve.errors import EngineFailure, Unsupported, VoiceNotFound
 
 if TYPE_CHECKING:
     from pocket_tts import TTSModel
 
-    ModelState = dict[str, dict[str, Any]]
+    from voxserve.engines.pocket_tts_state import ModelState
 
 log = logging.getLogger(__name__)
 
-FOLDER = "pocket-tts"
-CONFIG_FILE = "config.yaml"
-VOICES_FOLDER = "voices"
 INSTALL_HINT = "Pocket TTS needs: pip install 'voxserve[pocket-tts]'"
 NO_VOICE = "pocket-tts needs a voice: a preset or a cloned voice"
-MAX_REFERENCE_SECONDS = 30.0
-"""Longer references are cut, as pocket-tts's own ``truncate`` does: the voice state's KV cache
-grows with the reference, and 30 s is plenty to catch a voice."""
 _CACHED_STATES = 8
 """Imported voice states kept in memory: the speech service sends one request per sentence."""
-_REMOTE_PREFIXES = ("hf://", "http://", "https://")
-_WEIGHT_KEYS = (("weights_path",), ("flow_lm", "weights_path"))
-_PATH_KEYS = (
-    *_WEIGHT_KEYS,
-    ("weights_path_without_voice_cloning",),
-    ("mimi", "weights_path"),
-    ("flow_lm", "lookup_table", "tokenizer_path"),
-)
-"""Where a pocket-tts config names files."""
-
-
-@dataclass(frozen=True)
-class ModelFolder:
-    """A pocket-tts config with every file it names resolved against its folder."""
-
-    config_path: Path
-    config: dict[str, Any]
-    """The config with absolute paths, ready for ``TTSModel.load_model``."""
-    files: tuple[Path, ...]
-    """Every local file the config names."""
-    problem: str | None
-    """Why the model cannot load (a remote or missing file), or None."""
-
-    @property
-    def has_weights(self) -> bool:
-        return any(_get(self.config, keys) for keys in _WEIGHT_KEYS)
-
-    @classmethod
-    def read(cls, config_path: Path) -> ModelFolder:
-        """Raises ValueError when the YAML cannot be read as a mapping."""
-        try:
-            config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"cannot read pocket-tts config {config_path}: {exc}") from exc
-        if not isinstance(config, dict):
-            raise ValueError(f"pocket-tts config {config_path} is not a YAML mapping")
-        files: list[Path] = []
-        problem = None
-        for keys in _PATH_KEYS:
-            value = _get(config, keys)
-            if not value:
-                continue
-            # Messages may reach clients: name the key and file, never the server's paths.
-            where = f"{FOLDER}/{config_path.name}: {'.'.join(keys)}"
-            if str(value).startswith(_REMOTE_PREFIXES):
-                problem = f"{where} must name a local file (nothing is downloaded)"
-                continue
-            path = (config_path.parent / str(value)).resolve()
-            _set(config, keys, str(path))
-            files.append(path)
-            if not path.is_file():
-                problem = f"{where} names a missing file ({path.name})"
-        return cls(config_path, config, tuple(files), problem)
 
 
 class PocketTTSEngine:
@@ -142,8 +93,8 @@ class PocketTTSEngine:
         self.folder = ModelFolder.read(config_path)
         self.language = language
         self.allow_random_weights = allow_random_weights
-        self.version = _version(self.folder)
-        self._voices = _preset_voices(config_path.parent / VOICES_FOLDER, language)
+        self.version = model_version(self.folder)
+        self._voices = preset_voices(config_path.parent / VOICES_FOLDER, language)
         self._model: TTSModel | None = None
         self._states: collections.OrderedDict[str, ModelState] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -185,7 +136,7 @@ class PocketTTSEngine:
 
     def capabilities(self) -> TTSCapabilities:
         return TTSCapabilities(
-            sample_rate=int(_get(self.folder.config, ("mimi", "sample_rate")) or 24000),
+            sample_rate=int(config_value(self.folder.config, ("mimi", "sample_rate")) or 24000),
             voices=tuple(voice for voice, _ in self._voices.values()),
             languages=(self.language,),
             cloning=True,
@@ -228,8 +179,8 @@ class PocketTTSEngine:
         from pocket_tts import export_model_state
 
         model = self._loaded()
-        _check_can_clone(model)
-        samples = _reference_samples(reference, model.sample_rate)
+        check_can_clone(model)
+        samples = reference_samples(reference, model.sample_rate)
         state = model.get_state_for_audio_prompt(torch.from_numpy(samples)[None])
         with tempfile.TemporaryDirectory(prefix="voxserve-pocket-") as tmp:
             path = Path(tmp) / "voice.safetensors"
@@ -267,7 +218,7 @@ class PocketTTSEngine:
     def _state_for(self, model: TTSModel, request: SynthesisRequest) -> ModelState:
         if request.voice_state is not None:
             key = "state:" + hashlib.sha256(request.voice_state).hexdigest()
-            return self._cached(key, lambda: _import_state(model, request.voice_state or b""))
+            return self._cached(key, lambda: import_state(model, request.voice_state or b""))
         if request.voice is not None:
             if request.voice not in self._voices:
                 raise VoiceNotFound(f"{self.name}:{request.voice}")
@@ -277,7 +228,7 @@ class PocketTTSEngine:
         else:
             raise Unsupported(NO_VOICE)
         path = self._voices[voice_id][1]
-        return self._cached("preset:" + voice_id, lambda: _import_state(model, path.read_bytes()))
+        return self._cached("preset:" + voice_id, lambda: import_state(model, path.read_bytes()))
 
     def _cached(self, key: str, make: Callable[[], ModelState]) -> ModelState:
         with self._lock:
@@ -316,128 +267,5 @@ def _stream(model: TTSModel, state: ModelState, text: str) -> Iterator[Samples]:
             log.exception("pocket-tts failed while stopping")
 
 
-def _import_state(model: TTSModel, data: bytes) -> ModelState:
-    """A voice state from ``clone_voice`` bytes, checked against the model's layout."""
-    with tempfile.TemporaryDirectory(prefix="voxserve-pocket-") as tmp:
-        path = Path(tmp) / "voice.safetensors"
-        path.write_bytes(data)
-        try:
-            state: ModelState = model.get_state_for_audio_prompt(path)
-        except Exception as exc:
-            raise InvalidRequest("The voice state is not a pocket-tts voice state.") from exc
-    if not _fits(model, state):
-        raise InvalidRequest(
-            "The voice state was made by another Pocket TTS model: clone the voice again."
-        )
-    return state
-
-
-def _fits(model: TTSModel, state: ModelState) -> bool:
-    """Same attention layers with the same cache widths (pocket-tts does not check: a foreign
-    state fails deep inside generation, or worse, runs)."""
-    from pocket_tts.modules.stateful_module import init_states
-
-    expected = init_states(model.flow_lm, batch_size=1, sequence_length=1)
-    if set(state) != set(expected):
-        return False
-    for module, tensors in expected.items():
-        got = state[module]
-        if set(got) != set(tensors):
-            return False
-        if "cache" in tensors:
-            want, have = tensors["cache"].shape, got["cache"].shape
-            if len(have) != len(want) or have[:2] != want[:2] or have[3:] != want[3:]:
-                return False
-    return True
-
-
-def _check_can_clone(model: TTSModel) -> None:
-    # A zero speaker projection (the loader's init, which weights without it keep) maps every
-    # reference to the same conditioning: a cloned state would carry nothing of the voice.
-    if not model.has_voice_cloning or not bool(model.flow_lm.speaker_proj_weight.any()):
-        raise Unsupported(
-            "These Pocket TTS weights cannot clone voices: use the voice-cloning weights "
-            "(kyutai/pocket-tts), or a preset voice."
-        )
-
-
-def _reference_samples(reference: AudioClip, rate: int) -> Samples:
-    samples = np.asarray(reference.samples, dtype=np.float32).reshape(-1)
-    if reference.sample_rate != rate:
-        samples = soxr.resample(samples, reference.sample_rate, rate).astype(np.float32)
-    samples = samples[: int(MAX_REFERENCE_SECONDS * rate)]
-    if len(samples) < rate // 10:
-        raise InvalidRequest("The reference clip is too short to clone a voice.")
-    return np.ascontiguousarray(samples)
-
-
-def _preset_voices(folder: Path, language: str) -> dict[str, tuple[PresetVoice, Path]]:
-    if not folder.is_dir():
-        return {}
-    return {
-        path.stem: (PresetVoice(id=path.stem, name=path.stem.title(), languages=(language,)), path)
-        for path in sorted(folder.glob("*.safetensors"))
-    }
-
-
-def _version(folder: ModelFolder) -> str:
-    """Package version plus a digest of the config and the names and sizes of its files: a
-    stored voice state only fits the model that made it."""
-    try:
-        package = importlib.metadata.version("pocket-tts")
-    except importlib.metadata.PackageNotFoundError:
-        package = "none"
-    digest = hashlib.sha256(folder.config_path.read_bytes())
-    for path in folder.files:
-        size = path.stat().st_size if path.is_file() else -1
-        digest.update(f"\0{path.name}\0{size}".encode())
-    if not folder.has_weights:
-        digest.update(b"\0random")
-    return f"{package}-{digest.hexdigest()[:12]}"
-
-
-def time_stretch(samples: Samples, speed: float, sample_rate: int) -> Samples:
-    """Play ``samples`` ``speed`` times faster at the same pitch (WSOLA).
-
-    Windows of 40 ms overlap by half at the output; each is taken from around its nominal place in
-    the input, shifted by up to 10 ms to where it best continues the previous window, which
-    keeps the waveform periodic across joins (no phasing, unlike a plain overlap-add).
-    """
-    size = 2 * max(1, int(0.02 * sample_rate))
-    hop = size // 2
-    tolerance = int(0.01 * sample_rate)
-    window = np.hanning(size + 1)[:size]  # periodic Hann: halves overlapped sum to 1
-    out_len = round(len(samples) / speed)
-    frames = out_len // hop + 2
-    padded = np.pad(samples.astype(np.float64), (hop + tolerance, int(frames * hop * speed) + size))
-    out = np.zeros(frames * hop + size)
-    previous = tolerance
-    for k in range(frames):
-        nominal = tolerance + round(k * hop * speed)
-        if k > 0:
-            natural = padded[previous + hop : previous + hop + size]
-            around = padded[nominal - tolerance : nominal + tolerance + size]
-            nominal += int(np.argmax(np.correlate(around, natural, mode="valid"))) - tolerance
-        out[k * hop : k * hop + size] += window * padded[nominal : nominal + size]
-        previous = nominal
-    return out[hop : hop + out_len].astype(np.float32)
-
-
 def _iso639_1(code: str) -> str:
     return code.lower().replace("_", "-").split("-")[0]
-
-
-def _get(config: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    node: Any = config
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
-def _set(config: dict[str, Any], keys: tuple[str, ...], value: str) -> None:
-    node = config
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value

@@ -7,7 +7,7 @@ from typing import Any
 
 from voxserve.api.adapters.mistral.protocol import VoiceCreateRequest, VoiceResponse
 from voxserve.core.b64 import decode_base64
-from voxserve.core.voices import VoiceDraft, VoiceView
+from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import ValidationFailed
 
 NOT_NULLABLE = ("name", "retention_notice")

@@ -19,7 +19,7 @@ from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64
 from voxserve.core.speech import SpeechRequest
 from voxserve.core.text import chunk_text, strip_tags
-from voxserve.core.voices import VoiceDraft, VoiceView
+from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import InvalidRequest, ValidationFailed
 
 FORMATS: dict[str, AudioFormat] = {

@@ -44,7 +44,7 @@ from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechService
-from voxserve.core.voices import preset_view
+from voxserve.core.voice_types import preset_view
 from voxserve.storage.protocol import VoiceQuery
 
 PREFIX = "/api/tts"

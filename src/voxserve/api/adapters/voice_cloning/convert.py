@@ -8,7 +8,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from voxserve.api.adapters.voice_cloning.protocol import CloningDeletedVoice, CloningVoice
-from voxserve.core.voices import VoiceDraft, VoiceView
+from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import InvalidRequest
 
 SampleFormat = Literal["wav", "mp3", "m4a"]

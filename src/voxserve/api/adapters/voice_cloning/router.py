@@ -28,7 +28,7 @@ from voxserve.api.adapters.voice_cloning.protocol import (
 from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep
 from voxserve.bootstrap import Services
 from voxserve.core.ids import utcnow
-from voxserve.core.voices import VoiceType
+from voxserve.core.voice_types import VoiceType
 from voxserve.errors import InvalidRequest
 from voxserve.storage.protocol import VoiceQuery
 
