@@ -73,6 +73,9 @@ class Server(ThreadingHTTPServer):
         self.stop = threading.Event()
         """Set at teardown: slow routes stop waiting."""
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """The fetcher hangs up early on purpose (limits, timeouts); stay quiet."""
+
     @property
     def port(self) -> int:
         return int(self.server_address[1])

@@ -202,7 +202,7 @@ class EngineManager:
             slots.users -= 1
             slots.last_used = time.monotonic()
 
-    # ------------------------------------------------------------------ unloading
+    # ------------------------------------------------------------------ loading and unloading
 
     async def preload(self, names: Iterable[str]) -> None:
         """Load the engines named (whatever their kind) now rather than on first use. A failure
