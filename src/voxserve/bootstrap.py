@@ -58,8 +58,9 @@ async def open_services(
             storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
         )
         usage = UsageService(storage.usage, storage.keys)
-        speech = SpeechService(manager, voices, storage.blobs, usage, settings)
         files = FileService(storage.files, storage.blobs, settings.load_secret_key())
+        generations = GenerationService(files, settings.retention)
+        speech = SpeechService(manager, voices, storage.blobs, usage, generations, settings)
         fetcher = UrlFetcher(settings.fetch)
         transcription = TranscriptionService(manager, files, fetcher, usage, settings)
         services = Services(
@@ -71,7 +72,7 @@ async def open_services(
             speech=speech,
             usage=usage,
             files=files,
-            generations=GenerationService(files, settings.retention),
+            generations=generations,
             transcription=transcription,
             chat=ChatService(manager, transcription, usage, settings),
             cleanup=CleanupService(

@@ -21,6 +21,7 @@ from tests.support.live_server import LiveServer, run_server
 from voxserve.bootstrap import open_services
 from voxserve.cli.main import app as cli
 from voxserve.core import speech as speech_module
+from voxserve.core.generations import GenerationService
 from voxserve.core.speech import SpeechRequest
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
@@ -240,6 +241,21 @@ def test_a_failure_while_encoding_the_end_refunds(
             return await services.usage.balance(key.owner.id), [(r.status, r.credits) for r in rows]
 
     assert asyncio.run(run()) == (100, [(500, 0)])
+
+
+def test_a_generation_that_cannot_be_stored_is_refunded(
+    start: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(GenerationService, "save", disk_full)
+    server = start(alice=100)
+    with server.client("alice") as client:
+        assert gateway(client, "Hello there.").status_code == 500
+        assert balance(client) == 100
+        records = usage(client)["records"]
+    assert [(r["status"], r["credits"]) for r in records] == [(500, 0)]
 
 
 def test_gateway_402_has_its_code(start: Callable[..., Server]) -> None:

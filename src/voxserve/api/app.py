@@ -18,7 +18,11 @@ from voxserve.api.adapters.tts_gateway import router as tts_gateway
 from voxserve.api.adapters.voice_cloning import errors as voice_cloning_errors
 from voxserve.api.adapters.voice_cloning import router as voice_cloning
 from voxserve.api.errors import ErrorShapes, install_error_handlers
-from voxserve.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from voxserve.api.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
 from voxserve.engines.registry import Engine, engines_to_preload
 from voxserve.settings import Settings
@@ -66,6 +70,7 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
         max_upload_bytes=settings.limits.max_upload_bytes,
         shapes=shapes,
     )
+    app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(usage.UsageMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids with access logs, and the request body size limit."""
+"""ASGI middleware: request ids with access logs, unexpected errors answered in the app, and the
+request body size limit."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voxserve.api.errors import ErrorShapes, from_vox
+from voxserve.api.errors import ErrorInfo, ErrorShapes, from_vox
 from voxserve.errors import PayloadTooLarge
 from voxserve.logs import request_id_var
 
 log = logging.getLogger("voxserve.access")
+errors_log = logging.getLogger(__name__)
 
 
 class RequestContextMiddleware:
@@ -54,6 +57,40 @@ class RequestContextMiddleware:
                 (time.perf_counter() - started) * 1000,
             )
             request_id_var.reset(token)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception nothing else handled with the shape's 500 envelope, inside the app.
+
+    Starlette's own last-resort handler answers too, but then re-raises to the server, which drops
+    the connection: a client that reuses it (every SDK keeps connections alive) would see its
+    next request reset. An error after the response started still goes up: that response is
+    broken and its connection must close.
+    """
+
+    def __init__(self, app: ASGIApp, *, shapes: ErrorShapes) -> None:
+        self.app = app
+        self.shapes = shapes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            errors_log.exception("unhandled error")
+            err = ErrorInfo(500, "internal_error", "Internal server error.")
+            await self.shapes.response(Request(scope), err)(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -22,6 +22,7 @@ from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.audio.resample import StreamResampler, resample
 from voxserve.audio.types import AudioClip, AudioFormat, Samples
 from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
+from voxserve.core.generations import GenerationService
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import UsageService
 from voxserve.core.voice_samples import decode_reference, voice_state_key
@@ -36,7 +37,7 @@ from voxserve.errors import (
     VoiceNotFound,
 )
 from voxserve.settings import Settings
-from voxserve.storage.protocol import BlobStore, VoiceRecord
+from voxserve.storage.protocol import BlobStore, FileRecord, VoiceRecord
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,14 @@ class SpeechService:
         voices: VoiceService,
         blobs: BlobStore,
         usage: UsageService,
+        generations: GenerationService,
         settings: Settings,
     ) -> None:
         self._engines = engines
         self._voices = voices
         self._blobs = blobs
         self._usage = usage
+        self._generations = generations
         self._settings = settings
 
     async def prepare(self, request: SpeechRequest) -> PreparedSpeech:
@@ -165,13 +168,24 @@ class SpeechService:
         sample_rate: int | None = None,
     ) -> bytes:
         """The whole file at once (with exact sizes in its header)."""
-        rate = sample_rate or prepared.sample_rate
         async with self._metered(prepared, endpoint):
-            chunks = [chunk async for chunk in self._pcm(prepared)]
-            samples = np.concatenate(chunks).astype(np.float32)
-            if rate != prepared.sample_rate:
-                samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
-            return await asyncio.to_thread(encode, samples, rate, fmt)
+            return await self._whole(prepared, fmt, sample_rate or prepared.sample_rate)
+
+    async def generate(
+        self, prepared: PreparedSpeech, fmt: AudioFormat, endpoint: str = "speech"
+    ) -> tuple[bytes, FileRecord]:
+        """The whole file, also stored as a generation (served by URL for a while); charged only
+        when both the audio and its storing succeed."""
+        async with self._metered(prepared, endpoint):
+            audio = await self._whole(prepared, fmt, prepared.sample_rate)
+            return audio, await self._generations.save(prepared.owner_id, audio, fmt)
+
+    async def _whole(self, prepared: PreparedSpeech, fmt: AudioFormat, rate: int) -> bytes:
+        chunks = [chunk async for chunk in self._pcm(prepared)]
+        samples = np.concatenate(chunks).astype(np.float32)
+        if rate != prepared.sample_rate:
+            samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
+        return await asyncio.to_thread(encode, samples, rate, fmt)
 
     @asynccontextmanager
     async def _metered(self, prepared: PreparedSpeech, endpoint: str) -> AsyncIterator[None]:

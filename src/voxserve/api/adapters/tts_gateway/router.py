@@ -66,8 +66,7 @@ async def generate_speech(
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
     prepared = await services.speech.prepare(to_core(body, owner.id))
     fmt = FORMATS[body.response_format]
-    audio = await services.speech.synthesize(prepared, fmt)
-    stored = await services.generations.save(owner.id, audio, fmt)
+    audio, stored = await services.speech.generate(prepared, fmt)
     generation = TtsGeneration(
         audio_data=b64(audio),
         format=body.response_format,
