@@ -98,18 +98,48 @@ async def run_cleanup(services: Services) -> None:
 
 
 def log_engines(services: Services) -> None:
+    """Say which engines serve which voices and models, and how to get better ones."""
     manager = services.engines
-    for engine in manager.tts_engines():
-        voices = len(engine.capabilities().voices)
-        log.info("speech engine %s: %d preset voices", engine.name, voices)
+    speech = manager.tts_engines()
+    default = services.speech.default_engine().name if speech else None
+    for engine in speech:
+        caps = engine.capabilities()
+        ids = [f"{engine.name}:{voice.id}" for voice in caps.voices]
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        log.info(
+            "speech engine %s%s%s: %d preset voices (%s)",
+            engine.name,
+            " (default: hosted model and voice names use it)" if engine.name == default else "",
+            ", clones voices" if caps.cloning else "",
+            len(ids),
+            shown or "none listed yet",
+        )
     for name in (e.name for e in manager.stt_engines()):
         log.info("transcription engine %s", name)
     for name in (e.name for e in manager.chat_engines()):
         log.info("chat engine %s", name)
+    for hint in better_engine_hints(services):
+        log.info(hint)
+
+
+def better_engine_hints(services: Services) -> list[str]:
+    """What to install for what is missing."""
+    manager = services.engines
     names = {e.name for e in manager.tts_engines()}
+    hints = []
     if "piper" not in names and "pocket-tts" not in names:
-        log.info("for natural voices: voxserve models pull piper-en_US-joe-medium")
+        hints.append("for natural voices: voxserve models pull piper-en_US-joe-medium")
+    if not any(e.capabilities().cloning for e in manager.tts_engines()):
+        hints.append(
+            "for voice cloning: scripts/install --pocket, then voxserve models pull pocket-tts "
+            "(or VOXSERVE_REMOTE__TTS_URL for a Voxtral server)"
+        )
     if not any(e.name.startswith("faster-whisper") for e in manager.stt_engines()):
-        log.info(
+        hints.append(
             "for accurate multilingual transcription: voxserve models pull faster-whisper-base"
         )
+    if not manager.chat_engines():
+        hints.append(
+            "for chat: scripts/install --llama, then voxserve models pull qwen2.5-1.5b-instruct"
+        )
+    return hints
