@@ -25,6 +25,7 @@ from voxserve.api.middleware import (
 )
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
 from voxserve.engines.registry import Engine, engines_to_preload
+from voxserve.errors import VoxError
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,12 @@ async def run_cleanup(services: Services) -> None:
 def log_engines(services: Services) -> None:
     """Say which engines serve which voices and models, and how to get better ones."""
     manager = services.engines
-    speech = manager.tts_engines()
-    default = services.speech.default_engine().name if speech else None
-    for engine in speech:
+    try:
+        default: str | None = services.speech.default_engine().name
+    except VoxError as exc:  # none installed, or a configured default that is not
+        log.warning("no default speech engine: %s", exc.message)
+        default = None
+    for engine in manager.tts_engines():
         caps = engine.capabilities()
         ids = [f"{engine.name}:{voice.id}" for voice in caps.voices]
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
