@@ -14,6 +14,7 @@ from mistralai.client.errors import SDKError
 from tests.support.audio_samples import tone_wav
 from tests.support.decode import decode_bytes
 from tests.support.live_server import LiveServer
+from voxserve.engines.fake import FakeTTSEngine
 
 TEXT = "Hello there. This is a test of speech. Goodbye now."
 
@@ -144,3 +145,29 @@ def test_openai_unknown_voice_is_404_in_openai_shape(oai: openai.OpenAI) -> None
     with pytest.raises(openai.NotFoundError) as info:
         oai.audio.speech.create(model="tts-1", voice="nobody-here", input="Hi.")  # type: ignore[arg-type]
     assert "nobody-here" in str(info.value)
+
+
+def test_openai_instructions_set_pace_and_emotion(
+    oai: openai.OpenAI, live_server: LiveServer, fake_engines: list[object]
+) -> None:
+    engine = fake_engines[0]
+    assert isinstance(engine, FakeTTSEngine)
+    body = {
+        "name": "moody",
+        "sample_audio": b64(tone_wav(3.0, amp=0.1)),
+        "emotion_samples": {"happy": b64(tone_wav(3.0, amp=0.6))},  # an extension: raw HTTP
+    }
+    with live_server.client() as client:
+        voice = client.post("/v1/audio/voices", json=body).json()["id"]
+    for instructions in (None, "Speak in a cheerful, upbeat tone and talk slowly."):
+        oai.audio.speech.create(
+            model="gpt-4o-mini-tts",
+            voice=voice,  # type: ignore[arg-type]
+            input="Hello.",
+            instructions=instructions or openai.NOT_GIVEN,
+            speed=1.2,
+        ).read()
+    plain, styled = engine.requests
+    assert (plain.speed, plain.emotion) == (1.2, None)
+    assert (styled.speed, styled.emotion) == (pytest.approx(0.96), "happy")
+    assert styled.voice_state != plain.voice_state  # the happy sample's voice

@@ -1,12 +1,14 @@
-"""Text handling for speech: tags, sentences, clause pieces."""
+"""Text handling for speech: tags, instructions, sentences, clause pieces."""
 
 from __future__ import annotations
 
 from voxserve.core.text import (
+    Style,
     TaggedText,
     chunk_text,
     pace_speed,
     parse_tags,
+    read_instructions,
     split_clauses,
     split_sentences,
     strip_tags,
@@ -65,3 +67,11 @@ def test_pace_values() -> None:
     assert pace_speed("1.2x") == 1.2
     assert pace_speed("9") == 4.0
     assert pace_speed("warp") is None
+
+
+def test_instructions_name_an_emotion_and_a_pace() -> None:
+    assert read_instructions("Speak in a cheerful tone, slowly.") == Style("happy", 0.8)
+    assert read_instructions("Talk very fast and sound furious") == Style("angry", 1.5)
+    assert read_instructions("Sound like a pirate") == Style()
+    assert read_instructions("A steadfast, madeup voice") == Style()  # whole words only
+    assert read_instructions(None) == Style()

@@ -60,6 +60,8 @@ class SpeechRequest:
     ref_audio: bytes | None = None
     speed: float = 1.0
     language: str | None = None
+    emotion: str | None = None
+    """For text that no ``[emotion=...]`` tag covers (what ``instructions`` asked for)."""
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ class SpeechService:
         pieces = []
         states: dict[str | None, bytes | None] = {}
         for run in parse_tags(request.text):
-            emotion = run.emotion or choice.emotion
+            emotion = run.emotion or request.emotion or choice.emotion
             which = emotion if choice.custom is not None else None
             if which not in states:
                 states[which] = await self._voice_state(engine, choice, which)

@@ -1,4 +1,5 @@
-"""Text handling for speech: inline ``[emotion=...]``/``[pace=...]`` tags and sentence splitting."""
+"""Text handling for speech: inline ``[emotion=...]``/``[pace=...]`` tags, OpenAI-style
+``instructions``, and sentence splitting."""
 
 from __future__ import annotations
 
@@ -29,6 +30,53 @@ MAX_PIECE_CHARS = 400
 """Longer sentences are cut at clauses, then words, so no piece holds the engine for long."""
 CLAUSE_PIECE_CHARS = 60
 """Clause groups of about this size are what a busy engine gets (see ``split_clauses``)."""
+
+
+INSTRUCTION_EMOTIONS = {
+    "happy": ("happy", "cheerful", "joyful", "upbeat", "positive", "delighted", "glad"),
+    "sad": ("sad", "melancholic", "melancholy", "sorrowful", "somber", "sombre", "gloomy"),
+    "angry": ("angry", "furious", "irritated", "annoyed", "mad"),
+    "excited": ("excited", "enthusiastic", "energetic", "thrilled"),
+    "calm": ("calm", "soothing", "gentle", "relaxed", "serene", "peaceful"),
+    "neutral": ("neutral", "flat", "matter-of-fact"),
+}
+"""Words of ``instructions`` that ask for an emotion, by the emotion name voices use."""
+INSTRUCTION_PACES = (
+    (("very slowly", "very slow"), 0.6),
+    (("slowly", "slow", "unhurried"), 0.8),
+    (("very quickly", "very fast"), 1.5),
+    (("quickly", "fast", "rapidly", "brisk"), 1.25),
+)
+"""Phrases of ``instructions`` that ask for a pace (the first match wins)."""
+WORD = re.compile(r"[a-z][a-z-]*")
+
+
+@dataclass(frozen=True)
+class Style:
+    """What ``instructions`` asked for that the engines can do (None: nothing)."""
+
+    emotion: str | None = None
+    pace: float | None = None
+
+
+def read_instructions(instructions: str | None) -> Style:
+    """The emotion and pace that free-text ``instructions`` (OpenAI's ``gpt-4o-mini-tts``) ask
+    for, from the words they use ("Speak in a cheerful tone, slowly" -> happy, 0.8). Anything
+    else in them (accents, characters) no local engine can do and has no effect."""
+    text = (instructions or "").lower()
+    words = set(WORD.findall(text))
+    emotion = next(
+        (name for name, cues in INSTRUCTION_EMOTIONS.items() if words.intersection(cues)), None
+    )
+    pace = next(
+        (speed for cues, speed in INSTRUCTION_PACES if any(_has_phrase(text, c) for c in cues)),
+        None,
+    )
+    return Style(emotion, pace)
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    return re.search(rf"\b{re.escape(phrase)}\b", text) is not None
 
 
 @dataclass(frozen=True)

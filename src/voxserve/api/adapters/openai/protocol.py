@@ -23,7 +23,8 @@ class SpeechRequest(BaseModel):
     voice: str | VoiceRef
     """An OpenAI voice name (``alloy``...), a local preset id or a custom voice id."""
     instructions: str | None = None
-    """Accepted for compatibility; the local engines have no style control and ignore it."""
+    """Free-text style (``gpt-4o-mini-tts``): the emotion and pace it names are used (an emotion
+    picks the voice's sample for it, a pace sets the speed); the rest has no effect."""
     response_format: OpenAIFormat = "mp3"
     """``pcm`` is raw 16-bit little-endian at 24 kHz."""
     speed: float = Field(1.0, ge=0.25, le=4.0)

@@ -17,6 +17,7 @@ from voxserve.api.streaming import (
 )
 from voxserve.audio.types import CONTENT_TYPES, AudioFormat
 from voxserve.core.speech import PreparedSpeech, SpeechRequest, SpeechService
+from voxserve.core.text import read_instructions
 from voxserve.errors import VoxError
 
 FORMATS: dict[str, AudioFormat] = {
@@ -33,8 +34,14 @@ PCM_RATE = 24000
 
 def to_core(body: WireSpeechRequest, owner_id: str) -> SpeechRequest:
     voice = body.voice if isinstance(body.voice, str) else body.voice.id
+    style = read_instructions(body.instructions)
     return SpeechRequest(
-        owner_id=owner_id, text=body.input, model=body.model, voice_id=voice, speed=body.speed
+        owner_id=owner_id,
+        text=body.input,
+        model=body.model,
+        voice_id=voice,
+        speed=min(max(body.speed * (style.pace or 1.0), 0.25), 4.0),
+        emotion=style.emotion,
     )
 
 
