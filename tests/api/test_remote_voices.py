@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+from mistralai.client import Mistral
 
 from tests.support.live_server import run_server
 from tests.support.openai_stub_server import OpenAIStubServer
@@ -32,4 +33,6 @@ def test_remote_voices_are_listed_without_configuring_them(settings: Settings) -
                 json={"input": "Hello.", "voice_id": "remote-tts:neutral_female"},
             )
             assert spoken.status_code == 200, spoken.text
+            listed = Mistral(server_url=server.url).audio.voices.list(type_="preset", limit=100)
+            assert "remote-tts:casual_male" in {voice.id for voice in listed.items}
         assert stub.last("/v1/audio/speech").json["voice"] == "neutral_female"
