@@ -16,15 +16,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
 
 from voxserve.api.adapters.mistral import chat as mistral_chat
 from voxserve.api.adapters.mistral.protocol import ChatCompletionRequest as MistralChatRequest
 from voxserve.api.adapters.openai import chat as openai_chat
 from voxserve.api.adapters.openai.protocol import ChatCompletionRequest as OpenAIChatRequest
+from voxserve.api.bodies import json_body, one_of_body, parse
 from voxserve.api.deps import CurrentOwner, ServicesDep
 from voxserve.api.errors import mistral_type
-from voxserve.api.speech import json_body, parse
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.core.chat import ChatCompletionRequest, ChatService, PreparedChat
 from voxserve.core.ids import prefixed_id
@@ -51,38 +50,7 @@ OPENAI_ONLY_KEYS = frozenset(
 DONE = b"data: [DONE]\n\n"
 
 
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its ``$defs`` inlined: the two bodies' nested models share
-    names, so they cannot both live in ``components/schemas``."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
-BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [inline_schema(MistralChatRequest), inline_schema(OpenAIChatRequest)]
-                }
-            }
-        },
-    }
-}
+BODY_SCHEMA = one_of_body(MistralChatRequest, OpenAIChatRequest)
 
 
 @router.post("/v1/chat/completions", openapi_extra=BODY_SCHEMA, response_model=None)

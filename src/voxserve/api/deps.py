@@ -37,6 +37,12 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentOwner = Annotated[Owner, Depends(get_owner)]
 
 
+def public_base_url(request: Request, services: Services) -> str:
+    """The base of URLs handed to clients: ``settings.public_url`` (behind a proxy), else the
+    URL this request came to."""
+    return services.settings.public_url or str(request.base_url)
+
+
 def get_voice_service(services: ServicesDep) -> VoiceService:
     return services.voices
 

@@ -18,7 +18,6 @@ FALSE = {"false", "0", "no", "off", ""}
 class TranscriptionForm:
     model: str | None
     file: bytes | None
-    filename: str | None
     file_url: str | None
     file_id: str | None
     language: str | None
@@ -42,9 +41,9 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
         )
     form = await request.form()
     upload = form.get("file")
-    data = filename = None
+    data = None
     if isinstance(upload, UploadFile):
-        data, filename = await upload.read(), upload.filename
+        data = await upload.read()
     elif isinstance(upload, str) and upload:
         raise ValidationFailed(
             "file: send the audio as a file part, not a text field.", field="file"
@@ -59,7 +58,6 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
     return TranscriptionForm(
         model=text(form, "model"),
         file=data,
-        filename=filename,
         file_url=text(form, "file_url"),
         file_id=text(form, "file_id"),
         language=text(form, "language"),

@@ -28,16 +28,15 @@ async def create_transcription(
     OpenAI's.
     """
     form = await read_transcription_form(request)
+    response_format = form.response_format or "json"
     if form.openai_style:
         request.state.error_shape = "openai"
-        openai_transcriptions.check_format(form.response_format or "json")
+        openai_transcriptions.check_format(response_format)
     service = services.transcription
     prepared = await service.prepare(to_core(form, owner.id))
-    if form.openai_style and (
-        form.stream or not openai_transcriptions.wants_json(form.response_format)
-    ):
+    if form.openai_style and (form.stream or not openai_transcriptions.wants_json(response_format)):
         return await openai_transcriptions.create_transcription(
-            prepared, service, response_format=form.response_format or "json", stream=form.stream
+            prepared, service, response_format=response_format, stream=form.stream
         )
     model = form.model or prepared.engine.name
     return await mistral_transcriptions.create_transcription(

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxserve.api.deps import CurrentOwner, ServicesDep
+from voxserve.core.ids import iso
 from voxserve.core.usage import track_request
 from voxserve.storage.protocol import UsageRecord, UsageTotals
 
@@ -88,7 +89,7 @@ async def get_usage(
         balance=report.balance,
         period=period,
         totals=UsageSums(**sums(report.totals)),
-        periods=[UsagePeriod(start=iso(p.period_start), **sums(p)) for p in report.periods],
+        periods=[usage_period(p) for p in report.periods],
         records=[entry(r) for r in report.records],
     )
 
@@ -100,8 +101,10 @@ def utc(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC)
 
 
-def iso(ts: datetime | None) -> str:
-    return ts.isoformat().replace("+00:00", "Z") if ts else ""
+def usage_period(totals: UsageTotals) -> UsagePeriod:
+    """One day's or month's sums (only the overall total lacks a start)."""
+    start = iso(totals.period_start) if totals.period_start else ""
+    return UsagePeriod(start=start, **sums(totals))
 
 
 def sums(totals: UsageTotals) -> dict[str, Any]:
@@ -133,12 +136,11 @@ class UsageMiddleware:
     Requests that reached ``UsageService.metered`` already have their record; requests without
     an authenticated owner (401, 413 before auth) cannot be attributed and are not recorded."""
 
-    def __init__(self, app: ASGIApp, paths: Mapping[str, str] = METERED_PATHS) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.paths.get(scope.get("path", "")) if scope["type"] == "http" else None
+        endpoint = METERED_PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
         if endpoint is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return

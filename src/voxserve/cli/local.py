@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated
 
 import typer
 from rich.progress import Progress
 
-from voxserve.audio.types import AudioFormat
+from voxserve.audio.types import AUDIO_FORMATS
 from voxserve.bootstrap import Services
 from voxserve.core.auth import LOCAL_OWNER_ID
 from voxserve.core.speech import SpeechRequest
@@ -17,7 +17,7 @@ from voxserve.core.subtitles import to_srt, to_vtt
 from voxserve.core.transcription import AudioSource, TranscriptionRequest, join_text
 from voxserve.settings import Settings
 
-FORMATS = [f for f in get_args(AudioFormat)]
+FORMATS = list(AUDIO_FORMATS)
 
 
 def say(
@@ -47,7 +47,7 @@ def say(
         voice_id = voice or first_voice(services, model)
         request = SpeechRequest(LOCAL_OWNER_ID, text, model=model, voice_id=voice_id, speed=speed)
         prepared = await services.speech.prepare(request)
-        return await services.speech.synthesize(prepared, fmt)  # type: ignore[arg-type]
+        return await services.speech.synthesize(prepared, fmt)
 
     output.write_bytes(run_with_services(Settings(), work))
     typer.echo(f"wrote {output}")

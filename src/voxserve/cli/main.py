@@ -58,11 +58,14 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    try:
-        run_with_services(settings, ensure_safe_to_serve)
-    except UnsafeStartup as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    if not settings.binds_loopback:
+        # Checked before the server starts, for a clear message and exit code; loopback binds
+        # pass the check at once, so the services are not opened twice for nothing.
+        try:
+            run_with_services(settings, ensure_safe_to_serve)
+        except UnsafeStartup as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -80,7 +80,9 @@ class AuthService:
                 return found[1]
         # Keyless loopback mode takes any key too: SDKs such as openai insist on sending one.
         if self._open_when_keyless and await self.keyless():
-            return await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
+            # A plain read first: the upsert takes the write lock, needed only the first time.
+            owner = await self._keys.get_owner(LOCAL_OWNER_ID)
+            return owner or await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
         if secret:
             raise Unauthorized("Invalid API key.")
         raise Unauthorized(

@@ -1,4 +1,4 @@
-"""Base64 payloads from clients (plain or ``data:`` URLs)."""
+"""Base64 payloads: decoded from clients (plain or ``data:`` URLs), encoded for answers."""
 
 from __future__ import annotations
 
@@ -28,3 +28,8 @@ def decode_base64(value: str, field: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValidationFailed(f"{field}: the value is not valid base64.", field=field) from None
+
+
+def encode_base64(data: bytes) -> str:
+    """Standard base64 with padding, as text (audio in JSON answers and SSE events)."""
+    return base64.b64encode(data).decode()

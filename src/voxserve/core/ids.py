@@ -27,3 +27,8 @@ def prefixed_id(prefix: str) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """ISO-8601 with ``Z`` for UTC (``2025-01-02T03:04:05.123456Z``), as the wire APIs write it."""
+    return ts.isoformat().replace("+00:00", "Z")

@@ -23,6 +23,7 @@ from voxserve.audio.resample import StreamResampler, resample
 from voxserve.audio.types import AudioClip, AudioFormat, Samples
 from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
 from voxserve.core.generations import GenerationService
+from voxserve.core.presets import Preset
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import UsageService
 from voxserve.core.voice_samples import decode_reference, voice_state_key
@@ -34,7 +35,6 @@ from voxserve.errors import (
     ServiceUnavailable,
     Unsupported,
     ValidationFailed,
-    VoiceNotFound,
 )
 from voxserve.settings import Settings
 from voxserve.storage.protocol import BlobStore, FileRecord, VoiceRecord
@@ -116,9 +116,10 @@ class SpeechService:
         # Every character sent counts, tags excepted; the pieces lack the spaces between
         # sentences, so summing them would undercount.
         characters = len(strip_tags(request.text))
-        engine = self._pick_engine(request)
+        preset = self._voices.presets.get(request.voice_id or "")
+        engine = self._pick_engine(request, preset)
         await self._usage.check_balance(request.owner_id, characters)  # before any cloning
-        choice = await self._choose_voice(request, engine)
+        choice = await self._choose_voice(request, engine, preset)
         cloned = choice.custom is not None or choice.reference is not None
         if cloned and not engine.capabilities().cloning:
             raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
@@ -231,12 +232,12 @@ class SpeechService:
         if not 0.25 <= request.speed <= 4.0:
             raise ValidationFailed("speed: must be between 0.25 and 4.0.", field="speed")
 
-    def _pick_engine(self, request: SpeechRequest) -> TTSEngine:
-        """The engine the model names, else the one the voice belongs to, else the default."""
+    def _pick_engine(self, request: SpeechRequest, preset: Preset | None) -> TTSEngine:
+        """The engine the model names, else the one the voice (``preset``) belongs to, else the
+        default."""
         model = request.model
         if model and model not in HOSTED_TTS_MODELS:
             return self._engine_named(model)
-        preset = self._voices.presets.get(request.voice_id or "")
         if preset is not None:
             return self._engines.tts(preset.engine)
         return self.default_engine(cloning=self._wants_clone(request))
@@ -270,7 +271,10 @@ class SpeechService:
             )
         return engine
 
-    async def _choose_voice(self, request: SpeechRequest, engine: TTSEngine) -> VoiceChoice:
+    async def _choose_voice(
+        self, request: SpeechRequest, engine: TTSEngine, preset: Preset | None
+    ) -> VoiceChoice:
+        """``preset`` is the preset that ``request.voice_id`` names, if any."""
         if request.ref_audio is not None:
             if request.voice_id:
                 raise InvalidRequest(
@@ -283,7 +287,6 @@ class SpeechService:
         voice_id = request.voice_id
         if not voice_id:
             raise InvalidRequest("Either ref_audio or voice must be provided.", field="voice_id")
-        preset = self._voices.presets.get(voice_id)
         if preset is not None:
             if preset.engine != engine.name:
                 raise InvalidRequest(
@@ -300,23 +303,22 @@ class SpeechService:
         )
         if alias is not None and alias.preset.engine == engine.name:
             return VoiceChoice(preset=alias.preset.voice.id, emotion=alias.emotion)
-        try:
-            record = await self._voices.get_record(request.owner_id, voice_id)
-        except VoiceNotFound:
-            raise VoiceNotFound(voice_id) from None
-        return VoiceChoice(custom=record)
+        return VoiceChoice(custom=await self._voices.get_record(request.owner_id, voice_id))
 
     async def _pieces(
         self, request: SpeechRequest, engine: TTSEngine, choice: VoiceChoice
     ) -> list[SynthesisRequest]:
         pieces = []
+        # Keyed by the sample a custom voice speaks with: emotions without a sample of their own
+        # share the main sample's state.
         states: dict[str | None, bytes | None] = {}
         for run in parse_tags(request.text):
             emotion = run.emotion or request.emotion or choice.emotion
-            which = emotion if choice.custom is not None else None
-            if which not in states:
-                states[which] = await self._voice_state(engine, choice, which)
-            state = states[which]
+            custom = choice.custom
+            sample = custom.sample_for(emotion).emotion if custom is not None else None
+            if sample not in states:
+                states[sample] = await self._voice_state(engine, choice, emotion)
+            state = states[sample]
             speed = min(max(request.speed * (run.pace or 1.0), 0.25), 4.0)
             for sentence in split_sentences(run.text):
                 pieces.append(

@@ -168,21 +168,8 @@ class UsageService:
             raise ValidationFailed("until: must be after since.", field="until")
         overall = await self._repo.totals(owner_id, since=since, until=until)
         periods = await self._repo.totals(owner_id, since=since, until=until, period=period)
-        records = await self._records(owner_id, since, until, limit)
+        records = await self._repo.records(owner_id, since=since, until=until, limit=limit)
         return UsageReport(owner.credits, overall[0], periods, records)
-
-    async def _records(
-        self, owner_id: str, since: datetime | None, until: datetime | None, limit: int
-    ) -> list[UsageRecord]:
-        # The repository filters by ``since`` only; for ``until``, read further back until
-        # ``limit`` records older than it are found or there are no more.
-        fetch = limit
-        while True:
-            rows = await self._repo.records(owner_id, since=since, limit=fetch)
-            kept = [r for r in rows if until is None or r.created_at < until]
-            if len(kept) >= limit or len(rows) < fetch:
-                return kept[:limit]
-            fetch *= 4
 
     async def _record(
         self, owner_id: str, endpoint: str, meter: Metering, status: int, credits: int

@@ -159,7 +159,10 @@ class VoiceService:
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
-        await self.get_record(owner_id, voice_id)
+        if emotion_samples:
+            # Fail on a missing voice before decoding any sample; without samples the update
+            # itself finds it missing.
+            await self.get_record(owner_id, voice_id)
         for emotion, data in (emotion_samples or {}).items():
             await self._set_emotion_sample(owner_id, voice_id, emotion_name(emotion), data)
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}

@@ -18,6 +18,7 @@ import espeakng_loader
 import numpy as np
 
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.languages import primary_language
 from voxserve.engines.protocol import PresetVoice, SynthesisRequest, TTSCapabilities
 from voxserve.errors import EngineFailure, Unsupported, VoiceNotFound
 
@@ -149,7 +150,7 @@ class _Library:
             return 0
         pcm = np.ctypeslib.as_array(wav, shape=(count,))
         try:
-            keep_going = sink((pcm.astype(np.float32) / 32768.0).astype(np.float32))
+            keep_going = sink(pcm.astype(np.float32) / 32768.0)
         except Exception:
             return 1
         return 0 if keep_going else 1
@@ -237,7 +238,7 @@ def speed_to_wpm(speed: float) -> int:
 
 def iso639_1(code: str) -> str:
     """``en-us`` -> ``en``, ``cmn`` -> ``zh``; codes without a two-letter form stay as they are."""
-    primary = code.lower().replace("_", "-").split("-")[0]
+    primary = primary_language(code)
     return _THREE_LETTER.get(primary, primary)
 
 

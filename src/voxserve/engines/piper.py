@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soxr
 
+from voxserve.audio.resample import resample
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.espeak import CLONING_HINT
+from voxserve.engines.languages import primary_language
 from voxserve.engines.protocol import Gender, PresetVoice, SynthesisRequest, TTSCapabilities
 from voxserve.errors import Unsupported, VoiceNotFound
 
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLONING_HINT = "Voice cloning needs the pocket-tts engine: pip install 'voxserve[pocket-tts]'"
 SAMPLE_RATE = 22050
 """Every voice speaks at this rate: medium and high voices are made at it, low ones are
 resampled, so one engine has one rate whatever voices the folder holds."""
@@ -128,7 +129,7 @@ class PiperEngine:
             return files
         candidates = list(self._files.values())
         if request.language is not None:
-            wanted = _iso639_1(request.language)
+            wanted = primary_language(request.language)
             candidates = [f for f in candidates if wanted in f.voice.languages]
             if not candidates:
                 raise Unsupported(
@@ -164,9 +165,9 @@ class PiperEngine:
 def _to_engine_rate(audio: np.ndarray[Any, Any], rate: int) -> Samples:
     samples = np.asarray(audio, dtype=np.float32).reshape(-1)
     if rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, rate, SAMPLE_RATE)
+        samples = resample(samples, rate, SAMPLE_RATE)
     # Piper normalises each sentence to full scale; resampling may overshoot it slightly.
-    return np.clip(samples, -1.0, 1.0).astype(np.float32)
+    return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def _read_voice(model: Path) -> PiperVoiceFiles | None:
@@ -192,7 +193,7 @@ def _read_voice(model: Path) -> PiperVoiceFiles | None:
 
 def _language(voice_id: str, config: dict[str, Any]) -> str:
     code = (config.get("language") or {}).get("code") or (config.get("espeak") or {}).get("voice")
-    return _iso639_1(str(code or voice_id.split("-")[0]))
+    return primary_language(str(code or voice_id.split("-")[0]))
 
 
 def _gender(voice_id: str, config: dict[str, Any]) -> Gender | None:
@@ -215,7 +216,3 @@ def _display_name(voice_id: str) -> str:
         return voice_id
     locale, speaker, quality = parts
     return f"{speaker.replace('_', ' ').title()} ({locale}, {quality})"
-
-
-def _iso639_1(code: str) -> str:
-    return code.lower().replace("_", "-").split("-")[0]

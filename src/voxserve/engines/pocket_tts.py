@@ -47,6 +47,7 @@ import yaml
 
 from voxserve.audio.stretch import time_stretch
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.languages import primary_language
 from voxserve.engines.pocket_tts_folder import (
     CONFIG_FILE,
     FOLDER,
@@ -162,7 +163,7 @@ class PocketTTSEngine:
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
         model = self._loaded()
-        if request.language is not None and _iso639_1(request.language) != self.language:
+        if request.language is not None and primary_language(request.language) != self.language:
             raise Unsupported(f"This Pocket TTS model speaks '{self.language}' only.")
         state = self._state_for(model, request)
         if not request.text.strip():
@@ -265,7 +266,3 @@ def _stream(model: TTSModel, state: ModelState, text: str) -> Iterator[Samples]:
         except Exception:
             # Nobody is listening any more; the error must not hide why the stream closed.
             log.exception("pocket-tts failed while stopping")
-
-
-def _iso639_1(code: str) -> str:
-    return code.lower().replace("_", "-").split("-")[0]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soxr
 
+from voxserve.audio.resample import resample
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.errors import InvalidRequest, Unsupported
 
@@ -77,7 +77,7 @@ def reference_samples(reference: AudioClip, rate: int) -> Samples:
     ``MAX_REFERENCE_SECONDS``; raises InvalidRequest when it is too short."""
     samples = np.asarray(reference.samples, dtype=np.float32).reshape(-1)
     if reference.sample_rate != rate:
-        samples = soxr.resample(samples, reference.sample_rate, rate).astype(np.float32)
+        samples = resample(samples, reference.sample_rate, rate)
     samples = samples[: int(MAX_REFERENCE_SECONDS * rate)]
     if len(samples) < rate // 10:
         raise InvalidRequest("The reference clip is too short to clone a voice.")

@@ -36,6 +36,7 @@ def engines_to_preload(settings: Settings) -> list[str]:
 def _tts(settings: Settings) -> list[Engine]:
     from voxserve.engines.espeak import EspeakEngine
     from voxserve.engines.piper import PiperEngine
+    from voxserve.engines.pocket_tts import PocketTTSEngine
 
     found: list[Engine] = []
     remote = settings.remote
@@ -54,7 +55,7 @@ def _tts(settings: Settings) -> list[Engine]:
                 cloning=remote.tts_cloning,
             )
         )
-    pocket = _pocket_tts(settings)
+    pocket = PocketTTSEngine.discover(settings.resolved_models_dir)
     if pocket is not None:
         found.append(pocket)
     piper = PiperEngine.discover(settings.resolved_models_dir)
@@ -62,14 +63,6 @@ def _tts(settings: Settings) -> list[Engine]:
         found.append(piper)
     found.append(EspeakEngine())
     return found
-
-
-def _pocket_tts(settings: Settings) -> Engine | None:
-    try:
-        from voxserve.engines.pocket_tts import PocketTTSEngine
-    except ImportError:
-        return None
-    return PocketTTSEngine.discover(settings.resolved_models_dir)
 
 
 def _stt(settings: Settings) -> list[Engine]:

@@ -11,18 +11,14 @@ exceptions, remote stack traces or response bodies:
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import numpy as np
 
-from voxserve.audio.types import AudioClip
 from voxserve.errors import EngineFailure
 
 _CONNECT_TIMEOUT = 10.0
@@ -156,19 +152,6 @@ def error_text(data: object) -> str:
         return ""
     message = " ".join(message.split())
     return message if len(message) <= _MESSAGE_CHARS else message[: _MESSAGE_CHARS - 3] + "..."
-
-
-def wav_bytes(clip: AudioClip) -> bytes:
-    """Encode a mono clip as a 16-bit PCM WAV file (what every remote server reads)."""
-    pcm = np.clip(clip.samples, -1.0, 1.0)
-    pcm16 = (pcm * 32767.0).round().astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(clip.sample_rate)
-        wav.writeframes(pcm16.tobytes())
-    return buffer.getvalue()
 
 
 def without_none(**fields: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from voxserve.audio.process import to_mono_wav
 from voxserve.audio.types import AudioClip
 from voxserve.engines.protocol import (
     Segment,
@@ -17,7 +18,7 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     Word,
 )
-from voxserve.engines.remote_http import RemoteServer, wav_bytes, without_none
+from voxserve.engines.remote_http import RemoteServer, without_none
 from voxserve.errors import EngineFailure, Unsupported
 
 # Whisper-style servers (OpenAI included) name the detected language in English words.
@@ -114,7 +115,7 @@ class RemoteSTTEngine:
         response = self._server.request(
             "POST",
             "/audio/transcriptions",
-            files={"file": ("audio.wav", wav_bytes(audio), "audio/wav")},
+            files={"file": ("audio.wav", to_mono_wav(audio), "audio/wav")},
             data=self._form(options),
         )
         data = _json_or_text(response)

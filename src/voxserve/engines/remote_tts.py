@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from voxserve.audio.process import to_mono_wav
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.protocol import PresetVoice, SynthesisRequest, TTSCapabilities
-from voxserve.engines.remote_http import RemoteServer, RemoteStatusError, wav_bytes
+from voxserve.engines.remote_http import RemoteServer, RemoteStatusError
 from voxserve.errors import EngineFailure, Unsupported
 
 _READ_BYTES = 4800
@@ -41,7 +42,7 @@ class Pcm16Decoder:
         whole = len(data) - len(data) % 2
         self._pending = data[whole:]
         pcm = np.frombuffer(data[:whole], dtype="<i2")
-        return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+        return pcm.astype(np.float32) / 32768.0
 
     @property
     def leftover(self) -> int:
@@ -90,21 +91,29 @@ class RemoteTTSEngine:
         self._voices_fresh = False
         """Asked since the last load; unloading keeps the list but asks again on the next load."""
         self._voices_retry_at = 0.0
+        self._unloads = 0
+        """Counts unloads, so that a voice list asked for before one is not taken as fresh."""
+        self._caps: tuple[tuple[str, ...], TTSCapabilities] | None = None
+        """The capabilities and the voice ids they were built for."""
         self._lock = threading.Lock()
         self._server = RemoteServer(base_url, api_key=api_key, timeout=timeout, transport=transport)
 
     def capabilities(self) -> TTSCapabilities:
-        voices = tuple(
-            PresetVoice(id=voice, name=voice, languages=self._languages)
-            for voice in self._voice_ids()
-        )
-        return TTSCapabilities(
-            sample_rate=self.sample_rate,
-            voices=voices,
-            languages=self._languages,
-            cloning=self.cloning,
-            max_concurrency=self.max_concurrency,
-        )
+        # Built again only when the voices change: the preset catalogue compares the voices on
+        # every request, which is quick for the same objects and slow for fresh ones.
+        ids = self._voice_ids()
+        cached = self._caps
+        if cached is None or cached[0] != ids:
+            voices = tuple(PresetVoice(id=v, name=v, languages=self._languages) for v in ids)
+            caps = TTSCapabilities(
+                sample_rate=self.sample_rate,
+                voices=voices,
+                languages=self._languages,
+                cloning=self.cloning,
+                max_concurrency=self.max_concurrency,
+            )
+            cached = self._caps = (ids, caps)
+        return cached[1]
 
     def load(self) -> None:
         """Ask the remote for its voices (there are no weights here).
@@ -118,6 +127,7 @@ class RemoteTTSEngine:
         self._server.close()
         with self._lock:
             self._voices_fresh = False
+            self._unloads += 1
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
         self._refresh_voices()
@@ -137,7 +147,7 @@ class RemoteTTSEngine:
                 "The remote speech server is not set up for cloning; enable cloning for it "
                 "and serve a model that takes ref_audio (e.g. Voxtral on vLLM-Omni)."
             )
-        return wav_bytes(reference)
+        return to_mono_wav(reference)
 
     def _payload(self, request: SynthesisRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -169,13 +179,21 @@ class RemoteTTSEngine:
         return self._remote_voices or self._configured_voices
 
     def _refresh_voices(self) -> None:
+        # The request runs without the lock: synthesis and unload must not wait for it (up to
+        # the timeout when the remote is slow).
+        if self._voices_fresh:
+            return
+        unloads = self._unloads
+        fetched = self._fetch_voices()
+        if fetched is None:  # unreachable: keep what it said last time
+            return
         with self._lock:
-            if self._voices_fresh:
-                return
-            fetched = self._fetch_voices()
-            if fetched is not None:  # unreachable: keep what it said last time
+            if unloads == self._unloads:
                 self._remote_voices = fetched
                 self._voices_fresh = True
+            elif not self._voices_fresh:
+                # Unloaded meanwhile: still the newest list, but asked for again on load.
+                self._remote_voices = fetched
 
     def _fetch_voices(self) -> tuple[str, ...] | None:
         """The remote's voice list; () when it has no such endpoint, None to ask again later."""

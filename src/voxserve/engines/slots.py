@@ -46,7 +46,7 @@ class EngineSlots(Generic[E]):
     async def acquire(self, retry_after: int, *, admitted: bool = False) -> None:
         """Take a slot, waiting in FIFO order; ``Overloaded`` at once when the queue is full,
         unless the caller was ``admitted`` already (the next piece of a running request)."""
-        if self.active < self.limit and not self.waiters and not self.continuing:
+        if not self.busy():
             self.active += 1
             return
         if len(self.waiters) >= self.max_queue and not admitted:

@@ -86,10 +86,5 @@ def _pull(iterator: Iterator[T]) -> T:
 
 async def _close(iterator: Iterator[Any]) -> None:
     close = getattr(iterator, "close", None)
-    if close is None:
-        return
-    task = _start(close)
-    cancelled = await _settle(task)
-    if cancelled is not None:
-        raise cancelled
-    task.result()
+    if close is not None:
+        await run_in_thread(close)

@@ -27,13 +27,10 @@ ADVISORY_LOCK_KEY = 0x766F7873_65727665  # "voxserve": one lock id for every vox
 _IN_PROCESS = threading.Lock()
 
 
-def alembic_config(database_url: str | None = None) -> Config:
+def alembic_config() -> Config:
     """An Alembic configuration built in code (no ``alembic.ini`` needed)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if database_url:
-        # ConfigParser interpolates '%': a URL-encoded password must survive it.
-        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 

@@ -244,8 +244,15 @@ class UsageRepository(Protocol):
         """Totals overall (``period`` None) or per ``day``/``month``."""
 
     async def records(
-        self, owner_id: str, *, since: datetime | None = None, limit: int = 100
-    ) -> list[UsageRecord]: ...
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[UsageRecord]:
+        """The newest ``limit`` records from ``since`` (inclusive) to ``until`` (exclusive),
+        newest first."""
 
 
 class BlobStore(Protocol):

@@ -84,12 +84,18 @@ class SqlUsageRepository:
         return [_totals(_period_start(row[0]), row[1:]) for row in rows]
 
     async def records(
-        self, owner_id: str, *, since: datetime | None = None, limit: int = 100
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
     ) -> list[UsageRecord]:
-        """The owner's newest records first."""
+        """The owner's newest records first, from ``since`` (inclusive) to ``until``
+        (exclusive)."""
         statement = (
             select(UsageRow)
-            .where(*_range(owner_id, since, None))
+            .where(*_range(owner_id, since, until))
             .order_by(UsageRow.created_at.desc(), UsageRow.id.desc())
             .limit(limit)
         )

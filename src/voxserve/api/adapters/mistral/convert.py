@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from voxserve.api.adapters.mistral.protocol import VoiceCreateRequest, VoiceResponse
 from voxserve.core.b64 import decode_base64
+from voxserve.core.ids import iso
 from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import ValidationFailed
 
 NOT_NULLABLE = ("name", "retention_notice")
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def voice_response(view: VoiceView) -> VoiceResponse:

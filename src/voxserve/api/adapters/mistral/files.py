@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from voxserve.api.deps import CurrentOwner, ServicesDep
+from voxserve.api.deps import CurrentOwner, ServicesDep, public_base_url
 from voxserve.storage.protocol import FileRecord
 
 router = APIRouter(tags=["files"])
@@ -91,7 +91,7 @@ async def get_signed_url(
 ) -> dict[str, str]:
     """A URL that serves the file without an API key until it expires."""
     record = await services.files.get(owner.id, file_id)
-    base = services.settings.public_url or str(request.base_url)
+    base = public_base_url(request, services)
     return {"url": services.files.signed_url(record, base_url=base, expiry_hours=expiry)}
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from voxserve.api.adapters.mistral.errors import error_event
 from voxserve.api.adapters.mistral.protocol import SpeechRequest as WireSpeechRequest
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
-from voxserve.core.b64 import decode_base64
+from voxserve.audio.types import AudioFormat
+from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechRequest, SpeechService
-from voxserve.errors import Unsupported, VoxError
-
-FORMATS = {"pcm": "pcm", "wav": "wav", "mp3": "mp3", "flac": "flac", "opus": "opus"}
+from voxserve.errors import Unsupported
 
 
 def to_core(body: WireSpeechRequest, owner_id: str) -> SpeechRequest:
@@ -36,19 +35,19 @@ def to_core(body: WireSpeechRequest, owner_id: str) -> SpeechRequest:
 
 async def create_speech(body: WireSpeechRequest, owner_id: str, speech: SpeechService) -> Response:
     prepared = await speech.prepare(to_core(body, owner_id))
-    fmt = FORMATS[body.response_format]
+    fmt = body.response_format
     if not body.stream:
-        audio = await speech.synthesize(prepared, fmt)  # type: ignore[arg-type]
-        return JSONResponse({"audio_data": base64.b64encode(audio).decode()})
+        audio = await speech.synthesize(prepared, fmt)
+        return JSONResponse({"audio_data": encode_base64(audio)})
     events = await prime(speech_events(speech, prepared, fmt))
     return sse_response(with_error_event(events, error_event))
 
 
 async def speech_events(
-    speech: SpeechService, prepared: PreparedSpeech, fmt: str
+    speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat
 ) -> AsyncIterator[bytes]:
-    async for data in speech.encoded(prepared, fmt):  # type: ignore[arg-type]
-        payload = {"type": "speech.audio.delta", "audio_data": base64.b64encode(data).decode()}
+    async for data in speech.encoded(prepared, fmt):
+        payload = {"type": "speech.audio.delta", "audio_data": encode_base64(data)}
         yield sse(payload, "speech.audio.delta")
     done = {"type": "speech.audio.done", "usage": usage(prepared)}
     yield sse(done, "speech.audio.done")
@@ -61,7 +60,3 @@ def usage(prepared: PreparedSpeech) -> dict[str, Any]:
         "total_tokens": prepared.characters,
         "prompt_characters": prepared.characters,
     }
-
-
-def error_event(exc: VoxError) -> bytes:
-    return sse({"type": "error", "error": {"message": exc.message, "code": exc.status}}, "error")

@@ -9,41 +9,37 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from voxserve.api.adapters.mistral.errors import error_event
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.core.transcription import PreparedTranscription, TranscriptionService, join_text
 from voxserve.engines.protocol import Segment
-from voxserve.errors import VoxError
 
 
 async def create_transcription(
     prepared: PreparedTranscription, model: str, service: TranscriptionService, *, stream: bool
 ) -> Response:
-    words = prepared.options.word_timestamps
     if stream:
-        events = await prime(transcription_events(prepared, model, service, words))
+        events = await prime(transcription_events(prepared, model, service))
         return sse_response(with_error_event(events, error_event))
     transcript = await service.transcribe(prepared)
+    words = prepared.options.word_timestamps
+    segments = [segment_body(s, words) for s in transcript.segments]
     return JSONResponse(
-        response_body(
-            model,
-            transcript.text,
-            transcript.language,
-            transcript.segments,
-            prepared.duration,
-            words,
-        )
+        response_body(prepared, model, transcript.text, transcript.language, segments)
     )
 
 
 async def transcription_events(
-    prepared: PreparedTranscription, model: str, service: TranscriptionService, words: bool
+    prepared: PreparedTranscription, model: str, service: TranscriptionService
 ) -> AsyncIterator[bytes]:
+    words = prepared.options.word_timestamps
     info, segments = await service.stream(prepared)
     yield sse(
         {"type": "transcription.language", "audio_language": info.language},
         "transcription.language",
     )
     seen: list[Segment] = []
+    bodies: list[dict[str, Any]] = []  # rendered once: the .done event lists them again
     async for segment in segments:
         delta = segment.text.strip()
         if delta:
@@ -52,28 +48,26 @@ async def transcription_events(
                 {"type": "transcription.text.delta", "text": delta}, "transcription.text.delta"
             )
         seen.append(segment)
-        yield sse(
-            {"type": "transcription.segment", **segment_body(segment, words)},
-            "transcription.segment",
-        )
-    body = response_body(model, join_text(seen), info.language, seen, prepared.duration, words)
+        bodies.append(segment_body(segment, words))
+        yield sse({"type": "transcription.segment", **bodies[-1]}, "transcription.segment")
+    body = response_body(prepared, model, join_text(seen), info.language, bodies)
     yield sse({"type": "transcription.done", **body}, "transcription.done")
 
 
 def response_body(
+    prepared: PreparedTranscription,
     model: str,
     text: str,
     language: str | None,
-    segments: tuple[Segment, ...] | list[Segment],
-    duration: float,
-    words: bool,
+    segments: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    seconds = math.ceil(duration)
+    """The answer's JSON; ``segments`` are already rendered by ``segment_body``."""
+    seconds = math.ceil(prepared.duration)
     return {
         "model": model,
         "text": text,
         "language": language,
-        "segments": [segment_body(s, words) for s in segments],
+        "segments": segments,
         "usage": {
             "prompt_audio_seconds": seconds,
             "prompt_tokens": 0,
@@ -98,7 +92,3 @@ def segment_body(segment: Segment, words: bool) -> dict[str, Any]:
             for w in segment.words
         ]
     return body
-
-
-def error_event(exc: VoxError) -> bytes:
-    return sse({"type": "error", "error": {"message": exc.message, "code": exc.status}}, "error")

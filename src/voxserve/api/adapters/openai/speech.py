@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 
 from fastapi.responses import Response, StreamingResponse
 
+from voxserve.api.adapters.openai.errors import error_event
 from voxserve.api.adapters.openai.protocol import SpeechRequest as WireSpeechRequest
 from voxserve.api.streaming import (
     audio_bytes_logging_errors,
@@ -16,9 +16,9 @@ from voxserve.api.streaming import (
     with_error_event,
 )
 from voxserve.audio.types import CONTENT_TYPES, AudioFormat
+from voxserve.core.b64 import encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechRequest, SpeechService
 from voxserve.core.text import read_instructions
-from voxserve.errors import VoxError
 
 FORMATS: dict[str, AudioFormat] = {
     "mp3": "mp3",
@@ -60,11 +60,7 @@ async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, rate: int | None
 ) -> AsyncIterator[bytes]:
     async for data in speech.encoded(prepared, fmt, sample_rate=rate):
-        yield sse({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+        yield sse({"type": "speech.audio.delta", "audio": encode_base64(data)})
     tokens = prepared.characters
     usage = {"input_tokens": tokens, "output_tokens": 0, "total_tokens": tokens}
     yield sse({"type": "speech.audio.done", "usage": usage})
-
-
-def error_event(exc: VoxError) -> bytes:
-    return sse({"type": "error", "error": {"message": exc.message, "code": exc.code}})

@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from voxserve.api.adapters.openai.errors import error_event
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.core.subtitles import to_srt, to_vtt
 from voxserve.core.transcription import PreparedTranscription, Transcript, TranscriptionService
-from voxserve.errors import ValidationFailed, VoxError
+from voxserve.errors import ValidationFailed
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
@@ -88,7 +89,3 @@ async def transcript_events(
             yield sse({"type": "transcript.text.delta", "delta": (" " if texts else "") + piece})
             texts.append(piece)
     yield sse({"type": "transcript.text.done", "text": " ".join(texts)})
-
-
-def error_event(exc: VoxError) -> bytes:
-    return sse({"type": "error", "error": {"message": exc.message, "code": exc.code}})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 from voxserve.api.adapters.tts_gateway.protocol import (
@@ -15,20 +14,13 @@ from voxserve.api.adapters.tts_gateway.protocol import (
     TtsUpdatedVoice,
 )
 from voxserve.audio.decode import decode_head, probe_duration
-from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64
+from voxserve.core.ids import iso
 from voxserve.core.speech import SpeechRequest
 from voxserve.core.text import chunk_text, strip_tags
 from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import InvalidRequest, ValidationFailed
 
-FORMATS: dict[str, AudioFormat] = {
-    "mp3": "mp3",
-    "wav": "wav",
-    "flac": "flac",
-    "opus": "opus",
-    "pcm": "pcm",
-}
 CHUNK_CHARACTERS = 1000
 """Texts longer than this are reported as split into sentence-bounded chunks of this size."""
 CLONE_MIN_SECONDS = 5.0
@@ -97,10 +89,6 @@ def voice_changes(sent: dict[str, Any]) -> dict[str, Any]:
     if "language" in sent:
         changes["languages"] = [sent["language"]] if sent["language"] else []
     return changes
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def primary_language(view: VoiceView) -> str | None:

@@ -6,7 +6,6 @@ on ``/v1/audio/speech`` and ``/voices``. Errors render through ``errors.render``
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,7 +13,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from voxserve.api.adapters.tts_gateway.convert import (
-    FORMATS,
     check_clone_sample,
     chunk_count,
     cloned_voice,
@@ -39,10 +37,10 @@ from voxserve.api.adapters.tts_gateway.protocol import (
     TtsVoicePage,
     TtsVoiceUpdate,
 )
-from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep
+from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep, public_base_url
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.audio.types import AudioFormat
-from voxserve.core.b64 import decode_base64
+from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.voice_types import preset_view
 from voxserve.storage.protocol import VoiceQuery
@@ -51,27 +49,18 @@ PREFIX = "/api/tts"
 router = APIRouter(prefix=PREFIX, tags=["TTS gateway"])
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def base_url(request: Request, services: ServicesDep) -> str:
-    return services.settings.public_url or str(request.base_url)
-
-
 @router.post("/generate", response_model=TtsReply[TtsGeneration])
 async def generate_speech(
     body: TtsGenerateRequest, request: Request, owner: CurrentOwner, services: ServicesDep
 ) -> TtsReply[TtsGeneration]:
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
     prepared = await services.speech.prepare(to_core(body, owner.id))
-    fmt = FORMATS[body.response_format]
-    audio, stored = await services.speech.generate(prepared, fmt)
+    audio, stored = await services.speech.generate(prepared, body.response_format)
     generation = TtsGeneration(
-        audio_data=b64(audio),
+        audio_data=encode_base64(audio),
         format=body.response_format,
         generation_id=stored.id,
-        audio_url=services.generations.url(stored, base_url=base_url(request, services)),
+        audio_url=services.generations.url(stored, base_url=public_base_url(request, services)),
         chunks=chunk_count(body.input),
         credits_used=prepared.characters,
     )
@@ -89,7 +78,7 @@ async def stream_speech(
     """SSE: ``speech.audio.delta`` events (``{"audio_data": b64}``), then ``speech.audio.done``;
     a failure after the first audio ends the stream with an ``error`` event."""
     prepared = await services.speech.prepare(to_core(body, owner.id))
-    fmt = FORMATS[body.response_format]
+    fmt = body.response_format
     events = await prime(speech_events(services.speech, prepared, fmt, chunk_count(body.input)))
     return sse_response(with_error_event(events, error_event))
 
@@ -98,7 +87,7 @@ async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, chunks: int
 ) -> AsyncIterator[bytes]:
     async for data in speech.encoded(prepared, fmt):
-        yield sse({"audio_data": b64(data)}, "speech.audio.delta")
+        yield sse({"audio_data": encode_base64(data)}, "speech.audio.delta")
     done = {"chunks": chunks, "credits_used": prepared.characters}
     yield sse(done, "speech.audio.done")
 
@@ -125,7 +114,7 @@ async def list_my_voices(
     items, total = await services.voices.list(
         owner.id, type="custom", query=VoiceQuery(), offset=(page - 1) * limit, limit=limit
     )
-    url = base_url(request, services)
+    url = public_base_url(request, services)
     voices = [saved_voice(v, base_url=url) for v in items]
     return TtsReply(data=TtsVoicePage(voices=voices, total=total, page=page, limit=limit))
 

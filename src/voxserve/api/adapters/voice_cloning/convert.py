@@ -8,16 +8,13 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from voxserve.api.adapters.voice_cloning.protocol import CloningDeletedVoice, CloningVoice
+from voxserve.core.ids import iso
 from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import InvalidRequest
 
 SampleFormat = Literal["wav", "mp3", "m4a"]
 DEFAULT_NAME = "Cloned voice"
 MAX_NAME = 200
-
-
-def iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def voice_data(view: VoiceView) -> CloningVoice:

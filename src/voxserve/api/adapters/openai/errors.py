@@ -1,0 +1,12 @@
+"""Errors of the OpenAI shape's SSE streams (speech and transcription)."""
+
+from __future__ import annotations
+
+from voxserve.api.streaming import sse
+from voxserve.errors import VoxError
+
+
+def error_event(exc: VoxError) -> bytes:
+    """The ``error`` event (no ``event:`` line) that ends a stream which failed after its first
+    event; ``code`` is the error's code (``engine_failure``...)."""
+    return sse({"type": "error", "error": {"message": exc.message, "code": exc.code}})
