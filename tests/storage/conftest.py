@@ -1,4 +1,6 @@
-"""Storage fixtures: every ``storage`` test runs on SQLite and on PostgreSQL.
+"""Storage fixtures: every ``storage`` test runs on the in-memory storage, on SQLite and on
+PostgreSQL (the contract is the same); ``sql_storage`` tests run on the SQL backends only (what
+only SQL has: statement errors, two storages on one database, processes).
 
 ``postgres_server_url`` (session) and ``postgres_url`` (a new empty database per test) are thin
 wrappers over ``tests.support.postgres`` and can move to ``tests/conftest.py`` unchanged.
@@ -22,12 +24,16 @@ from tests.support.postgres import (
     run_blocking,
     truncate_tables,
 )
+from voxserve.storage.memory import open_memory_storage
 from voxserve.storage.migrate import migrate
 from voxserve.storage.protocol import Owner, Storage
 from voxserve.storage.sql import open_storage
 from voxserve.storage.tables import Base
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""The SQL backends."""
+STORAGE_BACKENDS = ["memory", *BACKENDS]
+"""Every ``Storage``: the in-memory one keeps the same contract."""
 
 
 @pytest.fixture(scope="session")
@@ -62,14 +68,18 @@ def _sqlite_url(folder: Path) -> str:
     return f"sqlite+aiosqlite:///{folder / 'db' / 'voxserve.db'}"
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated database without rows, on each backend."""
-    if request.param == "sqlite":
+def _empty_database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
         return _sqlite_url(tmp_path)
     url: str = request.getfixturevalue("shared_postgres_url")
     run_blocking(truncate_tables(url, [t.name for t in Base.metadata.sorted_tables]))
     return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database without rows, on each backend."""
+    return _empty_database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -81,8 +91,21 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=STORAGE_BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An empty storage on each backend, the in-memory one included."""
+    if request.param == "memory":
+        async with open_memory_storage() as memory:
+            yield memory
+        return
+    url = _empty_database_url(request, request.param, tmp_path)
+    async with open_storage(url, tmp_path / "blobs") as opened:
+        yield opened
+
+
 @pytest.fixture
-async def storage(database_url: str, tmp_path: Path) -> AsyncIterator[Storage]:
+async def sql_storage(database_url: str, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An empty storage on each SQL backend."""
     async with open_storage(database_url, tmp_path / "blobs") as opened:
         yield opened
 

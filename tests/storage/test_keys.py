@@ -93,3 +93,29 @@ async def test_list_keys_includes_revoked_oldest_first(storage: Storage, owner: 
 async def test_count_active_keys_empty(storage: Storage) -> None:
     assert await storage.keys.count_active_keys() == 0
     assert await storage.keys.list_keys() == []
+
+
+async def test_ever_created_stays_true_after_the_last_key_is_revoked(
+    storage: Storage, owner: Owner
+) -> None:
+    # Keyless mode may only reopen on the operator's say-so once a key has existed (#14 item 3).
+    assert await storage.keys.ever_created() is False
+    key = await storage.keys.create_key(owner.id, "laptop", "hash-1", "vx_abcd")
+    assert await storage.keys.ever_created() is True
+
+    await storage.keys.revoke_key(key.id)
+
+    assert await storage.keys.count_active_keys() == 0
+    assert await storage.keys.ever_created() is True
+
+
+async def test_is_revoked_only_for_a_revoked_key(storage: Storage, owner: Owner) -> None:
+    key = await storage.keys.create_key(owner.id, "laptop", "hash-1", "vx_abcd")
+    await storage.keys.create_key(owner.id, "server", "hash-2", "vx_efgh")
+    assert await storage.keys.is_revoked("hash-1") is False
+
+    await storage.keys.revoke_key(key.id)
+
+    assert await storage.keys.is_revoked("hash-1") is True
+    assert await storage.keys.is_revoked("hash-2") is False
+    assert await storage.keys.is_revoked("never-issued") is False

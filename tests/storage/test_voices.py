@@ -340,7 +340,8 @@ async def test_referenced_blob_keys(storage: Storage, owner: Owner) -> None:
     assert keys == {live.main_sample.blob_key, sad.blob_key, deleted.main_sample.blob_key}
 
 
-async def test_naive_datetimes_are_refused(storage: Storage, owner: Owner) -> None:
+async def test_naive_datetimes_are_refused(sql_storage: Storage) -> None:
+    owner = await sql_storage.keys.create_owner("alice")
     naive = factories.voice(owner.id, created_at=T0.replace(tzinfo=None))
     with pytest.raises(StatementError, match="naive datetime"):
-        await storage.voices.create(naive, max_per_owner=LIMIT)
+        await sql_storage.voices.create(naive, max_per_owner=LIMIT)

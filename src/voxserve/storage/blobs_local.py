@@ -3,8 +3,10 @@
 Keys are relative paths with ``/``; every segment must be a plain name (no ``..``, no leading dot,
 no backslash), so a key can never reach outside the root nor collide with a temporary file.
 Writes go to a temporary file in the target folder, are fsynced, then renamed over the target:
-a reader sees the old blob, the new one, or none. All file IO runs in worker threads so the event
-loop never waits on the disk.
+a reader sees the old blob, the new one, or none. A process killed during a write (kill -9) leaves
+its temporary file behind: ``remove_stale_temporaries`` (run by the periodic cleanup) removes those
+older than a grace period. All file IO runs in worker threads so the event loop never waits on the
+disk.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class LocalBlobStore:
         for info in await asyncio.to_thread(self._list_sync, prefix):
             yield info
 
+    async def remove_stale_temporaries(self, older_than: datetime) -> int:
+        """Remove temporary files of interrupted writes last modified before ``older_than``.
+
+        Returns:
+            How many were removed.
+        """
+        return await asyncio.to_thread(self._remove_temporaries_sync, older_than.timestamp())
+
     # ------------------------------------------------------------------ worker-thread parts
 
     def _put_sync(self, path: Path, data: bytes) -> None:
@@ -99,6 +109,17 @@ class LocalBlobStore:
                 return
             folder = folder.parent
 
+    def _remove_temporaries_sync(self, cutoff: float) -> int:
+        removed = 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                path = Path(dirpath, name)
+                if _is_temporary(name) and _modified_before(path, cutoff):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+                    self._prune_empty_parents(path.parent)
+        return removed
+
     def _list_sync(self, prefix: str) -> builtins.list[BlobInfo]:
         # Walk only below the deepest folder the prefix names ("voices/a/b" -> voices/a).
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -117,6 +138,18 @@ class LocalBlobStore:
                         found.append(info)
         found.sort(key=lambda i: i.key)
         return found
+
+
+def _is_temporary(name: str) -> bool:
+    """Names ``_write_atomically`` gives its temporaries (no key segment starts with a dot)."""
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
+
+
+def _modified_before(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:
+        return False  # renamed into place or removed meanwhile
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

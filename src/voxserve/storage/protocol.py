@@ -151,12 +151,20 @@ class KeyRepository(Protocol):
     async def find_by_hash(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
         """The active (not revoked) key with this hash and its owner."""
 
+    async def is_revoked(self, key_hash: str) -> bool:
+        """True when the key with this hash exists and was revoked: such a key is refused
+        (401) even where keyless requests are allowed."""
+
     async def list_keys(self) -> list[ApiKey]: ...
 
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke; False when no active key has this id."""
 
     async def count_active_keys(self) -> int: ...
+
+    async def ever_created(self) -> bool:
+        """True once any key has been created, revoked ones included (revoked keys are kept):
+        revoking the last key must not reopen keyless mode by itself."""
 
 
 class VoiceRepository(Protocol):
@@ -268,7 +276,15 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
-    def list(self, prefix: str = "") -> AsyncIterator[BlobInfo]: ...
+    def list(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
+        """Blobs whose key starts with ``prefix``, sorted by key; never a write in progress."""
+
+    async def remove_stale_temporaries(self, older_than: datetime) -> int:
+        """Remove what interrupted writes left behind (a process killed during a write) and
+        that was last touched before ``older_than``; returns how many were removed.
+
+        Writes in progress are younger than any sane grace period, so they are never touched.
+        """
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from voxserve.storage.database import Database
@@ -77,6 +77,13 @@ class SqlKeyRepository:
                 return None
             return api_key_record(found[0]), owner_record(found[1])
 
+    async def is_revoked(self, key_hash: str) -> bool:
+        statement = select(
+            exists().where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_not(None))
+        )
+        async with self._db.read() as session:
+            return bool(await session.scalar(statement))
+
     async def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
         statement = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
@@ -99,3 +106,8 @@ class SqlKeyRepository:
         )
         async with self._db.read() as session:
             return int((await session.execute(statement)).scalar_one())
+
+    async def ever_created(self) -> bool:
+        """Revoking only stamps ``revoked_at``; key rows are never deleted."""
+        async with self._db.read() as session:
+            return bool(await session.scalar(select(exists().where(ApiKeyRow.id.is_not(None)))))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from voxserve.errors import Conflict, LimitExceeded
 from voxserve.storage.database import Database
 from voxserve.storage.protocol import VoiceQuery, VoiceRecord, VoiceSample
 from voxserve.storage.tables import (
-    MAIN_EMOTION,
     OwnerRow,
     VoiceRow,
     VoiceSampleRow,
@@ -31,28 +30,13 @@ from voxserve.storage.tables import (
     voice_columns,
     voice_record,
 )
-
-UPDATABLE_FIELDS = frozenset(
-    {
-        "name",
-        "slug",
-        "languages",
-        "gender",
-        "age",
-        "tags",
-        "color",
-        "description",
-        "retention_notice",
-        "trimmed_seconds",
-        "updated_at",
-    }
+from voxserve.storage.voice_rules import (
+    MAIN_EMOTION,
+    check_samples,
+    check_updatable,
+    limit_message,
+    matches,
 )
-"""Fields ``update`` may set; samples go through ``set_sample``, deletion through
-``mark_deleted``."""
-
-
-def limit_message(limit: int) -> str:
-    return f"Voice limit reached: at most {limit} custom voices per owner."
 
 
 class SqlVoiceRepository:
@@ -69,7 +53,7 @@ class SqlVoiceRepository:
             Conflict: a voice with this id exists.
             ValueError: no main sample, two samples for one emotion, or an unknown owner.
         """
-        _check_samples(voice.samples)
+        check_samples(voice.samples)
         async with self._db.write() as session:
             await _lock_owner(session, voice.owner_id)
             if await _count_live(session, voice.owner_id) >= max_per_owner:
@@ -117,9 +101,7 @@ class SqlVoiceRepository:
         Raises:
             ValueError: a field that is not in ``UPDATABLE_FIELDS``.
         """
-        unknown = set(changes) - UPDATABLE_FIELDS
-        if unknown:
-            raise ValueError(f"voice fields that cannot be updated: {sorted(unknown)}")
+        check_updatable(changes)
         values = {"updated_at": datetime.now(UTC), **_column_values(changes)}
         async with self._db.write() as session:
             row = await _locked_live(session, owner_id, voice_id)
@@ -242,18 +224,13 @@ async def _with_samples(
 
 
 def _matches(row: VoiceRow, query: VoiceQuery) -> bool:
-    if query.text:
-        needle = query.text.casefold()
-        haystack = [row.name]
-        if query.text_in_details:
-            haystack += [row.description or "", *(row.tags or ())]
-        if not any(needle in text.casefold() for text in haystack):
-            return False
-    if query.languages:
-        wanted = {language.casefold() for language in query.languages}
-        if wanted.isdisjoint(language.casefold() for language in row.languages or ()):
-            return False
-    return True
+    return matches(
+        query,
+        name=row.name,
+        description=row.description,
+        tags=row.tags,
+        languages=row.languages,
+    )
 
 
 def _column_values(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,11 +241,3 @@ def _column_values(changes: Mapping[str, Any]) -> dict[str, Any]:
     if values.get("tags") is not None:
         values["tags"] = list(values["tags"])
     return values
-
-
-def _check_samples(samples: Iterable[VoiceSample]) -> None:
-    emotions = [sample.emotion or MAIN_EMOTION for sample in samples]
-    if MAIN_EMOTION not in emotions:
-        raise ValueError("a voice needs a main sample (emotion None)")
-    if len(set(emotions)) != len(emotions):
-        raise ValueError("a voice has at most one sample per emotion")

@@ -34,6 +34,7 @@ from voxserve.storage.protocol import (
     VoiceRecord,
     VoiceSample,
 )
+from voxserve.storage.voice_rules import MAIN_EMOTION
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -42,9 +43,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-MAIN_EMOTION = ""
-"""How the main sample's emotion (None on the record) is stored: NULLs would not be unique."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
