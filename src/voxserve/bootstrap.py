@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
-from voxserve.core.fetch import UrlFetcher
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.presets import PresetCatalog
@@ -21,6 +20,7 @@ from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.registry import Engine, discover_engines
+from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.settings import Settings
 from voxserve.storage.protocol import Storage
 from voxserve.storage.sql import open_storage
@@ -61,7 +61,7 @@ async def open_services(
         files = FileService(storage.files, storage.blobs, settings.load_secret_key())
         generations = GenerationService(files, settings.retention)
         speech = SpeechService(manager, voices, storage.blobs, usage, generations, settings)
-        fetcher = UrlFetcher(settings.fetch)
+        fetcher = HttpUrlFetcher(settings.fetch)
         transcription = TranscriptionService(manager, files, fetcher, usage, settings)
         services = Services(
             settings=settings,

@@ -1,4 +1,4 @@
-"""voxserve.core.fetch against real HTTP(S) servers on loopback, started by each test.
+"""voxserve.net.fetch against real HTTP(S) servers on loopback, started by each test.
 
 Refusals run with default settings and prove that nothing was resolved or dialed. Tests that
 must reach the loopback server either allow private addresses, or keep the default rules and use a
@@ -28,8 +28,9 @@ import httpcore
 import httpx
 import pytest
 
-from voxserve.core.fetch import MAX_URL_LENGTH, Fetched, UrlFetcher, non_public_kind
+from voxserve.core.fetching import Fetched, UrlFetcher
 from voxserve.errors import InvalidRequest
+from voxserve.net.fetch import MAX_URL_LENGTH, HttpUrlFetcher, non_public_kind
 from voxserve.settings import FetchSettings
 
 PUBLIC_IP = "93.184.215.14"
@@ -165,9 +166,9 @@ def dns() -> FakeDns:
 
 
 @pytest.fixture
-def make_fetcher(dialer: Dialer, dns: FakeDns) -> Callable[..., UrlFetcher]:
-    def make(**settings: object) -> UrlFetcher:
-        return UrlFetcher(FetchSettings.model_validate(settings), resolver=dns, dialer=dialer)
+def make_fetcher(dialer: Dialer, dns: FakeDns) -> Callable[..., HttpUrlFetcher]:
+    def make(**settings: object) -> HttpUrlFetcher:
+        return HttpUrlFetcher(FetchSettings.model_validate(settings), resolver=dns, dialer=dialer)
 
     return make
 
@@ -195,7 +196,7 @@ async def test_fetches_from_loopback_with_the_system_resolver_when_private_is_al
     server.routes["/clips/hello world.wav"] = lambda h: respond(
         h, AUDIO, headers={"Content-Type": "Audio/WAV; charset=binary"}
     )
-    fetcher = UrlFetcher(FetchSettings(allow_private_addresses=True), dialer=dialer)
+    fetcher = HttpUrlFetcher(FetchSettings(allow_private_addresses=True), dialer=dialer)
     url = server.url("/clips/hello%20world.wav")
 
     fetched = await fetcher.fetch(url)
@@ -205,7 +206,7 @@ async def test_fetches_from_loopback_with_the_system_resolver_when_private_is_al
 
 
 async def test_a_public_name_is_dialed_at_its_vetted_address_with_its_host_header(
-    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     server.routes["/audio.wav"] = lambda h: respond(h, AUDIO)
 
@@ -229,7 +230,7 @@ async def test_a_public_name_is_dialed_at_its_vetted_address_with_its_host_heade
     ],
 )
 async def test_filename_comes_from_content_disposition_else_the_path(
-    server: Server, make_fetcher: Callable[..., UrlFetcher], disposition: str, filename: str
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher], disposition: str, filename: str
 ) -> None:
     server.routes["/download"] = lambda h: respond(
         h, AUDIO, headers={"Content-Disposition": disposition}
@@ -239,7 +240,7 @@ async def test_filename_comes_from_content_disposition_else_the_path(
 
 
 async def test_no_filename_when_neither_header_nor_path_names_one(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     server.routes["/"] = lambda h: respond(h, AUDIO)
     fetched = await make_fetcher().fetch(server.url("/", host="files.example"))
@@ -247,7 +248,7 @@ async def test_no_filename_when_neither_header_nor_path_names_one(
 
 
 async def test_compressed_bodies_are_decoded(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     server.routes["/a.wav"] = lambda h: respond(
         h, gzip.compress(AUDIO), headers={"Content-Encoding": "gzip"}
@@ -258,7 +259,7 @@ async def test_compressed_bodies_are_decoded(
 
 async def test_an_injected_transport_is_used_and_the_rules_still_apply(dns: FakeDns) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=AUDIO))
-    fetcher = UrlFetcher(FetchSettings(), transport=transport, resolver=dns)
+    fetcher = HttpUrlFetcher(FetchSettings(), transport=transport, resolver=dns)
 
     fetched = await fetcher.fetch("https://files.example/x.wav")
 
@@ -281,7 +282,11 @@ async def test_an_injected_transport_is_used_and_the_rules_still_apply(dns: Fake
     ],
 )
 async def test_only_http_and_https_are_accepted(
-    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., UrlFetcher], url: str
+    server: Server,
+    dialer: Dialer,
+    dns: FakeDns,
+    make_fetcher: Callable[..., HttpUrlFetcher],
+    url: str,
 ) -> None:
     message = await refusal(make_fetcher(), url)
     assert message == "file_url: only http and https URLs are accepted"
@@ -293,7 +298,7 @@ async def test_credentials_in_the_url_are_refused(
     server: Server,
     dialer: Dialer,
     dns: FakeDns,
-    make_fetcher: Callable[..., UrlFetcher],
+    make_fetcher: Callable[..., HttpUrlFetcher],
     userinfo: str,
 ) -> None:
     url = server.url("/audio.wav", host=f"{userinfo}127.0.0.1")
@@ -302,13 +307,13 @@ async def test_credentials_in_the_url_are_refused(
     assert_nothing_reached(server, dialer, dns)
 
 
-async def test_overlong_urls_are_refused(make_fetcher: Callable[..., UrlFetcher]) -> None:
+async def test_overlong_urls_are_refused(make_fetcher: Callable[..., HttpUrlFetcher]) -> None:
     url = "https://files.example/" + "a" * MAX_URL_LENGTH
     message = await refusal(make_fetcher(), url)
     assert message == f"file_url: the URL is longer than {MAX_URL_LENGTH} characters"
 
 
-async def test_the_field_names_the_error(make_fetcher: Callable[..., UrlFetcher]) -> None:
+async def test_the_field_names_the_error(make_fetcher: Callable[..., HttpUrlFetcher]) -> None:
     message = await refusal(make_fetcher(), "ftp://files.example/a.wav", field="voice_url")
     assert message == "voice_url: only http and https URLs are accepted"
 
@@ -344,7 +349,7 @@ async def test_non_public_addresses_are_refused_before_any_connection(
     server: Server,
     dialer: Dialer,
     dns: FakeDns,
-    make_fetcher: Callable[..., UrlFetcher],
+    make_fetcher: Callable[..., HttpUrlFetcher],
     host: str,
     address: str,
     kind: str,
@@ -369,7 +374,7 @@ async def test_unusual_ipv4_spellings_are_refused(
     server: Server,
     dialer: Dialer,
     dns: FakeDns,
-    make_fetcher: Callable[..., UrlFetcher],
+    make_fetcher: Callable[..., HttpUrlFetcher],
     host: str,
     means: str,
 ) -> None:
@@ -384,7 +389,7 @@ async def test_unusual_ipv4_spellings_are_refused(
 
 
 async def test_a_malformed_dotted_address_is_refused(
-    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     url = server.url("/audio.wav", host="0177.0.0.1")  # octal: httpx itself refuses it
     assert await refusal(make_fetcher(), url) == "file_url: not a valid URL"
@@ -394,7 +399,7 @@ async def test_a_malformed_dotted_address_is_refused(
 async def test_a_name_resolving_to_loopback_is_refused_with_the_system_resolver(
     server: Server, dialer: Dialer
 ) -> None:
-    fetcher = UrlFetcher(FetchSettings(), dialer=dialer)
+    fetcher = HttpUrlFetcher(FetchSettings(), dialer=dialer)
     message = await refusal(fetcher, server.url("/audio.wav", host="localhost"))
     assert message.startswith("file_url: localhost resolves to ")
     assert message.endswith(f", which is loopback; {RANGE_RULE}")
@@ -403,7 +408,7 @@ async def test_a_name_resolving_to_loopback_is_refused_with_the_system_resolver(
 
 
 async def test_a_name_is_refused_if_any_of_its_addresses_is_not_public(
-    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     dns.table["mixed.example"] = [PUBLIC_IP, "10.0.0.8"]
     message = await refusal(make_fetcher(), server.url("/a.wav", host="mixed.example"))
@@ -414,7 +419,7 @@ async def test_a_name_is_refused_if_any_of_its_addresses_is_not_public(
     assert dialer.dialed == []
 
 
-async def test_an_unresolvable_name_is_refused(make_fetcher: Callable[..., UrlFetcher]) -> None:
+async def test_an_unresolvable_name_is_refused(make_fetcher: Callable[..., HttpUrlFetcher]) -> None:
     message = await refusal(make_fetcher(), "https://nowhere.example/a.wav")
     assert message == "file_url: could not resolve the host nowhere.example"
 
@@ -463,7 +468,7 @@ def test_non_public_kind(address: str, kind: str | None) -> None:
 async def test_a_redirect_to_a_forbidden_target_is_refused(
     server: Server,
     dialer: Dialer,
-    make_fetcher: Callable[..., UrlFetcher],
+    make_fetcher: Callable[..., HttpUrlFetcher],
     location: str,
     reason: str,
 ) -> None:
@@ -478,7 +483,7 @@ async def test_a_redirect_to_a_forbidden_target_is_refused(
 
 
 async def test_each_hop_is_resolved_again_so_rebinding_between_hops_is_refused(
-    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, dialer: Dialer, dns: FakeDns, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     def rebind_then_redirect(handler: Handler) -> None:
         dns.table["files.example"] = ["127.0.0.1"]  # the attacker's DNS flips after hop one
@@ -499,7 +504,7 @@ async def test_each_hop_is_resolved_again_so_rebinding_between_hops_is_refused(
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_redirects_are_followed_up_to_the_limit(
-    server: Server, make_fetcher: Callable[..., UrlFetcher], status: int
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher], status: int
 ) -> None:
     server.routes["/r0"] = redirect("/r1", status)
     server.routes["/r1"] = redirect("r2", status)  # relative to /r1
@@ -514,7 +519,7 @@ async def test_redirects_are_followed_up_to_the_limit(
 
 
 async def test_too_many_redirects_are_refused(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     for n in range(4):
         server.routes[f"/r{n}"] = redirect(f"/r{n + 1}")
@@ -526,7 +531,7 @@ async def test_too_many_redirects_are_refused(
 
 
 async def test_no_redirects_when_the_limit_is_zero(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     server.routes["/r0"] = redirect("/final")
     message = await refusal(make_fetcher(max_redirects=0), server.url("/r0", host="files.example"))
@@ -534,7 +539,7 @@ async def test_no_redirects_when_the_limit_is_zero(
 
 
 async def test_a_redirect_without_location_is_refused(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     server.routes["/r"] = lambda h: respond(h, status=302)
     message = await refusal(make_fetcher(), server.url("/r", host="files.example"))
@@ -546,7 +551,7 @@ async def test_a_redirect_without_location_is_refused(
 
 @pytest.mark.parametrize("status", [404, 403, 500, 204])
 async def test_a_non_2xx_answer_is_refused_naming_the_status(
-    server: Server, make_fetcher: Callable[..., UrlFetcher], status: int
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher], status: int
 ) -> None:
     if status == 204:  # 2xx, accepted, empty
         server.routes["/x"] = lambda h: respond(h, status=204)
@@ -559,7 +564,7 @@ async def test_a_non_2xx_answer_is_refused_naming_the_status(
 
 
 async def test_a_declared_length_over_the_limit_is_refused_without_reading(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     def huge(handler: Handler) -> None:
         respond(handler, b"x" * 10, headers={"Content-Length": str(10**9)})
@@ -586,7 +591,7 @@ def send_chunked(handler: Handler, chunks: Iterable[bytes]) -> None:
 
 @pytest.mark.parametrize(("size", "accepted"), [(1000, True), (1001, False), (50_000, False)])
 async def test_a_chunked_body_is_cut_at_the_limit(
-    server: Server, make_fetcher: Callable[..., UrlFetcher], size: int, accepted: bool
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher], size: int, accepted: bool
 ) -> None:
     body = bytes(i % 251 for i in range(size))
     server.routes["/c"] = lambda h: send_chunked(
@@ -602,7 +607,7 @@ async def test_a_chunked_body_is_cut_at_the_limit(
 
 
 async def test_a_server_that_never_answers_times_out(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     def slow(handler: Handler) -> None:
         server.stop.wait(10)
@@ -620,7 +625,7 @@ async def test_a_server_that_never_answers_times_out(
 
 
 async def test_the_time_limit_covers_the_whole_body(
-    server: Server, make_fetcher: Callable[..., UrlFetcher]
+    server: Server, make_fetcher: Callable[..., HttpUrlFetcher]
 ) -> None:
     def trickle(handler: Handler) -> None:  # each byte well within a read timeout, 4 s in all
         respond(handler, headers={"Content-Length": "200"})
@@ -645,7 +650,7 @@ async def test_a_refused_connection_is_reported(dialer: Dialer) -> None:
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    fetcher = UrlFetcher(FetchSettings(allow_private_addresses=True), dialer=dialer)
+    fetcher = HttpUrlFetcher(FetchSettings(allow_private_addresses=True), dialer=dialer)
 
     message = await refusal(fetcher, f"http://127.0.0.1:{port}/a.wav")
 
@@ -697,7 +702,7 @@ async def test_https_is_pinned_yet_verifies_the_name_and_sends_it_as_sni(
     server, server_names = tls_server
     server.routes["/audio.wav"] = lambda h: respond(h, AUDIO)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    fetcher = UrlFetcher(FetchSettings(), resolver=dns, dialer=dialer)
+    fetcher = HttpUrlFetcher(FetchSettings(), resolver=dns, dialer=dialer)
 
     fetched = await fetcher.fetch(server.url("/audio.wav", host="files.example", scheme="https"))
 
@@ -717,7 +722,7 @@ async def test_https_refuses_a_certificate_for_another_name(
     server, _ = tls_server
     dns.table["other.example"] = [PUBLIC_IP]
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    fetcher = UrlFetcher(FetchSettings(), resolver=dns, dialer=dialer)
+    fetcher = HttpUrlFetcher(FetchSettings(), resolver=dns, dialer=dialer)
 
     message = await refusal(fetcher, server.url("/a.wav", host="other.example", scheme="https"))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from voxserve.audio.decode import decode_head, iter_decode
 from voxserve.audio.types import AudioClip
 from voxserve.core.aliases import HOSTED_STT_MODELS
-from voxserve.core.fetch import UrlFetcher
+from voxserve.core.fetching import UrlFetcher
 from voxserve.core.files import FileService
 from voxserve.core.usage import UsageService
 from voxserve.engines.manager import EngineManager

@@ -1,5 +1,6 @@
 """The one safe fetcher for URLs a client gives us: transcription ``file_url``, chat
-``input_audio`` URLs, the cloning API's ``voice_url``.
+``input_audio`` URLs, the cloning API's ``voice_url``. Core sees it through the
+``core.fetching.UrlFetcher`` protocol only.
 
 Every refusal is an ``InvalidRequest`` (400) whose message starts with the field name and says why:
 
@@ -37,12 +38,12 @@ import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 import httpcore
 import httpx
 
 from voxserve import __version__
+from voxserve.core.fetching import Fetched
 from voxserve.errors import InvalidRequest
 from voxserve.settings import FetchSettings
 
@@ -58,19 +59,6 @@ _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")
 _RANGE_RULE = "private, loopback and link-local addresses are refused"
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A downloaded file."""
-
-    data: bytes
-    content_type: str | None
-    """The media type without parameters, lower-cased (``audio/wav``), or None when not sent."""
-    url: str
-    """The final URL, after redirects."""
-    filename: str | None
-    """From ``Content-Disposition``, else the last segment of the URL path; no directories."""
 
 
 class _Refused(Exception):
@@ -270,8 +258,9 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl_context, network_backend=backend)
 
 
-class UrlFetcher:
-    """Downloads user-supplied URLs under the rules in this module's docstring.
+class HttpUrlFetcher:
+    """The ``core.fetching.UrlFetcher`` of voxserve: downloads user-supplied URLs over httpx
+    under the rules in this module's docstring.
 
     Args:
         settings: the limits and whether private addresses are allowed.

@@ -1,0 +1,44 @@
+"""What core needs from a URL fetcher: the protocol and the file it hands back.
+
+The implementation (TLS, DNS pinning, address rules, redirects) is network infrastructure and
+lives outside core, in ``voxserve.net.fetch``; the composition root passes it in. Tests may pass
+anything with this ``fetch`` method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded file."""
+
+    data: bytes
+    content_type: str | None
+    """The media type without parameters, lower-cased (``audio/wav``), or None when not sent."""
+    url: str
+    """The final URL, after redirects."""
+    filename: str | None
+    """From ``Content-Disposition``, else the last segment of the URL path; no directories."""
+
+
+class UrlFetcher(Protocol):
+    """Downloads a URL a client sent (``file_url``, ``voice_url``, chat ``input_audio``)."""
+
+    async def fetch(self, url: str, *, field: str = "file_url") -> Fetched:
+        """Download ``url``.
+
+        Args:
+            url: the URL the client sent.
+            field: the request field it came from; names it in errors.
+
+        Returns:
+            The body, its media type, the final URL and a file name when one is known.
+
+        Raises:
+            InvalidRequest: the URL was refused (a safety rule, a non-2xx answer, too large,
+                timed out, the connection failed); the message starts with ``field``.
+        """
+        ...
