@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ from typer.testing import CliRunner
 
 from tests.support import speech_data
 from tests.support.decode import decode_bytes
+from tests.support.models import models_dir
+from tests.support.wer import wer
 from voxserve.cli.main import app
 
 runner = CliRunner()
@@ -68,3 +72,39 @@ def test_say_refuses_unknown_format(tmp_path: Path) -> None:
 def test_models_list_shows_catalogue() -> None:
     out = invoke("models", "list")
     assert "faster-whisper-base" in out and "piper-en_US-joe-medium" in out
+
+
+ROUND_TRIP_TEXT = "One two three four five."
+"""Words the built-in PocketSphinx model hears well from eSpeak's US English voice."""
+
+
+def voxserve(*args: str) -> str:
+    """Run ``voxserve`` as a user does, in a fresh process (the engines start cold)."""
+    command = [sys.executable, "-m", "voxserve.cli.main", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.xfail(strict=False, reason="needs helper A's English default")
+def test_say_then_transcribe_gives_the_words_back_with_the_builtin_engines(
+    tmp_path: Path,
+) -> None:
+    # The README's no-server demo, with no --voice and no --model: espeak then pocketsphinx.
+    audio = tmp_path / "hello.mp3"
+    voxserve("say", ROUND_TRIP_TEXT, "-o", str(audio))
+    heard = voxserve("transcribe", str(audio))
+    assert wer([ROUND_TRIP_TEXT], [heard]) <= 0.5, heard
+
+
+@pytest.mark.model
+@pytest.mark.xfail(strict=False, reason="needs helper A's English default")
+def test_say_then_transcribe_gives_the_words_back_with_real_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOXSERVE_MODELS_DIR", str(models_dir()))
+    text = "The quick brown fox jumps over the lazy dog."
+    audio = tmp_path / "fox.wav"
+    invoke("say", text, "-o", str(audio))
+    heard = invoke("transcribe", str(audio))
+    assert wer([text], [heard]) <= 0.5, heard

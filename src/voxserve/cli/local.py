@@ -11,6 +11,7 @@ from rich.progress import Progress
 
 from voxserve.audio.types import AUDIO_FORMATS
 from voxserve.bootstrap import Services
+from voxserve.cli.common import run_with_services
 from voxserve.core.auth import LOCAL_OWNER_ID
 from voxserve.core.speech import SpeechRequest
 from voxserve.core.subtitles import to_srt, to_vtt
@@ -35,8 +36,6 @@ def say(
     speed: Annotated[float, typer.Option(min=0.25, max=4.0)] = 1.0,
 ) -> None:
     """Speak TEXT into a file."""
-    from voxserve.cli.main import run_with_services
-
     fmt = format or output.suffix.lstrip(".").lower() or "wav"
     if fmt not in FORMATS:
         typer.echo(f"error: unknown format '{fmt}'; use one of {', '.join(FORMATS)}", err=True)
@@ -70,8 +69,6 @@ def transcribe(
     ] = None,
 ) -> None:
     """Transcribe FILE and print the transcript."""
-    from voxserve.cli.main import run_with_services
-
     if format not in ("json", "text", "srt", "vtt"):
         raise typer.BadParameter("format must be json, text, srt or vtt")
 

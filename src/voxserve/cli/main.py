@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import typer
 
-from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve, open_services
+from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
+from voxserve.cli.common import run_with_services
 from voxserve.core.usage import UsageReport
 from voxserve.core.voice_types import VoiceType
-from voxserve.errors import VoxError
 from voxserve.settings import Settings
 from voxserve.storage.protocol import VoiceQuery
 
@@ -26,22 +24,6 @@ app.add_typer(voices_app, name="voices")
 app.add_typer(models_cli.app, name="models")
 app.command()(local.say)
 app.command()(local.transcribe)
-
-T = TypeVar("T")
-
-
-def run_with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the services (storage, engines), run ``work``, close them."""
-
-    async def main() -> T:
-        async with open_services(settings) as services:
-            return await work(services)
-
-    try:
-        return asyncio.run(main())
-    except VoxError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()
