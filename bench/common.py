@@ -41,9 +41,21 @@ STOP_TIMEOUT = 15.0
 # --------------------------------------------------------------------------- paths and options
 
 
+TEST_MODELS_FETCHER = REPO_ROOT.parent / "shared" / "test-models" / "fetch"
+"""``../shared/test-models/fetch`` next to the checkout: fills a folder with the test models."""
+FETCHER_DEFAULT_DIR = Path.home() / ".cache" / "voxserve-test-models"
+"""The folder the fetcher fills (and prints) when given none and ``VOXSERVE_TEST_MODELS`` is
+unset."""
+
+
 def default_models_dir() -> Path:
-    """``VOXSERVE_TEST_MODELS``, else ``/work/test-models`` (what the test-models fetcher makes)."""
-    return Path(os.environ.get("VOXSERVE_TEST_MODELS", "/work/test-models"))
+    """``VOXSERVE_TEST_MODELS``, else the fetcher's default folder."""
+    return Path(os.environ.get("VOXSERVE_TEST_MODELS") or FETCHER_DEFAULT_DIR)
+
+
+def fetch_hint() -> str:
+    """How to get the test models, for the message of a benchmark that finds none."""
+    return f"fill the folder with {TEST_MODELS_FETCHER} [DIR] (it prints DIR), or pass --models DIR"
 
 
 def default_data_dir() -> Path:

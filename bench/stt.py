@@ -36,6 +36,7 @@ from common import (
     add_common_options,
     cpu_seconds,
     default_data_dir,
+    fetch_hint,
     fmt,
     load_snapshot,
     machine_info,
@@ -166,6 +167,8 @@ async def server_pass(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     clips = load_clips(args.data, args.files)
     model_dir = args.models / args.model
+    if not model_dir.is_dir():
+        raise SystemExit(f"no {args.model} in {args.models}: {fetch_hint()}")
     engine = FasterWhisperEngine(model_dir)  # the server's defaults (registry.discover)
     engine.load()
     plan = [("raw", 1)] + [("server", c) for c in args.clients]

@@ -39,6 +39,7 @@ from common import (
     Server,
     add_common_options,
     cpu_seconds,
+    fetch_hint,
     load_snapshot,
     machine_info,
     profiling,
@@ -67,7 +68,7 @@ def make_engine(choice: EngineChoice, models_dir: Path) -> TTSEngine:
 
         engine = PiperEngine.discover(models_dir)
         if engine is None:
-            raise SystemExit(f"no Piper voice in {models_dir / 'piper'}")
+            raise SystemExit(f"no Piper voice in {models_dir / 'piper'}: {fetch_hint()}")
     else:
         from voxserve.engines.espeak import EspeakEngine
 

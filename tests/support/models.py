@@ -1,4 +1,6 @@
-"""The real test models folder (``VOXSERVE_TEST_MODELS``, made by ../shared/test-models/fetch)."""
+"""The real test models folder: ``VOXSERVE_TEST_MODELS``, else the folder the test-models fetcher
+fills by default (``~/.cache/voxserve-test-models``). The fetcher is ``../shared/test-models/fetch``
+next to the checkout; it prints the folder on its last line."""
 
 from __future__ import annotations
 
@@ -7,13 +9,23 @@ from pathlib import Path
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FETCHER = REPO_ROOT.parent / "shared" / "test-models" / "fetch"
+"""``../shared/test-models/fetch`` relative to the checkout."""
+DEFAULT_TEST_MODELS = Path.home() / ".cache" / "voxserve-test-models"
+"""Where the fetcher puts the models when given no folder and no ``VOXSERVE_TEST_MODELS``."""
+FETCH_HINT = "run ../shared/test-models/fetch from the checkout"
+
+
+def models_root() -> Path:
+    """``VOXSERVE_TEST_MODELS``, else the fetcher's default folder (which may not exist)."""
+    value = os.environ.get("VOXSERVE_TEST_MODELS")
+    return Path(value) if value else DEFAULT_TEST_MODELS
+
 
 def models_dir() -> Path:
     """The folder, or skip the test with the reason."""
-    value = os.environ.get("VOXSERVE_TEST_MODELS")
-    if not value:
-        pytest.skip("VOXSERVE_TEST_MODELS is not set (run ../shared/test-models/fetch)")
-    path = Path(value)
+    path = models_root()
     if not (path / "faster-whisper-base").is_dir():
-        pytest.skip(f"{path} holds no test models (run ../shared/test-models/fetch {path})")
+        pytest.skip(f"{path} holds no test models ({FETCH_HINT}, or set VOXSERVE_TEST_MODELS)")
     return path

@@ -144,7 +144,7 @@ _FW_KNOWN: dict[tuple[str, str], tuple[int, str]] = {
         "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
     ),
 }
-"""Sizes and sha256 of the files that /work/shared/test-models ships (same bytes as the hub's)."""
+"""Sizes and sha256 of the files that the test-models fetcher ships (same bytes as the hub's)."""
 
 
 def _faster_whisper(

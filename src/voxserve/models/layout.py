@@ -1,7 +1,8 @@
 """The models folder: what is installed in it, and removing what is.
 
-The layout is the one the engines discover (``engines/*.discover``) and the one
-``/work/shared/test-models/fetch`` and :func:`voxserve.models.pull.pull` write::
+The layout is the one the engines discover (``engines/*.discover``) and the one the test-models
+fetcher (``../shared/test-models/fetch`` next to a checkout) and :func:`voxserve.models.pull.pull`
+write::
 
     piper/<voice>.onnx + piper/<voice>.onnx.json      one model per voice: ``piper-<voice>``
     faster-whisper-<size>/model.bin, config.json, ...  ``faster-whisper-<size>``

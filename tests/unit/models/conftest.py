@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.models import FETCH_HINT, models_root
 from tests.unit.models.hub_double import HubDouble
 
 
 @pytest.fixture
 def test_models() -> Path:
-    """The folder ``/work/shared/test-models/fetch`` filled (env ``VOXSERVE_TEST_MODELS``)."""
-    root = os.environ.get("VOXSERVE_TEST_MODELS")
-    if not root:
-        pytest.skip("VOXSERVE_TEST_MODELS is unset (fill it with /work/shared/test-models/fetch)")
-    path = Path(root)
+    """The folder the test-models fetcher filled (``tests.support.models``)."""
+    path = models_root()
     if not path.is_dir():
-        pytest.skip(f"VOXSERVE_TEST_MODELS={root} is not a folder")
+        pytest.skip(f"{path} is not a folder ({FETCH_HINT}, or set VOXSERVE_TEST_MODELS)")
     return path
 
 
