@@ -10,6 +10,7 @@ here: the name would hide the ``voxserve.models.pull`` module.)
 
 from voxserve.models.catalog import (
     KNOWN_MODELS,
+    BundledFile,
     CatalogEntry,
     ModelListing,
     RemoteFile,
@@ -28,6 +29,7 @@ from voxserve.models.pull import (
 
 __all__ = [
     "KNOWN_MODELS",
+    "BundledFile",
     "CatalogEntry",
     "ChecksumMismatch",
     "DownloadFailed",

@@ -10,6 +10,7 @@ ships); for the others ``pull`` checks the sha256 the hub reports for LFS files
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from voxserve.models.layout import InstalledModel, ModelKind, scan
@@ -37,11 +38,29 @@ class RemoteFile:
     revision: str | None = None
 
     def __post_init__(self) -> None:
-        dest = PurePosixPath(self.dest)
-        if dest.is_absolute() or ".." in dest.parts or "\\" in self.dest or not dest.parts:
-            raise ValueError(f"dest must be a plain relative path, not {self.dest!r}")
+        _check_dest(self.dest)
         if self.sha256 is not None and not _is_sha256(self.sha256):
             raise ValueError(f"not a sha256: {self.sha256!r}")
+
+
+@dataclass(frozen=True)
+class BundledFile:
+    """A file of a catalogue entry that ships inside voxserve instead of coming from the hub
+    (the Pocket TTS config, whose upstream copy names ``hf://`` files).
+
+    Attributes:
+        resource: the file's name in the ``voxserve.models`` package.
+        dest: where it goes, relative to the models folder (POSIX separators).
+    """
+
+    resource: str
+    dest: str
+
+    def __post_init__(self) -> None:
+        _check_dest(self.dest)
+
+    def read(self) -> bytes:
+        return resources.files("voxserve.models").joinpath(self.resource).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,8 @@ class CatalogEntry:
         repo: the hub repository id (``Systran/faster-whisper-base``).
         revision: a branch (``main``) or a pinned commit.
         files: what to download and where to put it.
+        bundled: files that come with voxserve, written after the hub's (so the model is complete
+            only once its weights are in).
         extra: the voxserve extra the engine needs (``pip install 'voxserve[<extra>]'``), if any.
         gated: the hub serves the files only to accounts that accepted the licence (set
             ``HF_TOKEN``).
@@ -73,6 +94,7 @@ class CatalogEntry:
     repo: str
     revision: str
     files: tuple[RemoteFile, ...]
+    bundled: tuple[BundledFile, ...] = ()
     extra: str | None = None
     gated: bool = False
     recommended: bool = False
@@ -101,6 +123,12 @@ class ModelListing:
     description: str | None
     path: Path | None
     extra: str | None
+
+
+def _check_dest(dest: str) -> None:
+    path = PurePosixPath(dest)
+    if path.is_absolute() or ".." in path.parts or "\\" in dest or not path.parts:
+        raise ValueError(f"dest must be a plain relative path, not {dest!r}")
 
 
 def _is_sha256(value: str) -> bool:
@@ -254,9 +282,9 @@ _POCKET_TTS = CatalogEntry(
     ),
     licence="CC-BY-4.0",
     size_bytes=230_000_000,
-    # The revisions are the ones pocket-tts 4.0.1 pins in pocket_tts/config/english.yaml; that
-    # YAML (the model config) ships inside the package, so only weights and tokenizer come
-    # from the hub.
+    # The revisions are the ones pocket-tts 4.0.1 pins in pocket_tts/config/english.yaml. That
+    # config names hf:// files, so voxserve ships a copy that names the local ones (the engine
+    # discovers the model by its config.yaml).
     repo="kyutai/pocket-tts",
     revision="db04f0e653473e5c7333c69686ac92b7460b0c1d",
     files=(
@@ -268,6 +296,7 @@ _POCKET_TTS = CatalogEntry(
             revision="00eac05ed3d16bdc3f6b5d598874019c34a89214",
         ),
     ),
+    bundled=(BundledFile("pocket_tts_english.yaml", "pocket-tts/config.yaml"),),
     extra="pocket-tts",
     gated=True,
     recommended=True,

@@ -6,10 +6,12 @@ write::
 
     piper/<voice>.onnx + piper/<voice>.onnx.json      one model per voice: ``piper-<voice>``
     faster-whisper-<size>/model.bin, config.json, ...  ``faster-whisper-<size>``
-    pocket-tts/...                                     ``pocket-tts`` (any ``*.safetensors`` inside)
+    pocket-tts/config.yaml + the files it names        ``pocket-tts``
     <name>/<file>.gguf                                 a llama.cpp chat model: ``<name>``
 
-Only files are looked at: nothing is loaded, so scanning is cheap and needs no optional extra.
+A model counts as installed exactly when its engine would serve it: each kind is decided by its
+engine's own rule (``discover``, or for Pocket TTS ``problem()``), never by a copy of it here.
+Nothing is loaded, so scanning is cheap and needs no optional extra; hidden folders are skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from voxserve.engines.faster_whisper import FasterWhisperEngine
+from voxserve.engines.llama_cpp import LlamaCppEngine
+from voxserve.engines.piper import PiperEngine
+from voxserve.engines.pocket_tts import PocketTTSEngine
+from voxserve.engines.pocket_tts_folder import CONFIG_FILE
+from voxserve.engines.pocket_tts_folder import FOLDER as POCKET_TTS_FOLDER
 from voxserve.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -30,10 +38,6 @@ ModelKind = Literal["tts", "stt", "chat"]
 
 PIPER_FOLDER = "piper"
 PIPER_PREFIX = "piper-"
-FASTER_WHISPER_PREFIX = "faster-whisper-"
-FASTER_WHISPER_REQUIRED = ("model.bin", "config.json", "tokenizer.json")
-"""What ``FasterWhisperEngine`` needs to load a folder (the vocabulary may be .txt or .json)."""
-POCKET_TTS_FOLDER = "pocket-tts"
 PART_SUFFIX = ".part"
 """Downloads in progress; never part of an installed model's identity."""
 
@@ -64,22 +68,23 @@ class InstalledModel:
 def scan(models_dir: Path) -> list[InstalledModel]:
     """Every complete model in ``models_dir``, sorted by name (a missing folder holds none).
 
-    Incomplete models (a faster-whisper folder without ``model.bin``, a Piper voice without its
-    ``.onnx.json``, a folder whose only GGUF is still a ``.part``) are not listed.
+    Incomplete models (a faster-whisper folder without ``model.bin``, a Piper voice without a
+    readable ``.onnx.json``, a ``pocket-tts`` folder without its config or the files the config
+    names, a folder whose only GGUF is still a ``.part``) are not listed.
     """
     if not models_dir.is_dir():
         return []
-    found: list[InstalledModel] = []
-    for entry in sorted(models_dir.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        if entry.name == PIPER_FOLDER:
-            found.extend(_piper_voices(entry))
-        else:
-            model = _folder_model(entry)
-            if model is not None:
-                found.append(model)
-    return sorted(found, key=lambda model: model.name)
+    found: dict[str, InstalledModel] = {}
+    # A folder two engines could claim is the first one's, in this order.
+    for model in (
+        *_piper_voices(models_dir),
+        *_faster_whisper_models(models_dir),
+        *_pocket_tts_models(models_dir),
+        *_chat_models(models_dir),
+    ):
+        if not model.path.relative_to(models_dir).parts[0].startswith("."):
+            found.setdefault(model.name, model)
+    return sorted(found.values(), key=lambda model: model.name)
 
 
 def find_installed(models_dir: Path, name: str) -> InstalledModel | None:
@@ -114,14 +119,15 @@ def remove(models_dir: Path, name: str) -> InstalledModel:
     return model
 
 
-def _piper_voices(folder: Path) -> Iterator[InstalledModel]:
-    for onnx in sorted(folder.glob("*.onnx")):
-        config = onnx.with_name(onnx.name + ".json")
-        if not (onnx.is_file() and config.is_file()):
-            continue
-        files = (onnx, config)
+def _piper_voices(models_dir: Path) -> Iterator[InstalledModel]:
+    engine = PiperEngine.discover(models_dir)
+    if engine is None:
+        return
+    for voice in engine.capabilities().voices:  # reads nothing: the voices discover found
+        onnx = models_dir / PIPER_FOLDER / f"{voice.id}.onnx"
+        files = (onnx, onnx.with_name(onnx.name + ".json"))
         yield InstalledModel(
-            name=PIPER_PREFIX + onnx.stem,
+            name=PIPER_PREFIX + voice.id,
             kind="tts",
             engine="piper",
             path=onnx,
@@ -130,12 +136,30 @@ def _piper_voices(folder: Path) -> Iterator[InstalledModel]:
         )
 
 
-def _folder_model(folder: Path) -> InstalledModel | None:
-    kind_engine = _classify(folder)
-    if kind_engine is None:
-        return None
+def _faster_whisper_models(models_dir: Path) -> Iterator[InstalledModel]:
+    for engine in FasterWhisperEngine.discover(models_dir):
+        yield _folder_model(engine.model_dir, "stt", "faster-whisper")
+
+
+def _pocket_tts_models(models_dir: Path) -> Iterator[InstalledModel]:
+    config = models_dir / POCKET_TTS_FOLDER / CONFIG_FILE
+    if not config.is_file():
+        return
+    try:
+        problem = PocketTTSEngine(config).problem()
+    except ValueError:
+        return  # an unreadable config
+    if problem is None:
+        yield _folder_model(config.parent, "tts", "pocket-tts")
+
+
+def _chat_models(models_dir: Path) -> Iterator[InstalledModel]:
+    for engine in LlamaCppEngine.discover(models_dir):
+        yield _folder_model(engine.model_path.parent, "chat", "llama-cpp")
+
+
+def _folder_model(folder: Path, kind: ModelKind, engine: str) -> InstalledModel:
     files = tuple(sorted(p for p in folder.rglob("*") if p.is_file()))
-    kind, engine = kind_engine
     return InstalledModel(
         name=folder.name,
         kind=kind,
@@ -144,24 +168,6 @@ def _folder_model(folder: Path) -> InstalledModel | None:
         size_bytes=_total_size(files),
         files=files,
     )
-
-
-def _classify(folder: Path) -> tuple[ModelKind, str] | None:
-    """What a top-level folder holds, by the same rules as the engines' ``discover``."""
-    name = folder.name
-    if name.startswith(FASTER_WHISPER_PREFIX) and name != FASTER_WHISPER_PREFIX:
-        if all((folder / f).is_file() for f in FASTER_WHISPER_REQUIRED):
-            return "stt", "faster-whisper"
-        return None
-    if name == POCKET_TTS_FOLDER:
-        return ("tts", "pocket-tts") if _has_file(folder.rglob("*.safetensors")) else None
-    # Multimodal projectors (mmproj) are not a chat model on their own.
-    ggufs = (p for p in folder.glob("*.gguf") if "mmproj" not in p.name.lower())
-    return ("chat", "llama-cpp") if _has_file(ggufs) else None
-
-
-def _has_file(paths: Iterator[Path]) -> bool:
-    return any(p.is_file() for p in paths)
 
 
 def _total_size(files: tuple[Path, ...]) -> int:

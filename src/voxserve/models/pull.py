@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 
 from voxserve.errors import EngineFailure, InvalidRequest, NotFound
-from voxserve.models.catalog import CatalogEntry, RemoteFile
+from voxserve.models.catalog import BundledFile, CatalogEntry, RemoteFile
 from voxserve.models.layout import PART_SUFFIX, InstalledModel, find_installed
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ async def pull(
     finally:
         if own_client:
             await http.aclose()
+    for bundled in entry.bundled:
+        await asyncio.to_thread(_write_bundled, bundled, models_dir / bundled.dest)
     installed = find_installed(models_dir, entry.name)
     if installed is None:
         raise EngineFailure(f"{entry.name} was downloaded but is not laid out as a model.")
@@ -331,6 +333,14 @@ def _finish(part: Path, dest: Path, expected: _Expected, label: str) -> None:
         raise ChecksumMismatch(f"{label}: {problem}; the download was deleted, pull again.")
     if expected.sha256 is None:
         log.info("%s: no sha256 known to check; size %d bytes, sha256 %s", label, size, digest)
+    os.replace(part, dest)
+
+
+def _write_bundled(bundled: BundledFile, dest: Path) -> None:
+    """Write a file that ships with voxserve, atomically (the engines never see half of it)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + PART_SUFFIX)
+    part.write_bytes(bundled.read())
     os.replace(part, dest)
 
 

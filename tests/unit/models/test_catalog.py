@@ -65,15 +65,22 @@ def test_find_is_exact_but_case_insensitive() -> None:
 def test_pulled_files_are_found_by_scan_under_the_entry_name(
     entry: CatalogEntry, tmp_path: Path
 ) -> None:
-    for remote in entry.files:
-        path = tmp_path / remote.dest
+    # Stand-ins for the hub's files, readable where the engine reads them (a Piper voice config);
+    # the bundled files are the real ones.
+    stand_in = b'{"audio": {"sample_rate": 22050}}'
+    contents = [
+        (r.dest, stand_in if r.dest.endswith(".onnx.json") else b"weights") for r in entry.files
+    ]
+    contents += [(bundled.dest, bundled.read()) for bundled in entry.bundled]
+    for dest, data in contents:
+        path = tmp_path / dest
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"weights")
+        path.write_bytes(data)
 
     found = scan(tmp_path)
 
     assert [(m.name, m.kind, m.engine) for m in found] == [(entry.name, entry.kind, entry.engine)]
-    assert len(found[0].files) == len(entry.files)
+    assert len(found[0].files) == len(entry.files) + len(entry.bundled)
 
 
 @pytest.mark.parametrize("entry", KNOWN_MODELS, ids=lambda e: e.name)

@@ -10,11 +10,18 @@ import pytest
 from voxserve.errors import InvalidRequest, NotFound
 from voxserve.models.layout import InstalledModel, find_installed, remove, scan
 
+PIPER_CONFIG = b'{"audio": {"sample_rate": 22050}}'
+"""The least a Piper voice config needs for the engine to take the voice."""
+POCKET_CONFIG = b"weights_path: english/model.safetensors\n" + (
+    b"flow_lm:\n  lookup_table:\n    tokenizer_path: english/tokenizer.json\n"
+)
+"""A Pocket TTS config naming local weights and tokenizer."""
 
-def put(root: Path, relative: str, size: int = 10) -> Path:
+
+def put(root: Path, relative: str, size: int = 10, data: bytes | None = None) -> Path:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"x" * size)
+    path.write_bytes(b"x" * size if data is None else data)
     return path
 
 
@@ -23,10 +30,12 @@ def models(tmp_path: Path) -> Path:
     """A models folder with one model of each kind, plus things that are not models."""
     root = tmp_path / "models"
     put(root, "piper/en_US-joe-medium.onnx", 1000)
-    put(root, "piper/en_US-joe-medium.onnx.json", 20)
+    put(root, "piper/en_US-joe-medium.onnx.json", data=PIPER_CONFIG)
     put(root, "piper/de_DE-thorsten-medium.onnx", 500)
-    put(root, "piper/de_DE-thorsten-medium.onnx.json", 30)
+    put(root, "piper/de_DE-thorsten-medium.onnx.json", data=PIPER_CONFIG)
     put(root, "piper/fr_FR-siwis-medium.onnx", 7)  # no config: not a voice yet
+    put(root, "piper/it_IT-riccardo-x_low.onnx", 7)
+    put(root, "piper/it_IT-riccardo-x_low.onnx.json", 20)  # unreadable: the engine skips it
     for name, size in [("model.bin", 400), ("config.json", 3), ("tokenizer.json", 5)]:
         put(root, f"faster-whisper-base/{name}", size)
     put(root, "faster-whisper-base/vocabulary.txt", 2)
@@ -35,6 +44,7 @@ def models(tmp_path: Path) -> Path:
     put(root, "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", 300)
     put(root, "vision-only/mmproj-model-f16.gguf")  # a projector alone is no chat model
     put(root, "half-pulled/model.gguf.part")
+    put(root, "pocket-tts/config.yaml", data=POCKET_CONFIG)
     put(root, "pocket-tts/english/model.safetensors", 600)
     put(root, "pocket-tts/english/tokenizer.json", 6)
     put(root, "notes/readme.txt")
@@ -70,7 +80,7 @@ def test_scan_reports_paths_files_and_sizes(models: Path) -> None:
     joe = found["piper-en_US-joe-medium"]
     assert joe.path == models / "piper/en_US-joe-medium.onnx"
     assert joe.files == (joe.path, models / "piper/en_US-joe-medium.onnx.json")
-    assert joe.size_bytes == 1020
+    assert joe.size_bytes == 1000 + len(PIPER_CONFIG)
     whisper = found["faster-whisper-base"]
     assert whisper.path == models / "faster-whisper-base"
     assert [f.name for f in whisper.files] == [
@@ -80,7 +90,27 @@ def test_scan_reports_paths_files_and_sizes(models: Path) -> None:
         "vocabulary.txt",
     ]
     assert whisper.size_bytes == 410
-    assert found["pocket-tts"].size_bytes == 606
+    assert found["pocket-tts"].size_bytes == 606 + len(POCKET_CONFIG)
+
+
+def test_pocket_tts_counts_only_with_the_config_and_every_file_it_names(tmp_path: Path) -> None:
+    # The engine loads pocket-tts/config.yaml: weights without it are not a model (nor are a
+    # config whose weights are missing, or one naming files on the hub).
+    root = tmp_path / "models"
+    put(root, "pocket-tts/english/model.safetensors", 600)
+    put(root, "pocket-tts/english/tokenizer.json", 6)
+    assert "pocket-tts" not in by_name(root)
+
+    put(root, "pocket-tts/config.yaml", data=POCKET_CONFIG)
+    assert "pocket-tts" in by_name(root)
+
+    (root / "pocket-tts/english/model.safetensors").unlink()
+    assert "pocket-tts" not in by_name(root)
+
+    put(root, "pocket-tts/config.yaml", data=b"weights_path: hf://kyutai/pocket-tts/model.st\n")
+    assert "pocket-tts" not in by_name(root)
+    put(root, "pocket-tts/config.yaml", data=b"- not a mapping\n")
+    assert "pocket-tts" not in by_name(root)
 
 
 def test_scan_of_a_missing_or_empty_folder_finds_nothing(tmp_path: Path) -> None:
@@ -156,7 +186,7 @@ def test_remove_a_linked_model_folder_removes_the_link_not_its_target(
 def test_remove_refuses_files_that_live_outside_the_models_folder(tmp_path: Path) -> None:
     shared_voices = tmp_path / "shared-voices"
     onnx = put(shared_voices, "en_US-joe-medium.onnx")
-    put(shared_voices, "en_US-joe-medium.onnx.json")
+    put(shared_voices, "en_US-joe-medium.onnx.json", data=PIPER_CONFIG)
     models = tmp_path / "models"
     models.mkdir()
     os.symlink(shared_voices, models / "piper")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.models.hub_double import HubDouble
 from voxserve.errors import InvalidRequest, NotFound
-from voxserve.models.catalog import CatalogEntry, RemoteFile
+from voxserve.models.catalog import BundledFile, CatalogEntry, RemoteFile, find
 from voxserve.models.layout import remove, scan
 from voxserve.models.pull import (
     ChecksumMismatch,
@@ -24,6 +24,8 @@ from voxserve.models.pull import (
 
 REPO = "Systran/faster-whisper-test"
 NAME = "faster-whisper-test"
+CONFIG = BundledFile("pocket_tts_english.yaml", "pocket-tts/config.yaml")
+"""The Pocket TTS config voxserve ships; it names english/model.safetensors and tokenizer.json."""
 WEIGHTS = random.Random(7).randbytes(3_000_000)
 """Big enough for several chunks, so a drop half-way leaves a real partial file."""
 SMALL = {"config.json": b'{"a": 1}', "tokenizer.json": b"{}", "vocabulary.txt": b"a\nb\n"}
@@ -302,12 +304,29 @@ async def test_a_file_can_come_from_another_repo_at_a_pinned_revision(
                 revision="v1",
             ),
         ),
+        bundled=(CONFIG,),
     )
 
     installed = await pull(entry, tmp_path, hub_url=hub.url + "/")
 
     assert installed.name == "pocket-tts"
-    assert installed.size_bytes == 1002
+    assert installed.size_bytes == 1002 + len(CONFIG.read())
+
+
+async def test_bundled_files_are_written_after_the_hub_files(
+    hub: HubDouble, tmp_path: Path
+) -> None:
+    # The Pocket TTS config ships with voxserve; written last, it makes the model complete only
+    # once the weights are in (a failed pull leaves no config that names missing files).
+    entry = find("pocket-tts")
+    assert entry is not None and entry.bundled
+    for remote in entry.files[1:]:  # the weights are missing on the hub
+        revision = remote.revision or entry.revision
+        hub.add(remote.repo or entry.repo, revision, remote.path_in_repo, b"W" * 10)
+
+    with pytest.raises(NotFound):
+        await pull(entry, tmp_path, hub_url=hub.url)
+    assert not (tmp_path / "pocket-tts" / "config.yaml").exists()
 
 
 async def test_pull_then_remove(hub: HubDouble, tmp_path: Path) -> None:
