@@ -10,6 +10,8 @@ import pytest
 from tests.support.live_server import LiveServer, run_server
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
+from voxserve.storage.memory import create_memory_storage
+from voxserve.storage.protocol import Storage
 
 
 @pytest.fixture
@@ -23,6 +25,13 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def fake_engines() -> list[object]:
     return [FakeTTSEngine(), FakeSTTEngine(), FakeChatEngine()]
+
+
+@pytest.fixture
+def memory_storage() -> Storage:
+    """A new, empty in-memory storage (repositories and blobs): no database, no migrations.
+    Pass it to ``open_services``/``create_app``/``run_server`` as ``storage=``."""
+    return create_memory_storage()
 
 
 @pytest.fixture

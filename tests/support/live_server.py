@@ -16,6 +16,7 @@ import uvicorn
 from voxserve.api.app import create_app
 from voxserve.engines.registry import Engine
 from voxserve.settings import Settings
+from voxserve.storage.protocol import Storage
 
 
 def free_port() -> int:
@@ -35,12 +36,22 @@ class LiveServer:
 
 
 @contextmanager
-def run_server(settings: Settings, engines: Sequence[Engine] | None = None) -> Iterator[LiveServer]:
-    """Start the app on ``settings.port`` (a free one when 0) and stop it on exit."""
+def run_server(
+    settings: Settings,
+    engines: Sequence[Engine] | None = None,
+    *,
+    storage: Storage | None = None,
+) -> Iterator[LiveServer]:
+    """Start the app on ``settings.port`` (a free one when 0) and stop it on exit.
+
+    ``storage`` (e.g. ``storage.memory.create_memory_storage()``) replaces the SQL storage the
+    settings name; the server thread and the test may both use it (it is thread-safe).
+    """
     port = settings.port or free_port()
     settings = settings.model_copy(update={"port": port})
+    injected = {} if storage is None else {"storage": storage}
     config = uvicorn.Config(
-        create_app(settings, engines=engines),
+        create_app(settings, engines=engines, **injected),
         host=settings.host,
         port=port,
         log_level="warning",
