@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     the request."""
     secret_key: str | None = None
     """HMAC key for signed URLs; default a random key kept in ``<data_dir>/secret.key``."""
+    keyless_after_revocation: bool = False
+    """Serve keyless again (loopback only, as the local owner) once every API key is revoked.
+    Off by default: after the first key was created, requests need a key until the operator turns
+    this on, and a revoked key is refused (401) either way."""
     log_level: str = "INFO"
     log_json: bool = False
     """Log as JSON lines (one object per event) instead of text."""
