@@ -102,6 +102,11 @@ class AgreementStream:
     def audio_seconds(self) -> float:
         return self._received / self._rate
 
+    @property
+    def window_seconds(self) -> float:
+        """Audio the next decode will see (bounded by ``max_window_s`` plus one step)."""
+        return len(self._window) / self._rate
+
     def step(self, audio: Samples) -> StreamUpdate:
         self._append(audio)
         if len(self._window) < MIN_DECODE_S * self._rate:
