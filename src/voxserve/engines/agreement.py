@@ -68,6 +68,11 @@ class LocalAgreement:
         words, self.confirmed = self.confirmed, []
         return words
 
+    def forget_seam(self) -> None:
+        """The next window holds none of the confirmed audio (it was all cut away): nothing
+        it hears can be a re-hearing, even the same words said again."""
+        self._tail = []
+
     def _confirm(self, words: list[Word]) -> None:
         if not words:
             return

@@ -126,6 +126,7 @@ class AgreementStream:
         words = self._agreement.take_all(hypothesis)
         segment = self._end_segment()
         self._trim_to(self.audio_seconds)
+        self._agreement.forget_seam()
         return StreamUpdate(tuple(words), self._language, segment)
 
     def _append(self, audio: Samples) -> None:
