@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
-from contextlib import aclosing, asynccontextmanager, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.guards import SlotStream, engine_errors, guarded
 from voxserve.engines.handles import ChatHandle, EngineHandle, EngineKind, STTHandle, TTSHandle
 from voxserve.engines.protocol import (
     ChatDelta,
@@ -42,7 +43,7 @@ from voxserve.engines.protocol import (
     TTSEngine,
 )
 from voxserve.engines.slots import E, EngineSlots, snapshot
-from voxserve.errors import EngineFailure, InvalidRequest, ServiceUnavailable, VoxError
+from voxserve.errors import InvalidRequest, ServiceUnavailable
 from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
@@ -188,7 +189,7 @@ class EngineManager:
             slots.refresh()
 
         async with self._slot(slots, admitted=admitted):
-            with _engine_errors(name, "synthesis"):
+            with engine_errors(name, "synthesis"):
                 stream = iterate_in_thread(chunks)
                 async with aclosing(stream):
                     async for chunk in stream:
@@ -202,7 +203,7 @@ class EngineManager:
         """
         slots = self._entry(self._tts, "tts", name)
         async with self._slot(slots):
-            with _engine_errors(name, "voice cloning"):
+            with engine_errors(name, "voice cloning"):
                 return await run_in_thread(slots.engine.clone_voice, clip)
 
     async def transcribe(
@@ -220,12 +221,12 @@ class EngineManager:
         slots = self._entry(self._stt, "stt", name)
         await self._take(slots, admitted=admitted)
         try:
-            with _engine_errors(name, "transcription"):
+            with engine_errors(name, "transcription"):
                 info, segments = await run_in_thread(slots.engine.transcribe, audio, options)
         except BaseException:
             self._give_back(slots)
             raise
-        stream = _guarded(name, "transcription", iterate_in_thread(lambda: segments))
+        stream = guarded(name, "transcription", iterate_in_thread(lambda: segments))
         return info, SlotStream(stream, lambda: self._give_back(slots))
 
     async def chat_stream(self, name: str, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
@@ -237,7 +238,7 @@ class EngineManager:
         slots = self._entry(self._chat, "chat", name)
         engine = slots.engine
         async with self._slot(slots):
-            with _engine_errors(name, "chat"):
+            with engine_errors(name, "chat"):
                 stream = iterate_in_thread(lambda: engine.complete(request))
                 async with aclosing(stream):
                     async for delta in stream:
@@ -253,7 +254,7 @@ class EngineManager:
         slots.users += 1
         try:
             await self._load(slots)
-            with _engine_errors(name, "token counting"):
+            with engine_errors(name, "token counting"):
                 return await run_in_thread(slots.engine.count_tokens, request)
         finally:
             slots.users -= 1
@@ -382,7 +383,7 @@ class EngineManager:
         slots.release()
 
     async def _load(self, slots: EngineSlots[Any]) -> None:
-        with _engine_errors(slots.engine.name, "loading"):
+        with engine_errors(slots.engine.name, "loading"):
             await slots.ensure_loaded()
 
     async def _unload(self, slots: EngineSlots[Any]) -> None:
@@ -398,60 +399,3 @@ def unknown_model(label: str, name: str, installed: list[str]) -> InvalidRequest
     return InvalidRequest(
         f"Model '{name}' not found. Available {label} models: {names}.", field="model"
     )
-
-
-@contextmanager
-def _engine_errors(name: str, action: str) -> Iterator[None]:
-    """Let VoxErrors through; turn anything else an engine raises into ``EngineFailure`` (logged
-    with its traceback here, never sent to the client)."""
-    try:
-        yield
-    except VoxError:
-        raise
-    except Exception as exc:
-        log.exception("engine %s failed during %s", name, action)
-        raise EngineFailure(f"The {name} engine failed during {action}.") from exc
-
-
-async def _guarded(
-    name: str, action: str, stream: AsyncGenerator[T, None]
-) -> AsyncGenerator[T, None]:
-    async with aclosing(stream):
-        with _engine_errors(name, action):
-            async for item in stream:
-                yield item
-
-
-class SlotStream(AsyncIterator[T]):
-    """An async iterator holding an engine slot, given back once the iterator is exhausted,
-    fails or is closed (``aclose()``, or ``contextlib.aclosing``).
-
-    A plain async generator would not do: one that was never started runs no cleanup on
-    ``aclose()``, and the engine slot it holds would never come back.
-    """
-
-    def __init__(self, stream: AsyncGenerator[T, None], on_close: Callable[[], None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stream = stream
-        self._on_close: Callable[[], None] | None = on_close
-
-    async def __anext__(self) -> T:
-        try:
-            return await self._stream.__anext__()
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        on_close, self._on_close = self._on_close, None
-        if on_close is None:
-            return
-        try:
-            await self._stream.aclose()
-        finally:
-            on_close()
-
-    def __del__(self) -> None:
-        # Dropped without being closed: still give the slot back, on the loop's thread.
-        if self._on_close is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._on_close)

@@ -10,6 +10,7 @@ comes early under load.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import Any, Generic, TypeVar
@@ -20,6 +21,7 @@ from voxserve.errors import Overloaded
 from voxserve.offload import run_in_thread
 
 E = TypeVar("E", TTSEngine, STTEngine, ChatEngine)
+log = logging.getLogger(__name__)
 
 
 class EngineSlots(Generic[E]):
@@ -105,8 +107,17 @@ class EngineSlots(Generic[E]):
             self.loaded = True
 
     def refresh(self) -> None:
-        """Take a new handle if the capabilities changed. Blocking: call it in a worker thread."""
-        fresh = snapshot(self.engine, self.kind)
+        """Take a new handle if the capabilities changed. Blocking: call it in a worker thread.
+
+        Never raises: work that succeeded must not fail for its bookkeeping; the old handle
+        stays (logged)."""
+        try:
+            fresh = snapshot(self.engine, self.kind)
+        except Exception:
+            log.exception(
+                "engine %s: capabilities unavailable; keeping the last ones", self.handle.name
+            )
+            return
         if fresh != self.handle:
             self.handle = fresh  # one assignment: readers on the loop see the old or the new
 
