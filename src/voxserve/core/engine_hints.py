@@ -28,7 +28,7 @@ ENGINE_HINTS: dict[str, tuple[Kind, str]] = {
     "piper": ("tts", "voxserve models pull piper-en_US-joe-medium"),
     "pocket-tts": ("tts", "scripts/install --pocket, then voxserve models pull pocket-tts"),
     "espeak": ("tts", "espeak is built in: reinstall voxserve (scripts/install)"),
-    "remote-tts": ("tts", "set VOXSERVE_REMOTE__TTS_URL to a Voxtral server (vLLM-Omni)"),
+    "remote-tts": ("tts", "set VOXSERVE_REMOTE__TTS_URL to a Voxtral server on vLLM-Omni"),
     "pocketsphinx": ("stt", "pocketsphinx is built in: reinstall voxserve (scripts/install)"),
     "remote-stt": ("stt", "set VOXSERVE_REMOTE__STT_URL to an OpenAI-compatible server"),
     "remote-chat": ("chat", "set VOXSERVE_REMOTE__CHAT_URL to an OpenAI-compatible server"),
