@@ -1,18 +1,22 @@
 """Builds the services once, from settings, for the server and for the CLI (the composition root
-that both share; ``api.app.create_app`` wraps it in the server's lifespan). Tests pass fakes."""
+that both share; ``api.app.create_app`` wraps it in the server's lifespan). Tests pass fakes:
+engines (``engines/fake.py``) and a ready storage (the in-memory one) instead of the real ones."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
+from voxserve.core.engine_choice import EngineChoice
+from voxserve.core.engine_hints import Kind
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
+from voxserve.core.models_listing import ModelListing
 from voxserve.core.presets import PresetCatalog
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
@@ -20,7 +24,9 @@ from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.registry import Engine, discover_engines
+from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
+from voxserve.offload import run_in_thread
 from voxserve.settings import Settings
 from voxserve.storage.protocol import Storage
 from voxserve.storage.sql import open_storage
@@ -42,47 +48,93 @@ class Services:
     transcription: TranscriptionService
     chat: ChatService
     cleanup: CleanupService
+    choice: EngineChoice
+    """The one engine-choice policy (model name -> engine) the services share."""
+    models: ModelListing
+    """Every model this server serves (``/v1/models``)."""
 
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, engines: Sequence[Engine] | None = None
+    settings: Settings,
+    *,
+    engines: Sequence[Engine] | None = None,
+    storage: Storage | None = None,
 ) -> AsyncIterator[Services]:
-    """Open storage, discover (or take) the engines and build every service; close them on exit."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    found = list(engines) if engines is not None else discover_engines(settings)
-    manager = EngineManager(found, settings.engines)
-    async with open_storage(settings.resolved_database_url, settings.resolved_blob_dir) as storage:
-        presets = PresetCatalog(manager.tts_engines())
-        voices = VoiceService(
-            storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
-        )
-        usage = UsageService(storage.usage, storage.keys)
-        files = FileService(storage.files, storage.blobs, settings.load_secret_key())
-        generations = GenerationService(files, settings.retention)
-        speech = SpeechService(manager, voices, storage.blobs, usage, generations, settings)
-        fetcher = HttpUrlFetcher(settings.fetch)
-        transcription = TranscriptionService(manager, files, fetcher, usage, settings)
-        services = Services(
-            settings=settings,
-            storage=storage,
-            engines=manager,
-            auth=AuthService(storage.keys, open_when_keyless=settings.binds_loopback),
-            voices=voices,
-            speech=speech,
-            usage=usage,
-            files=files,
-            generations=generations,
-            transcription=transcription,
-            chat=ChatService(manager, transcription, usage, settings),
-            cleanup=CleanupService(
-                voices, storage.voices, storage.files, storage.blobs, settings.retention
-            ),
-        )
-        try:
-            yield services
-        finally:
-            await manager.close()
+    """Open storage, discover (or take) the engines and build every service; close them on exit.
+
+    Args:
+        settings: the configuration.
+        engines: engines to serve instead of the discovered ones (tests pass fakes).
+        storage: a ready storage (e.g. the in-memory one) instead of opening the configured
+            database and blob store; the caller opened it and closes it.
+    """
+    async with AsyncExitStack() as stack:
+        if storage is None:
+            await run_in_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+            storage = await stack.enter_async_context(
+                open_storage(settings.resolved_database_url, settings.resolved_blob_dir)
+            )
+        manager = await _engine_manager(settings, engines)
+        stack.push_async_callback(manager.close)
+        yield await _build(settings, storage, manager)
+
+
+async def _engine_manager(settings: Settings, engines: Sequence[Engine] | None) -> EngineManager:
+    """Discovery reads the models folder, and registering takes each engine's first handle
+    (``capabilities()`` may read files): both run off the event loop."""
+    found = (
+        list(engines) if engines is not None else await run_in_thread(discover_engines, settings)
+    )
+    return await run_in_thread(EngineManager, found, settings.engines)
+
+
+def catalogue_names() -> dict[str, Kind]:
+    """The models ``voxserve models pull`` knows, by name, with their kind."""
+    return {entry.name: entry.kind for entry in KNOWN_MODELS}
+
+
+async def _build(settings: Settings, storage: Storage, manager: EngineManager) -> Services:
+    choice = EngineChoice(manager, settings.engines, catalogue_names())
+    presets = PresetCatalog(manager.tts_handles)
+    voices = VoiceService(
+        storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
+    )
+    usage = UsageService(storage.usage, storage.keys)
+    secret = await run_in_thread(settings.load_secret_key)
+    files = FileService(storage.files, storage.blobs, secret)
+    generations = GenerationService(files, settings.retention)
+    speech = SpeechService(
+        manager,
+        choice,
+        voices,
+        storage.blobs,
+        usage,
+        generations,
+        settings.limits,
+        settings.engines,
+    )
+    fetcher = HttpUrlFetcher(settings.fetch)
+    transcription = TranscriptionService(manager, choice, files, fetcher, usage, settings.limits)
+    chat = ChatService(manager, choice, transcription, usage, settings.limits)
+    return Services(
+        settings=settings,
+        storage=storage,
+        engines=manager,
+        auth=AuthService(storage.keys, open_when_keyless=settings.binds_loopback),
+        voices=voices,
+        speech=speech,
+        usage=usage,
+        files=files,
+        generations=generations,
+        transcription=transcription,
+        chat=chat,
+        cleanup=CleanupService(
+            voices, storage.voices, storage.files, storage.blobs, settings.retention
+        ),
+        choice=choice,
+        models=ModelListing(manager, speech, transcription, chat),
+    )
 
 
 class UnsafeStartup(RuntimeError):
@@ -90,16 +142,41 @@ class UnsafeStartup(RuntimeError):
 
 
 async def ensure_safe_to_serve(services: Services) -> None:
-    """Refuse to serve a non-loopback address while no API key exists.
+    """Refuse to serve a non-loopback address while no API key exists; otherwise log where the
+    API docs are and whether requests need a key.
 
     Raises:
         UnsafeStartup: with the command that creates a key.
     """
     settings = services.settings
-    if settings.binds_loopback or not await services.auth.keyless():
+    keyless = await services.auth.keyless()
+    if settings.binds_loopback or not keyless:
+        log.info("API docs: %s/docs", base_url(settings))
+        log.info(serving_mode(keyless))
         return
     raise UnsafeStartup(
         f"Refusing to listen on {settings.host} without API keys: anyone on the network could use "
         "this server. Create a key first: voxserve keys create --name NAME "
         "(or bind to 127.0.0.1)."
     )
+
+
+def base_url(settings: Settings) -> str:
+    """Where clients reach this server: ``public_url``, else the address it listens on (a
+    wildcard address shown as loopback, which works from this machine)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(settings.host, settings.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def serving_mode(keyless: bool) -> str:
+    """One line saying whether requests need an API key."""
+    if keyless:
+        return (
+            "keyless: no API key exists, so requests from this machine need none "
+            "(voxserve keys create --name NAME to require keys)"
+        )
+    return "API keys required: send Authorization: Bearer KEY (or x-api-key: KEY)"

@@ -277,3 +277,37 @@ def test_errors_while_decoding_lazily_become_engine_failures(
     assert info.language == "en"
     with pytest.raises(EngineFailure):
         list(segments)
+
+
+ENGLISH = {
+    "de": "The room behind this portal was used as a morgue.",
+    "es": "The sands are whitish, of medium grain, and have very little assistance.",
+    "fr": "Under the consulate he became curator of waters and forests and general councillor.",
+}
+"""Our English renderings of the manifest's reference transcripts (the manifest has none)."""
+COMMON_ENGLISH = {"the", "of", "this", "was", "as", "and", "with", "has", "is", "a", "in", "it"}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("language", sorted(ENGLISH))
+def test_translate_task_gives_english_text(base: FasterWhisperEngine, language: str) -> None:
+    clip = speech_data.clip(f"picovoice_leopard/test_{language}.wav")
+    audio = speech_data.decode(clip.path)
+    assert base.capabilities().translation
+    normalize = EnglishTextNormalizer()
+    said = text_of(run(base, audio))
+    english = text_of(run(base, audio, task="translate"))
+    words = set(normalize(english).split())
+    assert english.isascii() and normalize(english) != normalize(said)
+    assert len(words & COMMON_ENGLISH) >= 2, english
+    reference = [normalize(ENGLISH[language])]
+    assert jiwer.wer(reference, [normalize(english)]) < jiwer.wer(reference, [normalize(said)])
+
+
+@pytest.mark.model
+def test_english_only_model_cannot_translate() -> None:
+    tiny = FasterWhisperEngine(model_dir("faster-whisper-tiny.en"))
+    assert not tiny.capabilities().translation
+    audio = AudioClip(np.zeros(16000, dtype=np.float32), 16000)
+    with pytest.raises(Unsupported, match="cannot translate"):
+        tiny.transcribe(audio, TranscriptionOptions(task="translate"))

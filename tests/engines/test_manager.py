@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,11 +19,13 @@ from voxserve.engines.manager import EngineManager, engine_kind
 from voxserve.engines.protocol import (
     ChatMessage,
     ChatRequest,
+    PresetVoice,
     SynthesisRequest,
     TranscriptionOptions,
+    TTSCapabilities,
 )
-from voxserve.engines.threads import iterate_in_thread, run_in_thread
-from voxserve.errors import EngineFailure, NotFound, Overloaded
+from voxserve.errors import EngineFailure, InvalidRequest, Overloaded
+from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
 TEXT = "one two three four"
@@ -101,12 +104,75 @@ async def test_lookup_and_lists() -> None:
     assert manager.tts_engines() == [tts]
     assert manager.stt_engines() == [stt]
     assert manager.chat_engines() == [chat]
-    with pytest.raises(NotFound):
+    # Asking for an engine that is not installed is the policy's unknown-model answer (400),
+    # never a 404 of the manager's own.
+    with pytest.raises(InvalidRequest, match="Available speech models: fake-tts"):
         manager.tts("fake-stt")
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidRequest, match="Model 'nope' not found"):
         manager.chat("nope")
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidRequest):
         await speak(EngineManager([], EngineSettings()))
+
+
+async def test_handles_are_snapshots_of_the_engines() -> None:
+    tts, stt = FakeTTSEngine(sample_rate=16000), FakeSTTEngine()
+    manager = EngineManager([tts, stt], EngineSettings())
+    [handle] = manager.tts_handles()
+    assert (handle.name, handle.version, handle.kind) == ("fake-tts", "1", "tts")
+    assert handle.capabilities == tts.capabilities()
+    assert manager.tts_handle("fake-tts") is handle
+    assert manager.handle("stt", "fake-stt") is manager.stt_handles()[0]
+    assert manager.handles("chat") == []
+    with pytest.raises(InvalidRequest):
+        manager.stt_handle("fake-tts")
+
+
+class GrowingVoices(FakeTTSEngine):
+    """Learns one more voice each time it synthesizes, as a remote engine learns its list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.extra: list[PresetVoice] = []
+        self.capability_threads: list[str] = []
+
+    def capabilities(self) -> TTSCapabilities:
+        self.capability_threads.append(threading.current_thread().name)
+        caps = super().capabilities()
+        return replace(caps, voices=caps.voices + tuple(self.extra))
+
+    def synthesize(self, request: SynthesisRequest) -> Iterator[Samples]:
+        self.extra.append(PresetVoice(f"v{len(self.extra)}", "V", ("en",)))
+        yield from super().synthesize(request)
+
+
+async def test_handles_refresh_after_synthesis_off_the_loop() -> None:
+    engine = GrowingVoices()
+    manager = await run_in_thread(EngineManager, [engine], EngineSettings())
+    before = manager.tts_handle("fake-tts")
+    assert len(before.capabilities.voices) == 2
+    await speak(manager)
+    after = manager.tts_handle("fake-tts")
+    assert [v.id for v in after.capabilities.voices][-1] == "v0"
+    assert before.capabilities.voices == engine.capabilities().voices[:2]  # never mutated
+    assert threading.main_thread().name not in engine.capability_threads[:-1]
+
+
+async def test_an_unchanged_snapshot_keeps_its_handle() -> None:
+    manager = make_manager(FakeTTSEngine())
+    before = manager.tts_handle("fake-tts")
+    await speak(manager)
+    assert manager.tts_handle("fake-tts") is before
+
+
+def test_an_engine_whose_capabilities_fail_is_not_served(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(FakeTTSEngine):
+        def capabilities(self) -> TTSCapabilities:
+            raise RuntimeError("library missing")
+
+    manager = EngineManager([Broken(), FakeSTTEngine()], EngineSettings())
+    assert manager.tts_handles() == []
+    assert [h.name for h in manager.stt_handles()] == ["fake-stt"]
+    assert "capabilities unavailable" in caplog.text
 
 
 def test_duplicate_names_are_refused() -> None:

@@ -164,3 +164,11 @@ def test_long_speech_is_cut_into_bounded_utterances() -> None:
     assert all(u.end - u.start <= 30.0 + 1e-6 for u in utterances)
     for before, after in itertools.pairwise(utterances):
         assert after.start == pytest.approx(before.end)
+
+
+def test_translation_is_refused_with_what_is_needed() -> None:
+    engine = PocketsphinxEngine()
+    assert not engine.capabilities().translation
+    audio = AudioClip(np.zeros(16000, dtype=np.float32), 16000)
+    with pytest.raises(Unsupported, match="faster-whisper-base"):
+        engine.transcribe(audio, TranscriptionOptions(task="translate"))

@@ -8,6 +8,7 @@ import socket
 import wave
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 
@@ -446,3 +447,29 @@ def test_chat_unreachable_remote_is_reported(unreachable_url: str) -> None:
 
     with pytest.raises(RemoteUnreachable, match="unreachable"):
         list(engine.complete(ChatRequest((ChatMessage("user", "Hi"),))))
+
+
+def test_stt_translation_goes_to_the_translations_endpoint() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"language": "english", "duration": 1.0, "text": " Hello there."}
+        body["segments"] = [{"start": 0.0, "end": 1.0, "text": " Hello there."}]
+        return httpx.Response(200, json=body)
+
+    engine = RemoteSTTEngine(
+        "http://remote.test/v1", "whisper-1", transport=httpx.MockTransport(answer)
+    )
+    assert engine.capabilities().translation
+    options = TranscriptionOptions(language="de", prompt="Hi", task="translate")
+    info, segments = engine.transcribe(_clip(1.0), options)
+
+    assert [s.text for s in segments] == [" Hello there."]
+    assert info.language == "en"
+    [request] = seen
+    assert request.url.path == "/v1/audio/translations"
+    form = request.content.decode("latin-1")
+    assert 'name="prompt"' in form and 'name="model"' in form
+    # OpenAI's translations take no language and no timestamp granularities.
+    assert 'name="language"' not in form and "timestamp_granularities" not in form

@@ -53,17 +53,18 @@ async def test_hosted_names_and_none_use_the_default_engine(settings: Settings) 
     first, second = FakeChatEngine(), FakeChatEngine()
     second.name = "other-chat"
     async with services(settings, first, second) as s:
-        assert s.chat.pick_engine(None) is first
-        assert s.chat.pick_engine("voxtral-small-latest") is first
-        assert s.chat.pick_engine("gpt-4o-audio-preview") is first
-        assert s.chat.pick_engine("other-chat") is second
+        # The service holds engine handles (snapshots), never the engines themselves.
+        assert s.chat.pick_engine(None).name == "fake-chat"
+        assert s.chat.pick_engine("voxtral-small-latest").name == "fake-chat"
+        assert s.chat.pick_engine("gpt-4o-audio-preview").name == "fake-chat"
+        assert s.chat.pick_engine("other-chat").name == "other-chat"
         with pytest.raises(InvalidRequest, match="Available chat models: fake-chat, other-chat"):
             s.chat.pick_engine("no-such-model")
     configured = settings.model_copy(
         update={"engines": settings.engines.model_copy(update={"default_chat": "other-chat"})}
     )
     async with services(configured, first, second) as s:
-        assert s.chat.pick_engine("voxtral-mini-latest") is second
+        assert s.chat.pick_engine("voxtral-mini-latest").name == "other-chat"
 
 
 async def test_no_chat_engine_says_how_to_configure_one(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from voxserve.bootstrap import open_services
 from voxserve.core.auth import LOCAL_OWNER_ID
 from voxserve.core.transcription import AudioSource, TranscriptionRequest
 from voxserve.engines.fake import FakeSTTEngine
+from voxserve.errors import InvalidRequest
 from voxserve.settings import Settings
 
 
@@ -58,3 +59,64 @@ async def test_one_hour_file(settings: Settings) -> None:
     assert prepared.audio.duration == settings.limits.transcription_window_seconds
     assert len(engine.calls) == 6
     assert transcript.segments[-1].end == pytest.approx(3600)
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count calls of a decoding function as core.transcription sees it."""
+    import voxserve.core.transcription as module
+
+    calls: list[int] = []
+    real = getattr(module, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("container", "measured"),
+    [("wav", 0), ("flac", 1)],
+    ids=["duration-in-header", "streamed-flac-without-one"],
+)
+async def test_long_audio_is_decoded_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, container: str, measured: int
+) -> None:
+    windowed = settings.model_copy(
+        update={"limits": settings.limits.model_copy(update={"transcription_window_seconds": 30})}
+    )
+    streams = counting(monkeypatch, "iter_decode")
+    measures = counting(monkeypatch, "decode_head")
+    if container == "wav":
+        data = pcm16_wav(tone(75), 16000)
+    else:  # a stream encoder cannot go back to write the length into the header
+        encoder = make_stream_encoder("flac", 16000)
+        data = encoder.encode(tone(75)) + encoder.finish()
+    prepared, transcript = await transcribe(windowed, data, FakeSTTEngine("One. Two."))
+    assert prepared.duration == pytest.approx(75, abs=0.1)
+    assert transcript.segments[-1].end == pytest.approx(75, abs=0.1)
+    # The windows come from one decoder; only a file that declares no duration is also
+    # decoded to measure it.
+    assert (len(streams), len(measures)) == (1, measured)
+
+
+async def test_short_audio_keeps_no_decoder(settings: Settings) -> None:
+    prepared, transcript = await transcribe(settings, pcm16_wav(tone(3), 16000), FakeSTTEngine())
+    assert prepared.rest is None
+    assert prepared.duration == transcript.duration == 3
+
+
+async def test_a_file_over_the_limit_is_refused_before_transcribing(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={
+            "limits": settings.limits.model_copy(
+                update={"transcription_window_seconds": 30, "max_audio_seconds": 60}
+            )
+        }
+    )
+    engine = FakeSTTEngine()
+    with pytest.raises(InvalidRequest, match="limit is 60 s"):
+        await transcribe(limited, pcm16_wav(tone(75), 16000), engine)
+    assert engine.calls == []

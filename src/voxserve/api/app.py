@@ -24,8 +24,9 @@ from voxserve.api.middleware import (
     UnexpectedErrorMiddleware,
 )
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
+from voxserve.core.engine_report import better_engine_hints as engine_hints_for
+from voxserve.core.engine_report import engine_report
 from voxserve.engines.registry import Engine, engines_to_preload
-from voxserve.errors import VoxError
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,50 +101,13 @@ async def run_cleanup(services: Services) -> None:
 
 def log_engines(services: Services) -> None:
     """Say which engines serve which voices and models, and how to get better ones."""
-    manager = services.engines
-    try:
-        default: str | None = services.speech.default_engine().name
-    except VoxError as exc:  # none installed, or a configured default that is not
-        log.warning("no default speech engine: %s", exc.message)
-        default = None
-    for engine in manager.tts_engines():
-        caps = engine.capabilities()
-        ids = [f"{engine.name}:{voice.id}" for voice in caps.voices]
-        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        log.info(
-            "speech engine %s%s%s: %d preset voices (%s)",
-            engine.name,
-            " (default: hosted model and voice names use it)" if engine.name == default else "",
-            ", clones voices" if caps.cloning else "",
-            len(ids),
-            shown or "none listed yet",
-        )
-    for name in (e.name for e in manager.stt_engines()):
-        log.info("transcription engine %s", name)
-    for name in (e.name for e in manager.chat_engines()):
-        log.info("chat engine %s", name)
-    for hint in better_engine_hints(services):
-        log.info(hint)
+    report = engine_report(services.engines, services.choice)
+    for warning in report.warnings:
+        log.warning(warning)
+    for line in report.lines:
+        log.info(line)
 
 
 def better_engine_hints(services: Services) -> list[str]:
     """What to install for what is missing."""
-    manager = services.engines
-    names = {e.name for e in manager.tts_engines()}
-    hints = []
-    if "piper" not in names and "pocket-tts" not in names:
-        hints.append("for natural voices: voxserve models pull piper-en_US-joe-medium")
-    if not any(e.capabilities().cloning for e in manager.tts_engines()):
-        hints.append(
-            "for voice cloning: scripts/install --pocket, then voxserve models pull pocket-tts "
-            "(or VOXSERVE_REMOTE__TTS_URL for a Voxtral server)"
-        )
-    if not any(e.name.startswith("faster-whisper") for e in manager.stt_engines()):
-        hints.append(
-            "for accurate multilingual transcription: voxserve models pull faster-whisper-base"
-        )
-    if not manager.chat_engines():
-        hints.append(
-            "for chat: scripts/install --llama, then voxserve models pull qwen2.5-1.5b-instruct"
-        )
-    return hints
+    return engine_hints_for(services.engines)

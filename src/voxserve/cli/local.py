@@ -25,7 +25,8 @@ def say(
     text: str,
     output: Annotated[Path, typer.Option("--output", "-o", help="Audio file to write.")],
     voice: Annotated[
-        str | None, typer.Option(help="Voice id (default: the engine's first).")
+        str | None,
+        typer.Option(help="Voice id (default: the engine's best English voice, else its first)."),
     ] = None,
     format: Annotated[
         str | None, typer.Option(help=f"One of {', '.join(FORMATS)}; default from -o.")
@@ -43,21 +44,13 @@ def say(
 
     async def work(services: Services) -> bytes:
         await services.storage.keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
-        voice_id = voice or first_voice(services, model)
+        voice_id = voice or services.speech.default_voice(model)
         request = SpeechRequest(LOCAL_OWNER_ID, text, model=model, voice_id=voice_id, speed=speed)
         prepared = await services.speech.prepare(request)
         return await services.speech.synthesize(prepared, fmt)
 
     output.write_bytes(run_with_services(Settings(), work))
     typer.echo(f"wrote {output}")
-
-
-def first_voice(services: Services, model: str | None) -> str:
-    engine = services.speech.default_engine() if model is None else services.engines.tts(model)
-    presets = services.voices.presets.for_engine(engine.name)
-    if not presets:
-        raise typer.BadParameter(f"the {engine.name} engine has no preset voice; pass --voice")
-    return presets[0].id
 
 
 def transcribe(

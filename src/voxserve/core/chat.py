@@ -26,8 +26,8 @@ from typing import Literal
 
 from voxserve.audio.process import to_mono_wav
 from voxserve.audio.types import AudioClip
-from voxserve.core.aliases import HOSTED_CHAT_MODELS
 from voxserve.core.b64 import decode_base64
+from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.transcription import (
     AudioSource,
     TranscriptionRequest,
@@ -35,25 +35,15 @@ from voxserve.core.transcription import (
     decode_for_engine,
 )
 from voxserve.core.usage import UsageService
+from voxserve.engines.handles import ChatHandle
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.protocol import (
-    AudioPart,
-    ChatDelta,
-    ChatEngine,
-    ChatMessage,
-    ChatRequest,
-    Segment,
-)
-from voxserve.errors import InvalidRequest, ServiceUnavailable, ValidationFailed
-from voxserve.settings import Settings
+from voxserve.engines.protocol import AudioPart, ChatDelta, ChatMessage, ChatRequest, Segment
+from voxserve.errors import InvalidRequest, ValidationFailed
+from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
 
 Role = Literal["system", "user", "assistant", "tool"]
-NO_CHAT_ENGINE = (
-    "No chat engine is configured: put a GGUF model in the models folder (voxserve models pull "
-    "qwen2.5-1.5b-instruct, needs pip install 'voxserve[llama]') or set VOXSERVE_REMOTE__CHAT_URL."
-)
 NATIVE_SAMPLE_RATE = 16000
 """Rate audio is decoded at for engines that hear it (only its duration is used here)."""
 
@@ -94,7 +84,8 @@ class ChatCompletionRequest:
 @dataclass(frozen=True)
 class PreparedChat:
     owner_id: str
-    engine: ChatEngine
+    engine: ChatHandle
+    """The engine that answers (a snapshot; ``engine.name`` is the model to report)."""
     request: ChatRequest
     """What the engine gets: transcripts in place of audio, unless it hears audio itself."""
     prompt_tokens: int
@@ -129,44 +120,27 @@ class ChatService:
     def __init__(
         self,
         engines: EngineManager,
+        choice: EngineChoice,
         transcription: TranscriptionService,
         usage: UsageService,
-        settings: Settings,
+        limits: LimitSettings,
     ) -> None:
         self._engines = engines
+        self._choice = choice
         self._transcription = transcription
         self._usage = usage
-        self._settings = settings
+        self._limits = limits
 
-    def pick_engine(self, model: str | None) -> ChatEngine:
-        """Hosted model names and None use the default engine; an engine name (or a model name a
-        remote engine serves) picks that engine.
+    def pick_engine(self, model: str | None) -> ChatHandle:
+        """The engine for ``model`` (see ``engine_choice``): hosted names and None use the
+        default; an engine name, or a model name an engine serves, picks that engine.
 
         Raises:
-            ServiceUnavailable: no chat engine at all, or the configured default is missing.
-            InvalidRequest: no engine has that name.
+            ServiceUnavailable: no chat engine, or a known one that is not installed (with the
+                install hint).
+            InvalidRequest: an unknown model.
         """
-        engines = self._engines.chat_engines()
-        if not engines:
-            raise ServiceUnavailable(NO_CHAT_ENGINE)
-        if model and model not in HOSTED_CHAT_MODELS:
-            found = _named(engines, model)
-            if found is None:
-                names = ", ".join(e.name for e in engines)
-                raise InvalidRequest(
-                    f"Model '{model}' not found. Available chat models: {names}.", field="model"
-                )
-            return found
-        configured = self._settings.engines.default_chat
-        if not configured:
-            return engines[0]
-        default = _named(engines, configured)
-        if default is None:
-            raise ServiceUnavailable(
-                f"The default chat engine '{configured}' (VOXSERVE_ENGINES__DEFAULT_CHAT) is not "
-                "installed."
-            )
-        return default
+        return self._choice.chat(model)
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         """Resolve the engine and the audio, and check the conversation fits the context.
@@ -177,7 +151,7 @@ class ChatService:
                 conversation (plus ``max_tokens``) longer than the model's context.
         """
         engine = self.pick_engine(request.model)
-        native = engine.capabilities().audio_input
+        native = engine.capabilities.audio_input
         audio = _Audio()
         messages = [
             await self._message(request.owner_id, message, native, audio)
@@ -287,15 +261,15 @@ class ChatService:
     # ------------------------------------------------------------------ limits
 
     def _check_duration(self, clip: AudioClip) -> None:
-        limit = self._settings.limits.max_audio_seconds
+        limit = self._limits.max_audio_seconds
         if clip.duration > limit:
             raise InvalidRequest(
                 f"The audio is {clip.duration:.0f} s long; the limit is {limit:.0f} s.",
                 field="input_audio",
             )
 
-    def _check_fits(self, engine: ChatEngine, prompt_tokens: int, max_tokens: int | None) -> None:
-        context = engine.capabilities().context_length
+    def _check_fits(self, engine: ChatHandle, prompt_tokens: int, max_tokens: int | None) -> None:
+        context = engine.capabilities.context_length
         wanted = prompt_tokens + (max_tokens or 1)
         if wanted <= context:
             return
@@ -345,12 +319,6 @@ def sniff_format(data: bytes) -> str | None:
         if data[1] & 0xF6 == 0xF0:
             return "aac"
     return None
-
-
-def _named(engines: list[ChatEngine], name: str) -> ChatEngine | None:
-    """The engine called ``name``, else the one serving a model of that name (remote engines)."""
-    by_name = next((e for e in engines if e.name == name), None)
-    return by_name or next((e for e in engines if name in e.capabilities().models), None)
 
 
 def _with_counts(delta: ChatDelta, prompt_tokens: int, pieces: int) -> ChatDelta:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from voxserve.core.aliases import HOSTED_CHAT_MODELS, HOSTED_STT_MODELS, HOSTED_TTS_MODELS
 from voxserve.core.chat import ChatService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
+from voxserve.engines.handles import ChatHandle, EngineHandle, STTHandle, TTSHandle
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
 from voxserve.errors import NotFound, VoxError
 
 ModelKind = Literal["speech", "transcription", "chat"]
@@ -41,6 +41,8 @@ class ModelInfo:
     word_timestamps: bool = False
     hotwords: bool = False
     diarization: bool = False
+    translation: bool = False
+    """Transcription: translates speech in other languages to English (``/audio/translations``)."""
     context_length: int | None = None
     """Chat: tokens of conversation plus answer."""
     audio_native: bool = False
@@ -59,7 +61,8 @@ class ModelInfo:
 
 
 class ModelListing:
-    """Builds the list from the engines and the services that choose the default of each kind."""
+    """Builds the list from the engines' handles and the services that choose the default of
+    each kind (through the one engine-choice policy). Reads snapshots only: nothing blocks."""
 
     def __init__(
         self,
@@ -79,9 +82,9 @@ class ModelListing:
         stt = _default_name(lambda: self._transcription.pick_engine(None))
         chat = _default_name(lambda: self._chat.pick_engine(None))
         return [
-            *(_speech(e, e.name == tts) for e in self._engines.tts_engines()),
-            *(_transcription(e, e.name == stt) for e in self._engines.stt_engines()),
-            *(_chat(e, e.name == chat) for e in self._engines.chat_engines()),
+            *(_speech(h, h.name == tts) for h in self._engines.tts_handles()),
+            *(_transcription(h, h.name == stt) for h in self._engines.stt_handles()),
+            *(_chat(h, h.name == chat) for h in self._engines.chat_handles()),
         ]
 
     def model(self, model_id: str) -> ModelInfo:
@@ -98,7 +101,7 @@ class ModelListing:
         return found
 
 
-def _default_name(pick: Callable[[], TTSEngine | STTEngine | ChatEngine]) -> str | None:
+def _default_name(pick: Callable[[], EngineHandle[Any]]) -> str | None:
     try:
         return pick().name
     except VoxError:
@@ -106,8 +109,8 @@ def _default_name(pick: Callable[[], TTSEngine | STTEngine | ChatEngine]) -> str
         return None
 
 
-def _speech(engine: TTSEngine, default: bool) -> ModelInfo:
-    caps = engine.capabilities()
+def _speech(engine: TTSHandle, default: bool) -> ModelInfo:
+    caps = engine.capabilities
     return ModelInfo(
         id=engine.name,
         kind="speech",
@@ -119,8 +122,8 @@ def _speech(engine: TTSEngine, default: bool) -> ModelInfo:
     )
 
 
-def _transcription(engine: STTEngine, default: bool) -> ModelInfo:
-    caps = engine.capabilities()
+def _transcription(engine: STTHandle, default: bool) -> ModelInfo:
+    caps = engine.capabilities
     return ModelInfo(
         id=engine.name,
         kind="transcription",
@@ -131,11 +134,12 @@ def _transcription(engine: STTEngine, default: bool) -> ModelInfo:
         word_timestamps=caps.word_timestamps,
         hotwords=caps.hotwords,
         diarization=caps.diarization,
+        translation=caps.translation,
     )
 
 
-def _chat(engine: ChatEngine, default: bool) -> ModelInfo:
-    caps = engine.capabilities()
+def _chat(engine: ChatHandle, default: bool) -> ModelInfo:
+    caps = engine.capabilities
     served = tuple(m for m in caps.models if m != engine.name)
     hosted = tuple(sorted(HOSTED_CHAT_MODELS)) if default else ()
     return ModelInfo(

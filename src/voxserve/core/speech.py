@@ -9,7 +9,6 @@ sentences are cut further, at clauses, so a newcomer waits for a clause rather t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
@@ -21,22 +20,20 @@ from voxserve.audio.decode import decode
 from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.audio.resample import StreamResampler, resample
 from voxserve.audio.types import AudioClip, AudioFormat, Samples
-from voxserve.core.aliases import HOSTED_TTS_MODELS, HOSTED_VOICES, resolve_alias
+from voxserve.core.aliases import HOSTED_VOICES, resolve_alias
+from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.generations import GenerationService
-from voxserve.core.presets import Preset
+from voxserve.core.presets import Preset, preferred_voice
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import UsageService
 from voxserve.core.voice_samples import decode_reference, voice_state_key
 from voxserve.core.voices import VoiceService
+from voxserve.engines.handles import TTSHandle
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.protocol import SynthesisRequest, TTSEngine
-from voxserve.errors import (
-    InvalidRequest,
-    ServiceUnavailable,
-    Unsupported,
-    ValidationFailed,
-)
-from voxserve.settings import Settings
+from voxserve.engines.protocol import SynthesisRequest
+from voxserve.errors import InvalidRequest, Unsupported, ValidationFailed
+from voxserve.offload import run_in_thread
+from voxserve.settings import EngineSettings, LimitSettings
 from voxserve.storage.protocol import BlobStore, FileRecord, VoiceRecord
 
 log = logging.getLogger(__name__)
@@ -79,7 +76,8 @@ class VoiceChoice:
 @dataclass(frozen=True)
 class PreparedSpeech:
     owner_id: str
-    engine: TTSEngine
+    engine: TTSHandle
+    """The engine that speaks (a snapshot; ``engine.name`` is the model to report)."""
     sample_rate: int
     pieces: tuple[SynthesisRequest, ...]
     characters: int
@@ -87,21 +85,28 @@ class PreparedSpeech:
 
 
 class SpeechService:
+    """Text to speech for every API shape: validation, engine and voice choice, cloning,
+    sentence-by-sentence synthesis, encoding and metering."""
+
     def __init__(
         self,
         engines: EngineManager,
+        choice: EngineChoice,
         voices: VoiceService,
         blobs: BlobStore,
         usage: UsageService,
         generations: GenerationService,
-        settings: Settings,
+        limits: LimitSettings,
+        engine_settings: EngineSettings,
     ) -> None:
         self._engines = engines
+        self._choice = choice
         self._voices = voices
         self._blobs = blobs
         self._usage = usage
         self._generations = generations
-        self._settings = settings
+        self._limits = limits
+        self._engine_settings = engine_settings
 
     async def prepare(self, request: SpeechRequest) -> PreparedSpeech:
         """Validate and resolve everything; no audio is made yet.
@@ -109,6 +114,7 @@ class SpeechService:
         Raises:
             ValidationFailed: empty or too long text, speed out of range.
             InvalidRequest: no voice given, unknown model, voice of another engine.
+            ServiceUnavailable: a known model whose engine is not installed (with its hint).
             VoiceNotFound: the voice id is unknown (or another owner's).
             Unsupported: cloning asked of an engine that cannot clone.
         """
@@ -117,18 +123,43 @@ class SpeechService:
         # sentences, so summing them would undercount.
         characters = len(strip_tags(request.text))
         preset = self._voices.presets.get(request.voice_id or "")
-        engine = self._pick_engine(request, preset)
+        engine = self._choice.speech(
+            request.model,
+            voice_engine=preset.engine if preset is not None else None,
+            cloning=self._wants_clone(request),
+        )
         await self._usage.check_balance(request.owner_id, characters)  # before any cloning
         choice = await self._choose_voice(request, engine, preset)
         cloned = choice.custom is not None or choice.reference is not None
-        if cloned and not engine.capabilities().cloning:
+        if cloned and not engine.capabilities.cloning:
             raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
         pieces = await self._pieces(request, engine, choice)
         if not pieces:
             raise ValidationFailed("input: there is nothing to speak.", field="input")
         return PreparedSpeech(
-            request.owner_id, engine, engine.capabilities().sample_rate, tuple(pieces), characters
+            request.owner_id, engine, engine.capabilities.sample_rate, tuple(pieces), characters
         )
+
+    def default_engine(self, *, cloning: bool = False) -> TTSHandle:
+        """The engine hosted model names (and no model) use. Raises ServiceUnavailable."""
+        handle: TTSHandle = self._choice.default("tts", needs="cloning" if cloning else None)
+        return handle
+
+    def default_voice(self, model: str | None = None, *, language: str = "en") -> str:
+        """The public id of the voice to speak with when none is given: the best preset of the
+        engine ``model`` chooses that speaks ``language`` (else its first preset).
+
+        Raises:
+            InvalidRequest: unknown model, or an engine without preset voices.
+            ServiceUnavailable: as ``prepare``.
+        """
+        engine = self._choice.speech(model)
+        preset = preferred_voice(self._voices.presets.for_engine(engine.name), language)
+        if preset is None:
+            raise InvalidRequest(
+                f"The '{engine.name}' engine has no preset voice; give a voice.", field="voice_id"
+            )
+        return preset.id
 
     async def encoded(
         self,
@@ -187,8 +218,8 @@ class SpeechService:
         chunks = [chunk async for chunk in self._pcm(prepared)]
         samples = np.concatenate(chunks).astype(np.float32)
         if rate != prepared.sample_rate:
-            samples = await asyncio.to_thread(resample, samples, prepared.sample_rate, rate)
-        return await asyncio.to_thread(encode, samples, rate, fmt)
+            samples = await run_in_thread(resample, samples, prepared.sample_rate, rate)
+        return await run_in_thread(encode, samples, rate, fmt)
 
     @asynccontextmanager
     async def _metered(self, prepared: PreparedSpeech, endpoint: str) -> AsyncIterator[None]:
@@ -221,7 +252,7 @@ class SpeechService:
     # ------------------------------------------------------------------ resolution
 
     def _check_text(self, request: SpeechRequest) -> None:
-        limit = self._settings.limits.speech_max_characters
+        limit = self._limits.speech_max_characters
         if not strip_tags(request.text).strip():
             raise ValidationFailed("input: the text is empty.", field="input")
         if len(request.text) > limit:
@@ -232,47 +263,16 @@ class SpeechService:
         if not 0.25 <= request.speed <= 4.0:
             raise ValidationFailed("speed: must be between 0.25 and 4.0.", field="speed")
 
-    def _pick_engine(self, request: SpeechRequest, preset: Preset | None) -> TTSEngine:
-        """The engine the model names, else the one the voice (``preset``) belongs to, else the
-        default."""
-        model = request.model
-        if model and model not in HOSTED_TTS_MODELS:
-            return self._engine_named(model)
-        if preset is not None:
-            return self._engines.tts(preset.engine)
-        return self.default_engine(cloning=self._wants_clone(request))
-
     def _wants_clone(self, request: SpeechRequest) -> bool:
         """ref_audio, or a voice id that is no preset and no hosted alias (a custom voice)."""
         if request.ref_audio is not None:
             return True
         voice_id = request.voice_id or ""
-        known = voice_id in HOSTED_VOICES or voice_id in self._settings.engines.voice_aliases
+        known = voice_id in HOSTED_VOICES or voice_id in self._engine_settings.voice_aliases
         return bool(voice_id) and not known
 
-    def default_engine(self, *, cloning: bool = False) -> TTSEngine:
-        engines = self._engines.tts_engines()
-        if not engines:
-            raise ServiceUnavailable("No speech engine is installed.")
-        configured = self._settings.engines.default_tts
-        if configured:
-            return self._engine_named(configured)
-        if cloning:
-            capable = [e for e in engines if e.capabilities().cloning]
-            return capable[0] if capable else engines[0]
-        return engines[0]
-
-    def _engine_named(self, name: str) -> TTSEngine:
-        engine = next((e for e in self._engines.tts_engines() if e.name == name), None)
-        if engine is None:
-            names = ", ".join(e.name for e in self._engines.tts_engines())
-            raise InvalidRequest(
-                f"Model '{name}' not found. Available speech models: {names}.", field="model"
-            )
-        return engine
-
     async def _choose_voice(
-        self, request: SpeechRequest, engine: TTSEngine, preset: Preset | None
+        self, request: SpeechRequest, engine: TTSHandle, preset: Preset | None
     ) -> VoiceChoice:
         """``preset`` is the preset that ``request.voice_id`` names, if any."""
         if request.ref_audio is not None:
@@ -280,9 +280,7 @@ class SpeechService:
                 raise InvalidRequest(
                     "Give either voice_id or ref_audio, not both.", field="ref_audio"
                 )
-            clip = await asyncio.to_thread(
-                decode_reference, request.ref_audio, self._settings.limits
-            )
+            clip = await run_in_thread(decode_reference, request.ref_audio, self._limits)
             return VoiceChoice(reference=clip)
         voice_id = request.voice_id
         if not voice_id:
@@ -299,14 +297,14 @@ class SpeechService:
             voice_id,
             self._voices.presets,
             engine=engine.name,
-            pinned=self._settings.engines.voice_aliases,
+            pinned=self._engine_settings.voice_aliases,
         )
         if alias is not None and alias.preset.engine == engine.name:
             return VoiceChoice(preset=alias.preset.voice.id, emotion=alias.emotion)
         return VoiceChoice(custom=await self._voices.get_record(request.owner_id, voice_id))
 
     async def _pieces(
-        self, request: SpeechRequest, engine: TTSEngine, choice: VoiceChoice
+        self, request: SpeechRequest, engine: TTSHandle, choice: VoiceChoice
     ) -> list[SynthesisRequest]:
         pieces = []
         # Keyed by the sample a custom voice speaks with: emotions without a sample of their own
@@ -334,7 +332,7 @@ class SpeechService:
         return pieces
 
     async def _voice_state(
-        self, engine: TTSEngine, choice: VoiceChoice, emotion: str | None
+        self, engine: TTSHandle, choice: VoiceChoice, emotion: str | None
     ) -> bytes | None:
         if choice.reference is not None:
             return await self._engines.clone_voice(engine.name, choice.reference)
@@ -343,7 +341,7 @@ class SpeechService:
         return await self.custom_voice_state(choice.custom, engine, emotion)
 
     async def custom_voice_state(
-        self, record: VoiceRecord, engine: TTSEngine, emotion: str | None
+        self, record: VoiceRecord, engine: TTSHandle, emotion: str | None
     ) -> bytes:
         """The voice state of a saved voice: made once per (voice, sample, engine version) and
         kept in the blob store."""
@@ -356,7 +354,7 @@ class SpeechService:
         except KeyError:
             pass
         wav = await self._blobs.get(sample.blob_key)
-        clip = await asyncio.to_thread(decode, wav)
+        clip = await run_in_thread(decode, wav)
         state = await self._engines.clone_voice(engine.name, clip)
         await self._blobs.put(key, state)
         log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
@@ -369,4 +367,4 @@ async def _off_loop(fmt: AudioFormat, work: Callable[..., bytes], *args: Samples
     than the hop to a thread."""
     if fmt in RAW_FORMATS:
         return work(*args)
-    return await asyncio.to_thread(work, *args)
+    return await run_in_thread(work, *args)

@@ -1,34 +1,45 @@
 """Speech to text: resolve the audio source and the engine, then transcribe with lazy segments.
 
-``prepare`` fetches and decodes the audio and checks the options before anything is sent, so the
-API answers real statuses; ``stream`` yields the language, then segments as they are decoded.
+``prepare`` fetches the audio, decodes its first window and checks the options before anything
+is sent, so the API answers real statuses; ``stream`` yields the language, then segments as they
+are decoded. ``task="translate"`` gives English text whatever the language spoken (engines with
+``translation``).
+
+Long audio is decoded once, window by window: ``prepare`` starts the decoder and keeps it,
+positioned after the first window; the duration comes from the container's metadata (decoding
+to the end just to measure happens only for files that declare none).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
+from typing import Literal
 
-from voxserve.audio.decode import decode_head, iter_decode
-from voxserve.audio.types import AudioClip
-from voxserve.core.aliases import HOSTED_STT_MODELS
+from voxserve.audio.decode import decode, decode_head, iter_decode, probe_duration
+from voxserve.audio.types import AudioClip, Samples
+from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.fetching import UrlFetcher
 from voxserve.core.files import FileService
 from voxserve.core.usage import UsageService
+from voxserve.engines.handles import STTHandle
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.protocol import Segment, STTEngine, TranscriptionInfo, TranscriptionOptions
-from voxserve.engines.threads import iterate_in_thread
-from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported, ValidationFailed
-from voxserve.settings import Settings
+from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
+from voxserve.errors import InvalidRequest, Unsupported, ValidationFailed
+from voxserve.offload import iterate_in_thread, run_in_thread
+from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
+Task = Literal["transcribe", "translate"]
+TRANSLATION_HINT = (
+    "Translation needs an engine that can translate: a multilingual Whisper model "
+    "(voxserve models pull faster-whisper-base) or a remote server (VOXSERVE_REMOTE__STT_URL)."
+)
 
 
 @dataclass(frozen=True)
@@ -51,19 +62,23 @@ class TranscriptionRequest:
     hotwords: tuple[str, ...] = ()
     prompt: str | None = None
     diarize: bool = False
+    task: Task = "transcribe"
+    """``translate``: English text whatever the language spoken (OpenAI's translations)."""
 
 
 @dataclass(frozen=True)
 class PreparedTranscription:
     owner_id: str
-    engine: STTEngine
+    engine: STTHandle
+    """The engine that transcribes (a snapshot; ``engine.name`` is the model to report)."""
     audio: AudioClip
     """The whole audio, or its first window when it is longer than one."""
     options: TranscriptionOptions
     duration: float
     """The whole audio's duration in seconds."""
-    encoded: bytes | None = None
-    """The encoded file, kept when the audio spans several windows (decoded one at a time)."""
+    rest: AsyncGenerator[Samples, None] | None = None
+    """The decoder, positioned after the first window, when the audio may span several (each
+    later window is decoded as the transcription reaches it)."""
 
 
 @dataclass(frozen=True)
@@ -75,75 +90,66 @@ class Transcript:
 
 
 class TranscriptionService:
+    """Speech to text (and translation to English) for every API shape and for chat's audio
+    parts: source resolution, engine choice, windowed decoding, metering."""
+
     def __init__(
         self,
         engines: EngineManager,
+        choice: EngineChoice,
         files: FileService,
         fetcher: UrlFetcher,
         usage: UsageService,
-        settings: Settings,
+        limits: LimitSettings,
     ) -> None:
         self._engines = engines
+        self._choice = choice
         self._files = files
         self._fetcher = fetcher
         self._usage = usage
-        self._settings = settings
+        self._limits = limits
 
-    def pick_engine(self, model: str | None) -> STTEngine:
-        """Hosted model names and None use the default engine; an engine name picks one."""
-        engines = self._engines.stt_engines()
-        if not engines:
-            raise ServiceUnavailable("No transcription engine is installed.")
-        name = (
-            model
-            if model and model not in HOSTED_STT_MODELS
-            else self._settings.engines.default_stt
-        )
-        if not name:
-            return engines[0]
-        engine = next((e for e in engines if e.name == name), None)
-        if engine is None:
-            names = ", ".join(e.name for e in engines)
-            raise InvalidRequest(
-                f"Model '{name}' not found. Available transcription models: {names}.", field="model"
-            )
-        return engine
+    def pick_engine(self, model: str | None, *, task: Task = "transcribe") -> STTHandle:
+        """The engine for ``model`` (see ``engine_choice``); for a translation with no model
+        named, the best engine that can translate.
+
+        Raises:
+            InvalidRequest: an unknown model. ServiceUnavailable: not installed (with the hint).
+        """
+        return self._choice.transcription(model, translation=task == "translate")
 
     async def prepare(self, request: TranscriptionRequest) -> PreparedTranscription:
-        """Check options, fetch and decode the audio.
+        """Check options, fetch the audio and decode its first window.
 
         Raises:
             InvalidRequest: no source or several, a refused URL, undecodable or empty audio,
-                an unknown model, diarization asked.
+                an unknown model, audio over the length limit.
+            Unsupported: diarization or translation asked of an engine that cannot.
+            ServiceUnavailable: a known model whose engine is not installed.
             NotFound: an unknown file id.
         """
-        engine = self.pick_engine(request.model)
-        caps = engine.capabilities()
-        if request.diarize and not caps.diarization:
-            raise Unsupported(
-                "Diarization is not available: no installed transcription engine can tell "
-                "speakers apart. Configure a remote engine that can (VOXSERVE_REMOTE__STT_URL).",
-                field="diarize",
-            )
-        language = normalise_language(request.language)
-        data = await self.load_source(request.owner_id, request.source)
-        window = self._settings.limits.transcription_window_seconds
-        audio, duration = await decode_window(data, caps.sample_rate, window)
-        if duration > self._settings.limits.max_audio_seconds:
-            raise InvalidRequest(
-                f"The audio is {duration:.0f} s long; the limit is "
-                f"{self._settings.limits.max_audio_seconds:.0f} s.",
-                field="file",
-            )
+        engine = self.pick_engine(request.model, task=request.task)
+        _check_abilities(engine, request)
         options = TranscriptionOptions(
-            language=language,
+            language=normalise_language(request.language),
             temperature=request.temperature,
             word_timestamps=request.word_timestamps,
             hotwords=request.hotwords,
             prompt=request.prompt,
+            task=request.task,
         )
-        encoded = data if duration > audio.duration else None
-        return PreparedTranscription(request.owner_id, engine, audio, options, duration, encoded)
+        data = await self.load_source(request.owner_id, request.source)
+        window = self._limits.transcription_window_seconds
+        audio, duration, rest = await open_windows(data, engine.capabilities.sample_rate, window)
+        if duration > self._limits.max_audio_seconds:
+            if rest is not None:
+                await rest.aclose()
+            raise InvalidRequest(
+                f"The audio is {duration:.0f} s long; the limit is "
+                f"{self._limits.max_audio_seconds:.0f} s.",
+                field="file",
+            )
+        return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest)
 
     async def load_source(self, owner_id: str, source: AudioSource) -> bytes:
         given = [x is not None for x in (source.data, source.url, source.file_id)]
@@ -175,13 +181,18 @@ class TranscriptionService:
         memory stays bounded by one window whatever the length; later windows keep the language
         detected in the first.
         """
-        info, first = await self._engines.transcribe(
-            prepared.engine.name, prepared.audio, prepared.options
-        )
+        try:
+            info, first = await self._engines.transcribe(
+                prepared.engine.name, prepared.audio, prepared.options
+            )
+        except BaseException:
+            if prepared.rest is not None:
+                await prepared.rest.aclose()
+            raise
         info = replace(info, duration=prepared.duration)
         segments: AsyncIterator[Segment] = first
-        if prepared.encoded is not None:
-            segments = self._windows(prepared, info, segments)
+        if prepared.rest is not None:
+            segments = self._windows(prepared, prepared.rest, info, segments)
         if endpoint is None:
             return info, segments
         return info, self._metered(prepared, info, segments, endpoint)
@@ -189,28 +200,23 @@ class TranscriptionService:
     async def _windows(
         self,
         prepared: PreparedTranscription,
+        rest: AsyncGenerator[Samples, None],
         info: TranscriptionInfo,
         first: AsyncIterator[Segment],
     ) -> AsyncIterator[Segment]:
-        async for segment in first:
-            yield segment
         rate = prepared.audio.sample_rate
         options = replace(prepared.options, language=prepared.options.language or info.language)
-        window = self._settings.limits.transcription_window_seconds
-        chunks = iterate_in_thread(
-            lambda: iter_decode(prepared.encoded or b"", sample_rate=rate, chunk_seconds=window)
-        )
-        offset = 0.0
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                if offset > 0:
-                    clip = AudioClip(chunk, rate)
-                    _, later = await self._engines.transcribe(
-                        prepared.engine.name, clip, options, admitted=True
-                    )
-                    async with aclosing(later):
-                        async for segment in later:
-                            yield shifted(segment, offset)
+        offset = prepared.audio.duration
+        async with aclosing(rest):
+            async for segment in first:
+                yield segment
+            async for chunk in rest:
+                _, later = await self._engines.transcribe(
+                    prepared.engine.name, AudioClip(chunk, rate), options, admitted=True
+                )
+                async with aclosing(later):
+                    async for segment in later:
+                        yield shifted(segment, offset)
                 offset += len(chunk) / rate
 
     async def transcribe(self, prepared: PreparedTranscription) -> Transcript:
@@ -274,23 +280,71 @@ def normalise_language(language: str | None) -> str | None:
     return code
 
 
+def _check_abilities(engine: STTHandle, request: TranscriptionRequest) -> None:
+    caps = engine.capabilities
+    if request.diarize and not caps.diarization:
+        raise Unsupported(
+            "Diarization is not available: no installed transcription engine can tell "
+            "speakers apart. Configure a remote engine that can (VOXSERVE_REMOTE__STT_URL).",
+            field="diarize",
+        )
+    if request.task == "translate" and not caps.translation:
+        raise Unsupported(f"The '{engine.name}' engine cannot translate. {TRANSLATION_HINT}")
+
+
 async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
-    """The whole audio, decoded in a worker thread (see ``decode_window``)."""
-    clip, _ = await decode_window(data, sample_rate, math.inf)
-    return clip
+    """The whole audio, decoded in a worker thread; bad audio is a 400 (see ``open_windows``)."""
+    _check_not_empty(data)
+    with _bad_audio():
+        return await run_in_thread(decode, data, sample_rate=sample_rate)
 
 
-async def decode_window(
+async def open_windows(
     data: bytes, sample_rate: int, window_seconds: float
-) -> tuple[AudioClip, float]:
-    """The first window of audio and the whole duration, decoded in a worker thread; bad audio is
-    a 400 here (the request, not a field, is wrong)."""
+) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
+    """Decode the first window; return it, the whole duration, and the decoder positioned after
+    it (None when the first window holds everything).
+
+    Decoding runs in worker threads. Bad audio is a 400 here (the request, not a field, is
+    wrong).
+    """
+    _check_not_empty(data)
+    windows = iterate_in_thread(
+        lambda: iter_decode(data, sample_rate=sample_rate, chunk_seconds=window_seconds)
+    )
+    try:
+        with _bad_audio():
+            first = await anext(windows, None)
+            if first is None:
+                raise ValidationFailed("Audio is empty: the file contains no audio samples.")
+            clip = AudioClip(first, sample_rate)
+            if len(first) < round(window_seconds * sample_rate):
+                await windows.aclose()
+                return clip, clip.duration, None
+            duration = await run_in_thread(_whole_duration, data, sample_rate)
+    except BaseException:
+        await windows.aclose()
+        raise
+    return clip, max(duration, clip.duration), windows
+
+
+def _whole_duration(data: bytes, sample_rate: int) -> float:
+    """The duration the container declares, else (no metadata) measured by decoding."""
+    declared = probe_duration(data)
+    if declared is not None:
+        return declared
+    return decode_head(data, sample_rate=sample_rate, max_seconds=0)[1]
+
+
+def _check_not_empty(data: bytes) -> None:
     if not data:
         raise InvalidRequest("The audio file is empty.", field="file")
+
+
+@contextmanager
+def _bad_audio() -> Iterator[None]:
     try:
-        return await asyncio.to_thread(
-            decode_head, data, sample_rate=sample_rate, max_seconds=window_seconds
-        )
+        yield
     except ValidationFailed as exc:
         raise InvalidRequest(exc.message, field="file") from None
 

@@ -39,6 +39,7 @@ from voxserve.core.voice_types import (
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import SynthesisRequest
 from voxserve.errors import InvalidRequest, LimitExceeded, ValidationFailed, VoiceNotFound
+from voxserve.offload import run_in_thread
 from voxserve.settings import LimitSettings, RetentionSettings
 from voxserve.storage.protocol import (
     BlobStore,
@@ -211,7 +212,7 @@ class VoiceService:
             raise LimitExceeded(limit_message(self._limits.max_custom_voices))
 
     async def _prepare(self, data: bytes, field_name: str, denoise: bool) -> PreparedSample:
-        return await asyncio.to_thread(
+        return await run_in_thread(
             prepare_sample, data, self._limits, field_name=field_name, denoise=denoise
         )
 
@@ -235,10 +236,10 @@ class VoiceService:
             pass
         text = PRESET_SAMPLE_TEXT.format(name=preset.voice.name)
         request = SynthesisRequest(text=text, voice=preset.voice.id)
-        rate = self._engines.tts(preset.engine).capabilities().sample_rate
+        rate = self._engines.tts_handle(preset.engine).capabilities.sample_rate
         chunks = [c async for c in self._engines.stream_tts(preset.engine, request)]
         samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        wav = await asyncio.to_thread(encode, samples.astype(np.float32), rate, "wav")
+        wav = await run_in_thread(encode, samples.astype(np.float32), rate, "wav")
         await self._blobs.put(key, wav)
         return wav
 

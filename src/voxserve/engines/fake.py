@@ -110,19 +110,34 @@ class FakeTTSEngine:
 
 class FakeSTTEngine:
     """Answers ``transcript`` for any audio, split into one segment per sentence spread over the
-    clip's duration, with evenly spaced word times."""
+    clip's duration, with evenly spaced word times.
+
+    It cannot translate (``Unsupported``) unless given a ``translation``: then a translate task
+    answers that text instead, as if the audio had been spoken in another language.
+    """
 
     name = "fake-stt"
     version = "1"
 
-    def __init__(self, transcript: str = "This is a fake transcript.", language: str = "en"):
+    def __init__(
+        self,
+        transcript: str = "This is a fake transcript.",
+        language: str = "en",
+        *,
+        translation: str | None = None,
+    ):
         self.transcript = transcript
         self.language = language
+        self.translation = translation
         self.calls: list[TranscriptionOptions] = []
 
     def capabilities(self) -> STTCapabilities:
         return STTCapabilities(
-            languages=(), language_detection=True, word_timestamps=True, hotwords=True
+            languages=(),
+            language_detection=True,
+            word_timestamps=True,
+            hotwords=True,
+            translation=self.translation is not None,
         )
 
     def load(self) -> None:
@@ -135,11 +150,19 @@ class FakeSTTEngine:
         self, audio: AudioClip, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         self.calls.append(options)
+        text = self.transcript
+        if options.task == "translate":
+            if self.translation is None:
+                raise Unsupported(
+                    "The fake-stt engine cannot translate; give it a translation to test with "
+                    "(FakeSTTEngine(translation=...)), or use a multilingual Whisper model."
+                )
+            text = self.translation
         info = TranscriptionInfo(options.language or self.language, 1.0, audio.duration)
-        return info, self._segments(audio.duration, options.word_timestamps)
+        return info, self._segments(text, audio.duration, options.word_timestamps)
 
-    def _segments(self, duration: float, words: bool) -> Iterator[Segment]:
-        sentences = [s.strip() + "." for s in self.transcript.split(".") if s.strip()]
+    def _segments(self, text: str, duration: float, words: bool) -> Iterator[Segment]:
+        sentences = [s.strip() + "." for s in text.split(".") if s.strip()]
         step = duration / max(len(sentences), 1)
         for i, sentence in enumerate(sentences):
             start, end = i * step, (i + 1) * step

@@ -90,6 +90,7 @@ class FasterWhisperEngine:
             word_timestamps=True,
             hotwords=True,
             diarization=False,
+            translation=len(languages) > 1,
             sample_rate=SAMPLE_RATE,
             max_concurrency=1,
         )
@@ -131,6 +132,12 @@ class FasterWhisperEngine:
         if audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"{self.name} needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate}")
         language = self._check_language(options.language)
+        if options.task == "translate" and len(self._model_languages()) < 2:
+            raise Unsupported(
+                f"{self.name} is English-only and cannot translate; use a multilingual model: "
+                f"{PULL_HINT}",
+                field="task",
+            )
         model = self._model
         if model is None:
             raise EngineFailure(f"{self.name} is not loaded")
@@ -157,6 +164,7 @@ class FasterWhisperEngine:
             "word_timestamps": options.word_timestamps,
             "hotwords": ", ".join(options.hotwords) or None,
             "initial_prompt": options.prompt or None,
+            "task": options.task,
             "vad_filter": self.vad_filter,
             "beam_size": self.beam_size,
         }

@@ -8,7 +8,15 @@ re-queues between sentences and other requests get their first sentence early.
 
 Engines load lazily on first use, once, in a worker thread; ``unload_idle`` frees engines that
 have been idle too long, and the next use loads them again. Every blocking call runs through
-``voxserve.engines.threads``, so the event loop never waits on inference.
+``voxserve.offload``, so the event loop never waits on inference.
+
+Core sees engines as ``EngineHandle`` snapshots (``tts_handles()``, ``tts_handle(name)``...), never
+as engine objects. A snapshot is taken when the engine is registered (build the manager off the
+loop: ``await run_in_thread(EngineManager, engines, settings)``), after every load and after every
+synthesis (a remote speech engine learns its voices on first contact), always in a worker thread.
+
+Asking for an engine that is not installed is ``InvalidRequest`` (400, field ``model``) naming the
+installed ones: the same answer the engine-choice policy gives for an unknown model.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
-from contextlib import aclosing, asynccontextmanager, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.engines.guards import SlotStream, engine_errors, guarded
+from voxserve.engines.handles import ChatHandle, EngineHandle, EngineKind, STTHandle, TTSHandle
 from voxserve.engines.protocol import (
     ChatDelta,
     ChatEngine,
@@ -32,9 +42,9 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     TTSEngine,
 )
-from voxserve.engines.slots import E, EngineKind, EngineSlots
-from voxserve.engines.threads import iterate_in_thread, run_in_thread
-from voxserve.errors import EngineFailure, NotFound, ServiceUnavailable, VoxError
+from voxserve.engines.slots import E, EngineSlots, snapshot
+from voxserve.errors import InvalidRequest, ServiceUnavailable
+from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -85,16 +95,53 @@ class EngineManager:
 
     # ------------------------------------------------------------------ lookup
 
+    def tts_handles(self) -> list[TTSHandle]:
+        """Every speech engine as a snapshot, best first."""
+        return [s.handle for s in self._tts.values()]
+
+    def stt_handles(self) -> list[STTHandle]:
+        """Every transcription engine as a snapshot, best first."""
+        return [s.handle for s in self._stt.values()]
+
+    def chat_handles(self) -> list[ChatHandle]:
+        """Every chat engine as a snapshot, best first."""
+        return [s.handle for s in self._chat.values()]
+
+    def handles(self, kind: EngineKind) -> list[EngineHandle[Any]]:
+        """Every engine of ``kind`` as a snapshot, best first."""
+        return [s.handle for s in self._group(kind).values()]
+
+    def tts_handle(self, name: str) -> TTSHandle:
+        """The speech engine called ``name``. Raises InvalidRequest (not installed)."""
+        handle: TTSHandle = self._entry(self._tts, "tts", name).handle
+        return handle
+
+    def stt_handle(self, name: str) -> STTHandle:
+        """The transcription engine called ``name``. Raises InvalidRequest (not installed)."""
+        handle: STTHandle = self._entry(self._stt, "stt", name).handle
+        return handle
+
+    def chat_handle(self, name: str) -> ChatHandle:
+        """The chat engine called ``name``. Raises InvalidRequest (not installed)."""
+        handle: ChatHandle = self._entry(self._chat, "chat", name).handle
+        return handle
+
+    def handle(self, kind: EngineKind, name: str) -> EngineHandle[Any]:
+        """The engine of ``kind`` called ``name``. Raises InvalidRequest (not installed)."""
+        return self._entry(self._group(kind), kind, name).handle
+
+    # Raw engines, for the CLI and tests; core uses handles.
+
     def tts(self, name: str) -> TTSEngine:
-        """The TTS engine called ``name``. Raises NotFound."""
+        """The TTS engine called ``name``. Raises InvalidRequest."""
         return self._entry(self._tts, "tts", name).engine
 
     def stt(self, name: str) -> STTEngine:
-        """The STT engine called ``name``. Raises NotFound."""
+        """The STT engine called ``name``. Raises InvalidRequest."""
         return self._entry(self._stt, "stt", name).engine
 
     def chat(self, name: str) -> ChatEngine:
-        """The chat engine called ``name``. Raises NotFound."""
+        """The chat engine called ``name``. Raises InvalidRequest."""
         return self._entry(self._chat, "chat", name).engine
 
     def tts_engines(self) -> list[TTSEngine]:
@@ -113,7 +160,7 @@ class EngineManager:
 
     def tts_busy(self, name: str) -> bool:
         """Whether a piece for TTS engine ``name`` asked for now would wait for others' work.
-        Raises NotFound."""
+        Raises InvalidRequest."""
         return self._entry(self._tts, "tts", name).busy()
 
     # ------------------------------------------------------------------ work
@@ -126,26 +173,37 @@ class EngineManager:
         ``admitted``: a later piece of a request already under way; it queues like the others
         but is never refused for a full queue (a half-spoken answer must not fail for load).
 
+        After the last chunk, the engine's handle is refreshed (in the worker thread that pulled
+        it): a remote engine may have learnt its voices meanwhile.
+
         Raises:
-            NotFound: no such engine.
+            InvalidRequest: no such engine.
             Overloaded: its queue is full.
             Unsupported, EngineFailure: from the engine.
         """
         slots = self._entry(self._tts, "tts", name)
         engine = slots.engine
+
+        def chunks() -> Iterator[Samples]:
+            yield from engine.synthesize(request)
+            slots.refresh()
+
         async with self._slot(slots, admitted=admitted):
-            with _engine_errors(name, "synthesis"):
-                stream = iterate_in_thread(lambda: engine.synthesize(request))
+            with engine_errors(name, "synthesis"):
+                stream = iterate_in_thread(chunks)
                 async with aclosing(stream):
                     async for chunk in stream:
                         yield chunk
 
     async def clone_voice(self, name: str, clip: AudioClip) -> bytes:
-        """Compute a voice state for ``clip`` with engine ``name``. Raises NotFound, Overloaded,
-        Unsupported, EngineFailure."""
+        """Compute a voice state for ``clip`` with engine ``name``.
+
+        Raises:
+            InvalidRequest, Overloaded; Unsupported, EngineFailure from the engine.
+        """
         slots = self._entry(self._tts, "tts", name)
         async with self._slot(slots):
-            with _engine_errors(name, "voice cloning"):
+            with engine_errors(name, "voice cloning"):
                 return await run_in_thread(slots.engine.clone_voice, clip)
 
     async def transcribe(
@@ -158,29 +216,29 @@ class EngineManager:
         refused for a full queue.
 
         Raises:
-            NotFound, Overloaded; Unsupported, EngineFailure from the engine.
+            InvalidRequest, Overloaded; Unsupported, EngineFailure from the engine.
         """
         slots = self._entry(self._stt, "stt", name)
         await self._take(slots, admitted=admitted)
         try:
-            with _engine_errors(name, "transcription"):
+            with engine_errors(name, "transcription"):
                 info, segments = await run_in_thread(slots.engine.transcribe, audio, options)
         except BaseException:
             self._give_back(slots)
             raise
-        stream = _guarded(name, "transcription", iterate_in_thread(lambda: segments))
+        stream = guarded(name, "transcription", iterate_in_thread(lambda: segments))
         return info, SlotStream(stream, lambda: self._give_back(slots))
 
     async def chat_stream(self, name: str, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
         """Generate an answer with chat engine ``name``, piece by piece.
 
         Raises:
-            NotFound, Overloaded; InvalidRequest, EngineFailure from the engine.
+            InvalidRequest, Overloaded; InvalidRequest, EngineFailure from the engine.
         """
         slots = self._entry(self._chat, "chat", name)
         engine = slots.engine
         async with self._slot(slots):
-            with _engine_errors(name, "chat"):
+            with engine_errors(name, "chat"):
                 stream = iterate_in_thread(lambda: engine.complete(request))
                 async with aclosing(stream):
                     async for delta in stream:
@@ -190,13 +248,13 @@ class EngineManager:
         """Prompt tokens ``request`` would use with engine ``name``.
 
         Takes no slot (tokenizing is cheap and must not queue behind generations), but loads
-        the engine and keeps it from being unloaded meanwhile. Raises NotFound, EngineFailure.
+        the engine and keeps it from being unloaded meanwhile. Raises InvalidRequest, EngineFailure.
         """
         slots = self._entry(self._chat, "chat", name)
         slots.users += 1
         try:
             await self._load(slots)
-            with _engine_errors(name, "token counting"):
+            with engine_errors(name, "token counting"):
                 return await run_in_thread(slots.engine.count_tokens, request)
         finally:
             slots.users -= 1
@@ -267,23 +325,32 @@ class EngineManager:
 
     def _register(self, engine: AnyEngine) -> None:
         kind = engine_kind(engine)
+        group = self._group(kind)
+        if engine.name in group:
+            raise ValueError(f"two {kind} engines are named {engine.name!r}")
+        try:
+            handle = snapshot(engine, kind)
+        except Exception:
+            # An engine that cannot say what it does cannot serve anything.
+            log.exception("engine %s: capabilities unavailable; not serving it", engine.name)
+            return
+        limit = self._settings.concurrency.get(engine.name) or handle.capabilities.max_concurrency
+        group[engine.name] = EngineSlots(engine, handle, max(1, limit), self._settings.max_queue)
+
+    def _group(self, kind: EngineKind) -> dict[str, EngineSlots[Any]]:
         groups: dict[EngineKind, dict[str, Any]] = {
             "tts": self._tts,
             "stt": self._stt,
             "chat": self._chat,
         }
-        group = groups[kind]
-        if engine.name in group:
-            raise ValueError(f"two {kind} engines are named {engine.name!r}")
-        limit = self._settings.concurrency.get(engine.name) or _default_limit(engine)
-        group[engine.name] = EngineSlots(engine, kind, max(1, limit), self._settings.max_queue)
+        return groups[kind]
 
     def _entry(
         self, group: dict[str, EngineSlots[E]], kind: EngineKind, name: str
     ) -> EngineSlots[E]:
         slots = group.get(name)
         if slots is None:
-            raise NotFound(f"No {_KIND_LABELS[kind]} engine named '{name}' is installed.")
+            raise unknown_model(_KIND_LABELS[kind], name, list(group))
         return slots
 
     def _all(self) -> list[EngineSlots[Any]]:
@@ -316,7 +383,7 @@ class EngineManager:
         slots.release()
 
     async def _load(self, slots: EngineSlots[Any]) -> None:
-        with _engine_errors(slots.engine.name, "loading"):
+        with engine_errors(slots.engine.name, "loading"):
             await slots.ensure_loaded()
 
     async def _unload(self, slots: EngineSlots[Any]) -> None:
@@ -326,67 +393,9 @@ class EngineManager:
             log.exception("engine %s failed to unload", slots.engine.name)
 
 
-def _default_limit(engine: AnyEngine) -> int:
-    try:
-        return engine.capabilities().max_concurrency
-    except Exception:
-        # A remote engine may be unreachable at startup: serve it one request at a time.
-        log.warning("engine %s: capabilities unavailable, concurrency 1", engine.name)
-        return 1
-
-
-@contextmanager
-def _engine_errors(name: str, action: str) -> Iterator[None]:
-    """Let VoxErrors through; turn anything else an engine raises into ``EngineFailure`` (logged
-    with its traceback here, never sent to the client)."""
-    try:
-        yield
-    except VoxError:
-        raise
-    except Exception as exc:
-        log.exception("engine %s failed during %s", name, action)
-        raise EngineFailure(f"The {name} engine failed during {action}.") from exc
-
-
-async def _guarded(
-    name: str, action: str, stream: AsyncGenerator[T, None]
-) -> AsyncGenerator[T, None]:
-    async with aclosing(stream):
-        with _engine_errors(name, action):
-            async for item in stream:
-                yield item
-
-
-class SlotStream(AsyncIterator[T]):
-    """An async iterator holding an engine slot, given back once the iterator is exhausted,
-    fails or is closed (``aclose()``, or ``contextlib.aclosing``).
-
-    A plain async generator would not do: one that was never started runs no cleanup on
-    ``aclose()``, and the engine slot it holds would never come back.
-    """
-
-    def __init__(self, stream: AsyncGenerator[T, None], on_close: Callable[[], None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stream = stream
-        self._on_close: Callable[[], None] | None = on_close
-
-    async def __anext__(self) -> T:
-        try:
-            return await self._stream.__anext__()
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        on_close, self._on_close = self._on_close, None
-        if on_close is None:
-            return
-        try:
-            await self._stream.aclose()
-        finally:
-            on_close()
-
-    def __del__(self) -> None:
-        # Dropped without being closed: still give the slot back, on the loop's thread.
-        if self._on_close is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._on_close)
+def unknown_model(label: str, name: str, installed: list[str]) -> InvalidRequest:
+    """The one answer to a model name no installed engine has (400, field ``model``)."""
+    names = ", ".join(installed) or "none"
+    return InvalidRequest(
+        f"Model '{name}' not found. Available {label} models: {names}.", field="model"
+    )

@@ -93,6 +93,12 @@ class PocketsphinxEngine:
             EngineFailure: the engine is not loaded, or decoding failed.
         """
         _check_language(options.language)
+        if options.task == "translate":
+            raise Unsupported(
+                "pocketsphinx cannot translate; translation needs a multilingual Whisper model "
+                "(voxserve models pull faster-whisper-base).",
+                field="task",
+            )
         if audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"pocketsphinx needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate}")
         decoder = self._require_decoder()

@@ -15,6 +15,8 @@ from typing import Literal, Protocol, runtime_checkable
 from voxserve.audio.types import AudioClip, Samples
 
 Gender = Literal["female", "male", "neutral"]
+Task = Literal["transcribe", "translate"]
+"""What a transcription produces: the words spoken, or their English translation."""
 
 
 # --------------------------------------------------------------------------- text-to-speech
@@ -131,6 +133,9 @@ class TranscriptionOptions:
     """Terms to favour (Mistral's ``context_bias``)."""
     prompt: str | None = None
     """Text that precedes the audio (OpenAI's ``prompt``)."""
+    task: Task = "transcribe"
+    """``translate``: English text whatever the language spoken (engines with ``translation``;
+    others raise ``Unsupported``)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ class STTCapabilities:
     word_timestamps: bool = False
     hotwords: bool = False
     diarization: bool = False
+    translation: bool = False
+    """Can translate speech in other languages to English text (``task="translate"``)."""
     sample_rate: int = 16000
     """Rate the engine wants its input at."""
     max_concurrency: int = 1

@@ -59,7 +59,8 @@ def normalize_language(language: object) -> str | None:
 
 
 class RemoteSTTEngine:
-    """An ``STTEngine`` that forwards to a remote ``POST {base}/audio/transcriptions``.
+    """An ``STTEngine`` that forwards to a remote ``POST {base}/audio/transcriptions`` (and
+    ``/audio/translations`` for the translate task).
 
     The remote decodes the whole clip before answering, so ``transcribe`` blocks for the request
     and the segments it returns are already known. Hotwords have no OpenAI equivalent and are
@@ -95,6 +96,7 @@ class RemoteSTTEngine:
             language_detection=True,
             word_timestamps=self.word_timestamps,
             hotwords=False,
+            translation=True,
             sample_rate=self.sample_rate,
             max_concurrency=self.max_concurrency,
         )
@@ -112,11 +114,12 @@ class RemoteSTTEngine:
             raise Unsupported("The remote transcription server does not take hotwords.")
         if options.word_timestamps and not self.word_timestamps:
             raise Unsupported("The remote transcription server is set up without word timestamps.")
+        translate = options.task == "translate"
         response = self._server.request(
             "POST",
-            "/audio/transcriptions",
+            "/audio/translations" if translate else "/audio/transcriptions",
             files={"file": ("audio.wav", to_mono_wav(audio), "audio/wav")},
-            data=self._form(options),
+            data=self._translation_form(options) if translate else self._form(options),
         )
         data = _json_or_text(response)
         info = TranscriptionInfo(
@@ -136,6 +139,15 @@ class RemoteSTTEngine:
             prompt=options.prompt,
             response_format="verbose_json",
             **{"timestamp_granularities[]": granularities},
+        )
+
+    def _translation_form(self, options: TranscriptionOptions) -> dict[str, Any]:
+        # OpenAI's translations take neither a language nor timestamp granularities.
+        return without_none(
+            model=self.model,
+            temperature=None if options.temperature is None else str(options.temperature),
+            prompt=options.prompt,
+            response_format="verbose_json",
         )
 
 

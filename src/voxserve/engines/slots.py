@@ -10,24 +10,31 @@ comes early under load.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
+from voxserve.engines.handles import EngineHandle, EngineKind
 from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
-from voxserve.engines.threads import run_in_thread
 from voxserve.errors import Overloaded
+from voxserve.offload import run_in_thread
 
-EngineKind = Literal["tts", "stt", "chat"]
 E = TypeVar("E", TTSEngine, STTEngine, ChatEngine)
+log = logging.getLogger(__name__)
 
 
 class EngineSlots(Generic[E]):
-    """One engine with its load state, concurrency slots and FIFO waiters."""
+    """One engine with its handle, load state, concurrency slots and FIFO waiters.
 
-    def __init__(self, engine: E, kind: EngineKind, limit: int, max_queue: int) -> None:
+    ``refresh`` takes a new handle (``capabilities()`` may block: call it in a worker thread).
+    """
+
+    def __init__(self, engine: E, handle: EngineHandle[Any], limit: int, max_queue: int) -> None:
         self.engine: E = engine
-        self.kind = kind
+        self.kind: EngineKind = handle.kind
+        self.handle = handle
+        """The engine as core sees it; replaced (never mutated) when its capabilities change."""
         self.limit = limit
         self.max_queue = max_queue
         self.active = 0
@@ -91,13 +98,32 @@ class EngineSlots(Generic[E]):
             if self._loading is None:
                 # A task of its own: a cancelled first caller must not leave a half-done load
                 # that the next caller starts again.
-                self._loading = asyncio.ensure_future(run_in_thread(self.engine.load))
+                self._loading = asyncio.ensure_future(run_in_thread(self._load_and_refresh))
             try:
                 await asyncio.shield(self._loading)
             finally:
                 if self._loading.done():
                     self._loading = None
             self.loaded = True
+
+    def refresh(self) -> None:
+        """Take a new handle if the capabilities changed. Blocking: call it in a worker thread.
+
+        Never raises: work that succeeded must not fail for its bookkeeping; the old handle
+        stays (logged)."""
+        try:
+            fresh = snapshot(self.engine, self.kind)
+        except Exception:
+            log.exception(
+                "engine %s: capabilities unavailable; keeping the last ones", self.handle.name
+            )
+            return
+        if fresh != self.handle:
+            self.handle = fresh  # one assignment: readers on the loop see the old or the new
+
+    def _load_and_refresh(self) -> None:
+        self.engine.load()
+        self.refresh()
 
     async def unload(self) -> None:
         async with self._load_lock:
@@ -121,3 +147,8 @@ class EngineSlots(Generic[E]):
             "waiting": len(self.waiters) + len(self.continuing),
             "limit": self.limit,
         }
+
+
+def snapshot(engine: TTSEngine | STTEngine | ChatEngine, kind: EngineKind) -> EngineHandle[Any]:
+    """The engine's handle as of now. Blocking (``capabilities()`` may read files)."""
+    return EngineHandle(engine.name, engine.version, kind, engine.capabilities())

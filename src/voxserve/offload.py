@@ -1,10 +1,14 @@
-"""The one adapter between blocking engines and the event loop.
+"""The one way voxserve runs blocking work off the event loop: engines, decoding, encoding, files.
 
-Every engine call runs in a worker thread, so the loop keeps serving health checks and other
-requests while inference runs. A thread cannot be interrupted: when the awaiting task is cancelled
-(a client went away, a timeout fired), we still wait for the thread's current call to return
+Every blocking call (an engine's inference, decoding or encoding audio, reading a blob) runs in a
+worker thread, so the loop keeps serving health checks and other requests meanwhile. A leaf
+module like ``errors``: engines, storage, core and api may all import it.
+
+A thread cannot be interrupted: when the awaiting task is cancelled (a client went away, a
+timeout fired), we still wait for the thread's current call to return
 before the cancellation propagates. Otherwise the engine would still be working while the caller
-believes it free, and the manager's concurrency limit would be a lie.
+believes it free, and the manager's concurrency limit would be a lie; a half-written file would
+be taken for a whole one.
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ _DONE: Any = object()
 ``await``)."""
 
 
-async def run_in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in a worker thread and return its result.
+async def run_in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(*args, **kwargs)`` in a worker thread and return its result.
 
     Raises:
         Whatever ``fn`` raises. ``asyncio.CancelledError`` when the caller is cancelled, but only
         once ``fn`` has returned.
     """
-    task = _start(fn, *args)
+    task = _start(functools.partial(fn, *args, **kwargs))
     cancelled = await _settle(task)
     if cancelled is not None:
         raise cancelled
@@ -60,9 +64,9 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
         await _close(iterator)
 
 
-def _start(fn: Callable[..., T], *args: Any) -> asyncio.Task[T]:
+def _start(fn: Callable[[], T]) -> asyncio.Task[T]:
     # A task of its own, so that cancelling the caller never abandons the thread.
-    return asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args)))
+    return asyncio.ensure_future(anyio.to_thread.run_sync(fn))
 
 
 async def _settle(task: asyncio.Task[T]) -> asyncio.CancelledError | None:

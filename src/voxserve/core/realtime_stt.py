@@ -1,0 +1,282 @@
+"""A realtime transcription session: audio in as it is spoken, words out as they become final.
+
+Framework-free: the WebSocket adapters (Mistral's and OpenAI's protocols) turn client messages
+into calls here and the events this yields into their own messages.
+
+One decoder task per session runs the stream's blocking steps through ``run`` (which holds an
+engine slot, so sessions share the engine fairly). Audio that arrives while a step runs waits
+for the next one, so under load steps get longer and a session lags by at most one decode.
+Voice activity (when turn detection is on) is judged on every chunk; a turn's end commits the
+segment at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voxserve.audio.pcm import PCMDecoder, PCMEncoding
+from voxserve.audio.types import Samples
+from voxserve.core.turns import TurnDetector, TurnEvent, TurnSettings
+from voxserve.engines.protocol import Segment, Word
+from voxserve.engines.streaming import StreamUpdate, STTStream, join_words
+from voxserve.errors import InvalidRequest, VoxError
+
+ENGINE_RATE = 16000
+MIN_STEP_S = 0.5
+"""Shortest stretch of new audio worth a decode on CPU (a decode re-reads the whole window)."""
+
+
+@dataclass(frozen=True)
+class AudioInputFormat:
+    encoding: PCMEncoding = "pcm_s16le"
+    sample_rate: int = 16000
+
+
+@dataclass(frozen=True)
+class RealtimeSTTConfig:
+    """A session's settings; they lock once audio starts."""
+
+    audio_format: AudioInputFormat = field(default_factory=AudioInputFormat)
+    language: str | None = None
+    """ISO-639-1; None detects it once, from the first words."""
+    context_bias: tuple[str, ...] = ()
+    target_delay_ms: int = 480
+    """How far behind the speech the text may run; the decode step follows it."""
+    turn_detection: TurnSettings | None = field(default_factory=TurnSettings)
+    """None: no voice-activity detection (segments end at flush and end only)."""
+
+
+@dataclass(frozen=True)
+class LanguageDetected:
+    language: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class SegmentDone:
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class TranscriptionDone:
+    text: str
+    language: str | None
+    segments: tuple[Segment, ...]
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class SessionFailed:
+    error: VoxError
+
+
+RealtimeSTTEvent = (
+    LanguageDetected | TextDelta | SegmentDone | TurnEvent | TranscriptionDone | SessionFailed
+)
+Step = Callable[[Samples], StreamUpdate]
+Runner = Callable[[Step, Samples], Awaitable[StreamUpdate]]
+"""Runs one blocking stream call off the event loop, holding the engine's slot."""
+VoiceActivity = Callable[[Samples], Awaitable[list[float]]]
+"""Speech probabilities of the complete 32 ms frames in a chunk (16 kHz), off the loop."""
+
+
+class TranscriptionSession:
+    """The state machine of one realtime transcription.
+
+    Invariants: events come in order (``LanguageDetected`` before the first ``TextDelta``; a
+    ``SegmentDone`` after the deltas of its words; ``TranscriptionDone`` last); settings change
+    only before the first audio; after ``end`` no audio is taken.
+    """
+
+    def __init__(
+        self,
+        stream: STTStream,
+        run: Runner,
+        config: RealtimeSTTConfig,
+        *,
+        voice_activity: VoiceActivity | None = None,
+        frame_seconds: float = 0.032,
+    ) -> None:
+        self._stream = stream
+        self._run = run
+        self._config = config
+        self._voice_activity = voice_activity
+        self._frame_seconds = frame_seconds
+        self._events: asyncio.Queue[RealtimeSTTEvent | None] = asyncio.Queue()
+        self._open: list[Samples] = []
+        """Audio not yet decoded, of the segment still open."""
+        self._closed: deque[Samples] = deque()
+        """Audio not yet decoded of segments that must end (flush, turn end, end), oldest first."""
+        self._wake = asyncio.Event()
+        self._ended = False
+        self._started = False
+        self._language: str | None = config.language
+        self._language_sent = False
+        self._segments: list[Segment] = []
+        self._any_words_sent = False
+        self._decoder: PCMDecoder | None = None
+        self._turns: TurnDetector | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def config(self) -> RealtimeSTTConfig:
+        return self._config
+
+    @property
+    def audio_seconds(self) -> float:
+        return self._stream.audio_seconds
+
+    def update(self, config: RealtimeSTTConfig) -> None:
+        """Raises InvalidRequest once audio has started (settings are locked then)."""
+        if self._started:
+            raise InvalidRequest("Session settings cannot change once audio has started.")
+        self._config = config
+        self._language = config.language
+
+    async def append(self, data: bytes) -> None:
+        """Take a chunk of raw PCM in the session's audio format.
+
+        Raises:
+            InvalidRequest: the session has ended.
+        """
+        if self._ended:
+            raise InvalidRequest("The audio has ended; start a new session for more.")
+        self._start()
+        assert self._decoder is not None
+        samples = self._decoder.decode(data)
+        if not len(samples):
+            return
+        self._open.append(samples)
+        await self._detect_turns(samples)
+        if self._open_seconds() >= self._step_seconds():
+            self._wake.set()
+
+    def flush(self) -> None:
+        """End the current segment now, with every word heard so far."""
+        if self._started and not self._ended:
+            self._close_segment()
+
+    def end(self) -> None:
+        """No more audio: finish the segment, then ``TranscriptionDone``."""
+        if self._ended:
+            return
+        self._start()
+        self._ended = True
+        assert self._decoder is not None
+        tail = self._decoder.flush()
+        if len(tail):
+            self._open.append(tail)
+        self._close_segment()
+
+    async def events(self) -> AsyncIterator[RealtimeSTTEvent]:
+        """Every event until ``TranscriptionDone`` or ``SessionFailed``."""
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    async def close(self) -> None:
+        """Stop decoding now (the client went away)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        fmt = self._config.audio_format
+        self._decoder = PCMDecoder(fmt.encoding, fmt.sample_rate, ENGINE_RATE)
+        if self._config.turn_detection is not None and self._voice_activity is not None:
+            self._turns = TurnDetector(self._config.turn_detection, self._frame_seconds)
+        self._task = asyncio.create_task(self._decode_loop())
+
+    async def _detect_turns(self, samples: Samples) -> None:
+        if self._turns is None or self._voice_activity is None:
+            return
+        for event in self._turns.feed(await self._voice_activity(samples)):
+            self._events.put_nowait(event)
+            if event.kind == "end":
+                self.flush()
+
+    async def _decode_loop(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._work_ready():
+                    audio, commit = self._take_work()
+                    step = self._stream.commit if commit else self._stream.step
+                    self._publish(await self._run(step, audio))
+                    if self._ended and not self._closed and commit:
+                        self._finish()
+                        return
+        except VoxError as exc:
+            self._events.put_nowait(SessionFailed(exc))
+            self._events.put_nowait(None)
+
+    def _work_ready(self) -> bool:
+        """A commit is due, or enough new audio for a decode step has arrived."""
+        return bool(self._closed) or self._open_seconds() >= self._step_seconds()
+
+    def _take_work(self) -> tuple[Samples, bool]:
+        """The audio of the oldest segment to commit, else all the open audio to step on."""
+        if self._closed:
+            return self._closed.popleft(), True
+        audio, self._open = _joined(self._open), []
+        return audio, False
+
+    def _publish(self, update: StreamUpdate) -> None:
+        if update.language and not self._language_sent:
+            self._language = update.language
+        if update.words or update.segment:
+            self._send_language()
+        if update.words:
+            text = join_words(update.words)
+            lead = " " if self._segments or self._any_words_sent else ""
+            self._events.put_nowait(TextDelta(lead + text, update.words))
+            self._any_words_sent = True
+        if update.segment is not None:
+            self._segments.append(update.segment)
+            self._events.put_nowait(SegmentDone(update.segment))
+
+    def _send_language(self) -> None:
+        if not self._language_sent and self._language:
+            self._language_sent = True
+            self._events.put_nowait(LanguageDetected(self._language))
+
+    def _finish(self) -> None:
+        if self._turns is not None and (event := self._turns.finish()) is not None:
+            self._events.put_nowait(event)
+        self._send_language()
+        text = " ".join(s.text for s in self._segments)
+        done = TranscriptionDone(text, self._language, tuple(self._segments), self.audio_seconds)
+        self._events.put_nowait(done)
+        self._events.put_nowait(None)
+
+    def _close_segment(self) -> None:
+        """The open audio becomes a segment to commit (an empty one still commits: the words
+        already decoded but not yet confirmed end there)."""
+        self._closed.append(_joined(self._open))
+        self._open = []
+        self._wake.set()
+
+    def _open_seconds(self) -> float:
+        return sum(len(p) for p in self._open) / ENGINE_RATE
+
+    def _step_seconds(self) -> float:
+        return max(MIN_STEP_S, self._config.target_delay_ms / 1000)
+
+
+def _joined(pieces: list[Samples]) -> Samples:
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
