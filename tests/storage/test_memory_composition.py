@@ -16,6 +16,7 @@ from voxserve.engines.registry import Engine
 from voxserve.settings import Settings
 from voxserve.storage.protocol import Storage
 
+
 def database_file(settings: Settings) -> Path:
     return settings.data_dir / "voxserve.db"
 
