@@ -121,7 +121,11 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         settings=settings,
         storage=storage,
         engines=manager,
-        auth=AuthService(storage.keys, open_when_keyless=settings.binds_loopback),
+        auth=AuthService(
+            storage.keys,
+            open_when_keyless=settings.binds_loopback,
+            reopen_after_revocation=settings.keyless_after_revocation,
+        ),
         voices=voices,
         speech=speech,
         usage=usage,

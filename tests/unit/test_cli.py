@@ -86,7 +86,6 @@ def voxserve(*args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="needs helper A's English default")
 def test_say_then_transcribe_gives_the_words_back_with_the_builtin_engines(
     tmp_path: Path,
 ) -> None:
@@ -98,7 +97,6 @@ def test_say_then_transcribe_gives_the_words_back_with_the_builtin_engines(
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=False, reason="needs helper A's English default")
 def test_say_then_transcribe_gives_the_words_back_with_real_models(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

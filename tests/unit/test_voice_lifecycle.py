@@ -65,3 +65,18 @@ async def test_public_bind_without_keys_refuses_to_start(settings: Settings) -> 
             await ensure_safe_to_serve(s)
         await s.auth.create_key("admin")
         await ensure_safe_to_serve(s)
+
+
+async def test_cleanup_removes_temporaries_a_killed_write_left(settings: Settings) -> None:
+    async with open_services(settings, engines=[FakeTTSEngine()]) as s:
+        # What a kill -9 between writing and renaming leaves: a hidden temporary file.
+        folder = settings.resolved_blob_dir / "voices" / "o1" / "v1"
+        folder.mkdir(parents=True)
+        stale = folder / ".sample-main.wav.0a1b2c3d4e5f.tmp"
+        stale.write_bytes(b"half a sample")
+        await s.cleanup.run_once()  # within the grace period: a write may still be running
+        assert stale.exists()
+        later = utcnow() + timedelta(seconds=settings.retention.orphan_grace_seconds + 5)
+        report = await s.cleanup.run_once(later)
+        assert report.temporaries_removed == 1
+        assert not stale.exists()

@@ -30,13 +30,22 @@ def hash_key(secret: str) -> str:
 class AuthService:
     """Issues keys and authenticates requests."""
 
-    def __init__(self, keys: KeyRepository, *, open_when_keyless: bool) -> None:
+    def __init__(
+        self,
+        keys: KeyRepository,
+        *,
+        open_when_keyless: bool,
+        reopen_after_revocation: bool = False,
+    ) -> None:
         """Args:
         keys: the key repository.
         open_when_keyless: with no active key, run requests as the local owner (loopback only).
+        reopen_after_revocation: keyless mode may come back once every key was revoked (the
+            operator's explicit choice); off, a server that ever had a key always needs one.
         """
         self._keys = keys
         self._open_when_keyless = open_when_keyless
+        self._reopen_after_revocation = reopen_after_revocation
 
     async def create_key(
         self, name: str, *, owner_id: str | None = None, credits: int | None = None
@@ -66,7 +75,11 @@ class AuthService:
             raise NotFound(f"Key '{key_id}' not found.")
 
     async def keyless(self) -> bool:
-        return await self._keys.count_active_keys() == 0
+        """No key is needed: none is active, and none ever existed (unless the operator lets
+        keyless mode come back after revoking every key)."""
+        if await self._keys.count_active_keys():
+            return False
+        return self._reopen_after_revocation or not await self._keys.ever_created()
 
     async def authenticate(self, secret: str | None) -> Owner:
         """The owner of a presented key (or the local owner in keyless loopback mode).
@@ -78,6 +91,8 @@ class AuthService:
             found = await self._keys.find_by_hash(hash_key(secret))
             if found is not None:
                 return found[1]
+            if await self._keys.is_revoked(hash_key(secret)):
+                raise Unauthorized("This API key was revoked.")
         # Keyless loopback mode takes any key too: SDKs such as openai insist on sending one.
         if self._open_when_keyless and await self.keyless():
             # A plain read first: the upsert takes the write lock, needed only the first time.

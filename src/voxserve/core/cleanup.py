@@ -23,6 +23,8 @@ class CleanupReport:
     voices_purged: int
     files_purged: int
     orphans_removed: int
+    temporaries_removed: int = 0
+    """Half-written blobs left by a crash during a write."""
 
 
 class CleanupService:
@@ -50,14 +52,17 @@ class CleanupService:
             await self._blobs.delete(file.blob_key)
             await self._files.purge(file.id)
         orphans = await self._remove_orphans(now)
-        if voices or files or orphans:
+        grace = timedelta(seconds=self._retention.orphan_grace_seconds)
+        temporaries = await self._blobs.remove_stale_temporaries(now - grace)
+        if voices or files or orphans or temporaries:
             log.info(
-                "cleanup: %d voices, %d files purged, %d orphan blobs removed",
+                "cleanup: %d voices, %d files purged; %d orphan blobs, %d temporaries removed",
                 len(voices),
                 len(files),
                 orphans,
+                temporaries,
             )
-        return CleanupReport(len(voices), len(files), orphans)
+        return CleanupReport(len(voices), len(files), orphans, temporaries)
 
     async def _remove_orphans(self, now: datetime) -> int:
         referenced = (
