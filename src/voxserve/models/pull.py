@@ -33,6 +33,7 @@ import httpx
 from voxserve.errors import EngineFailure, InvalidRequest, NotFound
 from voxserve.models.catalog import BundledFile, CatalogEntry, RemoteFile
 from voxserve.models.layout import PART_SUFFIX, InstalledModel, find_installed
+from voxserve.offload import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ async def pull(
         if own_client:
             await http.aclose()
     for bundled in entry.bundled:
-        await asyncio.to_thread(_write_bundled, bundled, models_dir / bundled.dest)
+        await run_in_thread(_write_bundled, bundled, models_dir / bundled.dest)
     installed = find_installed(models_dir, entry.name)
     if installed is None:
         raise EngineFailure(f"{entry.name} was downloaded but is not laid out as a model.")
@@ -152,7 +153,7 @@ class _Fetcher:
     async def fetch(
         self, http: httpx.AsyncClient, entry: CatalogEntry, remote: RemoteFile, dest: Path
     ) -> None:
-        kept = await asyncio.to_thread(_prepare, dest, remote, self.force)
+        kept = await run_in_thread(_prepare, dest, remote, self.force)
         if kept is not None:
             self._report(remote.dest, kept, kept)
             return
@@ -171,7 +172,7 @@ class _Fetcher:
         self, http: httpx.AsyncClient, url: str, remote: RemoteFile, dest: Path
     ) -> None:
         part = dest.with_name(dest.name + PART_SUFFIX)
-        offset, hasher = await asyncio.to_thread(_resume_point, part)
+        offset, hasher = await run_in_thread(_resume_point, part)
         try:
             expected = await self._download(http, url, remote, part, offset, hasher)
         except httpx.HTTPError as exc:

@@ -11,7 +11,6 @@ disk.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
 import secrets
@@ -19,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voxserve.offload import run_in_thread
 from voxserve.storage.protocol import BlobInfo
 
 _TEMP_SUFFIX = ".tmp"
@@ -50,26 +50,26 @@ class LocalBlobStore:
 
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        await asyncio.to_thread(self._put_sync, path, data)
+        await run_in_thread(self._put_sync, path, data)
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            return await run_in_thread(path.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyError(key) from None
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        await asyncio.to_thread(self._delete_sync, path)
+        await run_in_thread(self._delete_sync, path)
 
     async def exists(self, key: str) -> bool:
         path = self._path(key)
-        return await asyncio.to_thread(path.is_file)
+        return await run_in_thread(path.is_file)
 
     async def list(self, prefix: str = "") -> AsyncIterator[BlobInfo]:
         """Every blob whose key starts with ``prefix`` (a plain string prefix), sorted by key."""
-        for info in await asyncio.to_thread(self._list_sync, prefix):
+        for info in await run_in_thread(self._list_sync, prefix):
             yield info
 
     async def remove_stale_temporaries(self, older_than: datetime) -> int:
@@ -78,7 +78,7 @@ class LocalBlobStore:
         Returns:
             How many were removed.
         """
-        return await asyncio.to_thread(self._remove_temporaries_sync, older_than.timestamp())
+        return await run_in_thread(self._remove_temporaries_sync, older_than.timestamp())
 
     # ------------------------------------------------------------------ worker-thread parts
 

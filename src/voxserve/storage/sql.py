@@ -5,11 +5,11 @@ The engine set-up lives in ``database``; each repository in ``sql_<area>``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from voxserve.offload import run_in_thread
 from voxserve.storage.blobs_local import LocalBlobStore
 from voxserve.storage.database import Database, create_engine
 from voxserve.storage.migrate import migrate_engine
@@ -33,7 +33,7 @@ async def open_storage(database_url: str, blob_dir: Path) -> AsyncIterator[Stora
     engine = create_engine(database_url)
     try:
         await migrate_engine(engine)
-        await asyncio.to_thread(blob_dir.mkdir, parents=True, exist_ok=True)
+        await run_in_thread(blob_dir.mkdir, parents=True, exist_ok=True)
         db = Database(engine)
         yield Storage(
             keys=SqlKeyRepository(db),
