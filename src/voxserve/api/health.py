@@ -2,31 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
-from voxserve.api.deps import ServicesDep
+from voxserve.api.deps import AuthServiceDep, EngineStatusDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-async def health() -> dict[str, str]:
+class Health(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    status: Literal["ready", "unavailable"]
+    engines: list[dict[str, Any]]
+    """Each engine's name, kind, whether it is loaded, and its busy and queued requests."""
+    reason: str | None = None
+    """Why storage does not answer (the error's type), when unavailable."""
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
     """The process is up and its event loop answers."""
-    return {"status": "ok"}
+    return Health()
 
 
-@router.get("/ready")
-async def ready(services: ServicesDep) -> JSONResponse:
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Readiness, "description": "Storage does not answer."}},
+)
+async def ready(auth: AuthServiceDep, engine_status: EngineStatusDep) -> JSONResponse:
     """Storage answers; lists the engines and their load and queue state."""
-    body: dict[str, Any] = {"engines": services.engines.status()}
     try:
-        await services.storage.keys.count_active_keys()
-        body["status"] = "ready"
-        status = 200
+        await auth.keyless()  # reads the key table: storage answers
+        body = Readiness(status="ready", engines=engine_status())
     except Exception as exc:  # any storage failure means not ready
-        body.update(status="unavailable", reason=type(exc).__name__)
-        status = 503
-    return JSONResponse(body, status_code=status)
+        body = Readiness(status="unavailable", engines=engine_status(), reason=type(exc).__name__)
+    status = 200 if body.status == "ready" else 503
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)

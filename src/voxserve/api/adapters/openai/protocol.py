@@ -1,4 +1,5 @@
-"""OpenAI audio API wire models (speech; transcription and chat live beside them)."""
+"""OpenAI wire models: speech, transcription and translation answers and events, chat requests
+(the chat answers are ``api.chat_completions``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ class SpeechRequest(BaseModel):
     """Free-text style (``gpt-4o-mini-tts``): the emotion and pace it names are used (an emotion
     picks the voice's sample for it, a pace sets the speed); the rest has no effect."""
     response_format: OpenAIFormat = "mp3"
-    """``pcm`` is raw 16-bit little-endian at 24 kHz."""
+    """``pcm``: raw 16-bit signed little-endian mono at 24 kHz (OpenAI's); ``wav``: 16-bit PCM
+    mono at the engine's rate; ``mp3``, ``flac``, ``aac``, ``opus``: mono at the engine's rate
+    (opus at 48 kHz, the codec's own)."""
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
 
@@ -84,3 +87,99 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict[str, object]] | None = None
     seed: int | None = None
     """Accepted; the engines here take no seed."""
+
+
+class SpeechAudioDelta(BaseModel):
+    """SSE (``stream_format: sse``): the next piece of audio."""
+
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str
+    """Base64; the pieces concatenate into one file of ``response_format``."""
+
+
+class SpeechTokens(BaseModel):
+    input_tokens: int
+    """The characters spoken (tags excluded)."""
+    output_tokens: int = 0
+    total_tokens: int
+
+
+class SpeechAudioDone(BaseModel):
+    """SSE: the last event of a stream that succeeded."""
+
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechTokens
+
+
+class StreamErrorDetail(BaseModel):
+    message: str
+    code: str
+    """The error's code (``engine_failure``...)."""
+
+
+class StreamError(BaseModel):
+    """SSE: ends a stream that failed after its first event."""
+
+    type: Literal["error"] = "error"
+    error: StreamErrorDetail
+
+
+class DurationUsage(BaseModel):
+    type: Literal["duration"] = "duration"
+    seconds: int
+    """Seconds of audio, rounded up."""
+
+
+class Transcription(BaseModel):
+    """``response_format: json``."""
+
+    text: str
+    usage: DurationUsage
+
+
+class TimedWord(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class TimedSegment(BaseModel):
+    id: int
+    start: float
+    end: float
+    text: str
+
+
+class VerboseTranscription(BaseModel):
+    """``response_format: verbose_json``: the text with its segments (and words with
+    ``timestamp_granularities[]=word``)."""
+
+    task: Literal["transcribe", "translate"] = "transcribe"
+    language: str | None
+    duration: float
+    """Seconds of audio."""
+    text: str
+    segments: list[TimedSegment]
+    words: list[TimedWord] | None = None
+    usage: DurationUsage | None = None
+    """Transcriptions only; translations carry none (as OpenAI's)."""
+
+
+class Translation(BaseModel):
+    """``/v1/audio/translations`` with ``response_format: json``: English text."""
+
+    text: str
+
+
+class TranscriptTextDelta(BaseModel):
+    """SSE (``stream: true``): the next words."""
+
+    type: Literal["transcript.text.delta"] = "transcript.text.delta"
+    delta: str
+
+
+class TranscriptTextDone(BaseModel):
+    """SSE: the whole text, last."""
+
+    type: Literal["transcript.text.done"] = "transcript.text.done"
+    text: str

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxserve.api.errors import ErrorInfo
+from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import sse
 from voxserve.errors import VoxError
 
@@ -55,8 +55,8 @@ def gateway_code(code: str, status: int) -> int:
     return CODES.get(code, status * 100)
 
 
-def render(err: ErrorInfo) -> dict[str, Any]:
-    """The gateway's error body (registered for ``/api/tts`` in ``api.app``)."""
+def render_error(err: ErrorInfo) -> dict[str, Any]:
+    """The gateway's error body."""
     return {"code": gateway_code(err.code, err.status), "message": err.message}
 
 

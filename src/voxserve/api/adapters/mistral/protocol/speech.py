@@ -1,0 +1,80 @@
+"""Mistral speech wire models: the request, ``{"audio_data"}`` and the SSE events."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpeechFormat = Literal["pcm", "wav", "mp3", "flac", "opus"]
+
+
+class SpeechRequest(BaseModel):
+    """``POST /v1/audio/speech`` (Mistral shape: ``voice_id``, ``{"audio_data"}`` or SSE)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str
+    """Text to speak; inline ``[emotion=...]`` and ``[pace=...]`` tags are honoured, not spoken."""
+    model: str | None = None
+    """``voxtral-mini-tts-latest`` etc. use the default engine; an engine name picks one."""
+    voice_id: str | None = None
+    """A preset id, a custom voice id, or a Mistral preset id (mapped to a local voice)."""
+    ref_audio: str | None = None
+    """Base64 reference clip for one-off cloning."""
+    response_format: SpeechFormat = "mp3"
+    """``pcm``: raw float32 little-endian mono at 24 kHz (what Mistral serves); ``wav``: 16-bit
+    PCM mono at the engine's rate; ``mp3``, ``flac``, ``opus``: mono at the engine's rate (opus
+    at 48 kHz, the codec's own)."""
+    stream: bool = False
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    """voxserve extension: 0.25 to 4.0."""
+    language: str | None = None
+    """voxserve extension: language hint for multilingual engines."""
+    conversation_history: list[dict[str, object]] | None = None
+
+
+class SpeechResponse(BaseModel):
+    """The answer without ``stream``."""
+
+    audio_data: str
+    """The whole file, base64."""
+
+
+class SpeechUsage(BaseModel):
+    """Speech is counted in characters (tags excluded): one credit each."""
+
+    prompt_tokens: int
+    """The characters, as Mistral counts them."""
+    completion_tokens: int = 0
+    total_tokens: int
+    prompt_characters: int
+    """voxserve extension: the characters charged."""
+
+
+class SpeechAudioDelta(BaseModel):
+    """SSE ``event: speech.audio.delta``: the next piece of the file."""
+
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio_data: str
+    """Base64; the pieces concatenate into one file of ``response_format``."""
+
+
+class SpeechAudioDone(BaseModel):
+    """SSE ``event: speech.audio.done``: the last event of a stream that succeeded."""
+
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage
+
+
+class StreamErrorDetail(BaseModel):
+    message: str
+    code: int
+    """The HTTP status the error would have answered."""
+
+
+class StreamError(BaseModel):
+    """SSE ``event: error``: ends a stream that failed after its first event."""
+
+    type: Literal["error"] = "error"
+    error: StreamErrorDetail
