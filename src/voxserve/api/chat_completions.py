@@ -59,7 +59,33 @@ class Choice(BaseModel):
 class ChatCompletion(BaseModel):
     """``POST /v1/chat/completions`` without ``stream``."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "chatcmpl-9b1d",
+                    "object": "chat.completion",
+                    "created": 1767225600,
+                    "model": "voxtral-mini-latest",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "The speaker says hello."},
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 42,
+                        "completion_tokens": 6,
+                        "total_tokens": 48,
+                        "prompt_audio_seconds": 2,
+                    },
+                }
+            ]
+        },
+    )
 
     id: str
     object: Literal["chat.completion"] = "chat.completion"

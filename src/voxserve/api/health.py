@@ -14,13 +14,27 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True, json_schema_extra={"examples": [{"status": "ok"}]}
+    )
 
     status: Literal["ok"] = "ok"
 
 
 class Readiness(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "engines": [
+                        {"name": "piper", "kind": "tts", "loaded": True, "busy": 0, "queued": 0}
+                    ],
+                }
+            ]
+        },
+    )
 
     status: Literal["ready", "unavailable"]
     engines: list[dict[str, Any]]

@@ -78,7 +78,42 @@ class ModelExtension(BaseModel):
 class ModelCard(BaseModel):
     """One model: an engine, under its engine name."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "faster-whisper-base",
+                    "object": "model",
+                    "created": 1767225600,
+                    "owned_by": "voxserve",
+                    "type": "base",
+                    "name": "faster-whisper-base",
+                    "description": "Speech to text",
+                    "aliases": ["voxtral-mini-latest", "whisper-1"],
+                    "capabilities": {
+                        "completion_chat": False,
+                        "audio": False,
+                        "audio_transcription": True,
+                        "audio_speech": False,
+                    },
+                    "audio_transcription_capabilities": {
+                        "modes": ["offline"],
+                        "diarization": False,
+                        "context_bias": True,
+                        "timestamp_granularities": ["segment", "word"],
+                        "languages": [],
+                    },
+                    "voxserve": {
+                        "kind": "transcription",
+                        "default": True,
+                        "language_detection": True,
+                        "languages": [],
+                    },
+                }
+            ]
+        },
+    )
 
     id: str
     """Pass it as ``model`` to pick this engine."""
@@ -99,7 +134,46 @@ class ModelCard(BaseModel):
 
 
 class ModelList(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "piper",
+                            "object": "model",
+                            "created": 1767225600,
+                            "owned_by": "voxserve",
+                            "type": "base",
+                            "name": "piper",
+                            "description": "Text to speech, 1 preset voices",
+                            "aliases": ["voxtral-mini-tts-latest", "tts-1"],
+                            "capabilities": {
+                                "completion_chat": False,
+                                "audio": False,
+                                "audio_transcription": False,
+                                "audio_speech": True,
+                            },
+                            "audio_speech_capabilities": {
+                                "modes": ["offline"],
+                                "instruction": False,
+                                "response_formats": ["mp3", "wav", "pcm", "flac", "opus", "aac"],
+                            },
+                            "voxserve": {
+                                "kind": "speech",
+                                "default": True,
+                                "voices": 1,
+                                "cloning": False,
+                                "languages": ["en"],
+                            },
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     object: Literal["list"] = "list"
     data: list[ModelCard]

@@ -50,7 +50,48 @@ class UsageEntry(BaseModel):
 
 
 class UsageResponse(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "usage",
+                    "owner_id": "owner-1a2b",
+                    "balance": 9000,
+                    "period": "day",
+                    "totals": {
+                        "requests": 3,
+                        "characters": 1000,
+                        "audio_seconds": 12.5,
+                        "tokens": 0,
+                        "credits": 1000,
+                    },
+                    "periods": [
+                        {
+                            "start": "2026-01-01T00:00:00Z",
+                            "requests": 3,
+                            "characters": 1000,
+                            "audio_seconds": 12.5,
+                            "tokens": 0,
+                            "credits": 1000,
+                        }
+                    ],
+                    "records": [
+                        {
+                            "endpoint": "speech",
+                            "engine": "piper",
+                            "status": 200,
+                            "characters": 1000,
+                            "audio_seconds": 0.0,
+                            "tokens": 0,
+                            "credits": 1000,
+                            "created_at": "2026-01-01T12:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     object: Literal["usage"] = "usage"
     owner_id: str

@@ -11,13 +11,28 @@ OpenAIFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 
 class VoiceRef(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
 
 
 class SpeechRequest(BaseModel):
     """``POST /v1/audio/speech`` (OpenAI shape: a body with ``voice``; raw audio or SSE)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "gpt-4o-mini-tts",
+                    "input": "Hello from voxserve.",
+                    "voice": "alloy",
+                    "response_format": "wav",
+                }
+            ]
+        },
+    )
 
     model: str | None = None
     input: str
@@ -35,7 +50,7 @@ class SpeechRequest(BaseModel):
 
 
 class InputAudio(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     data: str
     """Base64 bytes (voxserve also takes a ``data:`` URL or an ``http(s)`` URL)."""
@@ -44,7 +59,7 @@ class InputAudio(BaseModel):
 
 
 class ChatContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     type: str
     text: str | None = None
@@ -52,7 +67,7 @@ class ChatContentPart(BaseModel):
 
 
 class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     """``developer`` is read as ``system``."""
@@ -60,7 +75,7 @@ class ChatMessageIn(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     include_usage: bool = False
 
@@ -68,7 +83,32 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` (OpenAI shape: ``input_audio`` is ``{data, format}``)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "gpt-4o-audio-preview",
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "text", "text": "Summarise this recording."},
+                                {
+                                    "type": "input_audio",
+                                    "input_audio": {
+                                        "data": "UklGRiQAAABXQVZFZm10IBAAAAABAAEA...",
+                                        "format": "wav",
+                                    },
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1)
@@ -92,12 +132,16 @@ class ChatCompletionRequest(BaseModel):
 class SpeechAudioDelta(BaseModel):
     """SSE (``stream_format: sse``): the next piece of audio."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["speech.audio.delta"] = "speech.audio.delta"
     audio: str
     """Base64; the pieces concatenate into one file of ``response_format``."""
 
 
 class SpeechTokens(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     input_tokens: int
     """The characters spoken (tags excluded)."""
     output_tokens: int = 0
@@ -107,11 +151,15 @@ class SpeechTokens(BaseModel):
 class SpeechAudioDone(BaseModel):
     """SSE: the last event of a stream that succeeded."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["speech.audio.done"] = "speech.audio.done"
     usage: SpeechTokens
 
 
 class StreamErrorDetail(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     message: str
     code: str
     """The error's code (``engine_failure``...)."""
@@ -120,11 +168,15 @@ class StreamErrorDetail(BaseModel):
 class StreamError(BaseModel):
     """SSE: ends a stream that failed after its first event."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["error"] = "error"
     error: StreamErrorDetail
 
 
 class DurationUsage(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["duration"] = "duration"
     seconds: int
     """Seconds of audio, rounded up."""
@@ -133,17 +185,28 @@ class DurationUsage(BaseModel):
 class Transcription(BaseModel):
     """``response_format: json``."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [{"text": "Hello world.", "usage": {"type": "duration", "seconds": 2}}]
+        },
+    )
+
     text: str
     usage: DurationUsage
 
 
 class TimedWord(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     word: str
     start: float
     end: float
 
 
 class TimedSegment(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: int
     start: float
     end: float
@@ -153,6 +216,8 @@ class TimedSegment(BaseModel):
 class VerboseTranscription(BaseModel):
     """``response_format: verbose_json``: the text with its segments (and words with
     ``timestamp_granularities[]=word``)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     task: Literal["transcribe", "translate"] = "transcribe"
     language: str | None
@@ -168,11 +233,17 @@ class VerboseTranscription(BaseModel):
 class Translation(BaseModel):
     """``/v1/audio/translations`` with ``response_format: json``: English text."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True, json_schema_extra={"examples": [{"text": "Hello world."}]}
+    )
+
     text: str
 
 
 class TranscriptTextDelta(BaseModel):
     """SSE (``stream: true``): the next words."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     type: Literal["transcript.text.delta"] = "transcript.text.delta"
     delta: str
@@ -180,6 +251,8 @@ class TranscriptTextDelta(BaseModel):
 
 class TranscriptTextDone(BaseModel):
     """SSE: the whole text, last."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     type: Literal["transcript.text.done"] = "transcript.text.done"
     text: str

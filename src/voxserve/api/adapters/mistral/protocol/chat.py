@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class InputAudioObject(BaseModel):
     """The object form of ``input_audio`` (OpenAI's shape, also in older Mistral docs)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     data: str
     """Base64 bytes, a ``data:`` URL or an ``http(s)`` URL."""
@@ -20,7 +20,7 @@ class InputAudioObject(BaseModel):
 class ChatContentPart(BaseModel):
     """A content chunk: ``{"type": "text", "text"}`` or ``{"type": "input_audio", ...}``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     type: str
     text: str | None = None
@@ -29,7 +29,7 @@ class ChatContentPart(BaseModel):
 
 
 class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str | list[ChatContentPart] | None = None
@@ -38,7 +38,29 @@ class ChatMessageIn(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` (Mistral shape: ``input_audio`` is a plain string)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "voxtral-mini-latest",
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [
+                                {
+                                    "type": "input_audio",
+                                    "input_audio": "UklGRiQAAABXQVZFZm10IBAAAAABAAEA...",
+                                },
+                                {"type": "text", "text": "What is said in this recording?"},
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     model: str | None = None
     """``voxtral-small-latest`` etc. use the default chat engine; an engine name picks one."""

@@ -12,7 +12,20 @@ SpeechFormat = Literal["pcm", "wav", "mp3", "flac", "opus"]
 class SpeechRequest(BaseModel):
     """``POST /v1/audio/speech`` (Mistral shape: ``voice_id``, ``{"audio_data"}`` or SSE)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "voxtral-mini-tts-latest",
+                    "input": "Hello from voxserve.",
+                    "voice_id": "en_paul_neutral",
+                    "response_format": "mp3",
+                }
+            ]
+        },
+    )
 
     input: str
     """Text to speak; inline ``[emotion=...]`` and ``[pace=...]`` tags are honoured, not spoken."""
@@ -37,12 +50,23 @@ class SpeechRequest(BaseModel):
 class SpeechResponse(BaseModel):
     """The answer without ``stream``."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {"audio_data": "SUQzBAAAAAAAI1RTU0UAAAAPAAADTGF2ZjYwLjE2LjEwMAAAAAAAAAAAAAAA..."}
+            ]
+        },
+    )
+
     audio_data: str
     """The whole file, base64."""
 
 
 class SpeechUsage(BaseModel):
     """Speech is counted in characters (tags excluded): one credit each."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     prompt_tokens: int
     """The characters, as Mistral counts them."""
@@ -55,6 +79,8 @@ class SpeechUsage(BaseModel):
 class SpeechAudioDelta(BaseModel):
     """SSE ``event: speech.audio.delta``: the next piece of the file."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["speech.audio.delta"] = "speech.audio.delta"
     audio_data: str
     """Base64; the pieces concatenate into one file of ``response_format``."""
@@ -63,11 +89,15 @@ class SpeechAudioDelta(BaseModel):
 class SpeechAudioDone(BaseModel):
     """SSE ``event: speech.audio.done``: the last event of a stream that succeeded."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["speech.audio.done"] = "speech.audio.done"
     usage: SpeechUsage
 
 
 class StreamErrorDetail(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     message: str
     code: int
     """The HTTP status the error would have answered."""
@@ -75,6 +105,8 @@ class StreamErrorDetail(BaseModel):
 
 class StreamError(BaseModel):
     """SSE ``event: error``: ends a stream that failed after its first event."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     type: Literal["error"] = "error"
     error: StreamErrorDetail

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class TranscriptionWord(BaseModel):
     """voxserve extension (the SDK keeps it as an extra key): a word's timing."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     word: str
     start: float
@@ -18,6 +20,8 @@ class TranscriptionWord(BaseModel):
 
 
 class WithWords(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     words: list[TranscriptionWord] | None = None
     """With ``timestamp_granularities`` ``word`` (voxserve extension)."""
 
@@ -42,6 +46,8 @@ class TranscriptionSegment(WithWords):
 class TranscriptionUsage(BaseModel):
     """Transcription is counted in seconds of audio, rounded up."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     prompt_audio_seconds: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -53,6 +59,35 @@ class TranscriptionUsage(BaseModel):
 
 class TranscriptionResponse(BaseModel):
     """The answer without ``stream`` (also OpenAI's ``json``, whose keys it has)."""
+
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "voxtral-mini-latest",
+                    "text": "Hello world.",
+                    "language": "en",
+                    "segments": [
+                        {
+                            "text": "Hello world.",
+                            "start": 0.0,
+                            "end": 1.2,
+                            "type": "transcription_segment",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_audio_seconds": 2,
+                        "prompt_tokens": 0,
+                        "completion_tokens": 0,
+                        "total_tokens": 0,
+                        "type": "duration",
+                        "seconds": 2,
+                    },
+                }
+            ]
+        },
+    )
 
     model: str
     """The model asked for, else the engine that answered."""
@@ -66,12 +101,16 @@ class TranscriptionResponse(BaseModel):
 class TranscriptionLanguageEvent(BaseModel):
     """SSE ``event: transcription.language``: the first event."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     type: Literal["transcription.language"] = "transcription.language"
     audio_language: str | None
 
 
 class TranscriptionTextDelta(BaseModel):
     """SSE ``event: transcription.text.delta``: the next words (with their leading space)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     type: Literal["transcription.text.delta"] = "transcription.text.delta"
     text: str

@@ -13,6 +13,26 @@ class VoiceResponse(BaseModel):
     """A voice; ``user_id`` is null for presets. SDK 3.7.0 requires id, name, created_at,
     user_id and type."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "piper:en_US-joe-medium",
+                    "name": "Joe",
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "user_id": None,
+                    "type": "preset",
+                    "languages": ["en-US"],
+                    "gender": "male",
+                    "retention_notice": 30,
+                    "emotions": [],
+                    "maps_to": "piper:en_US-joe-medium",
+                }
+            ]
+        },
+    )
+
     id: str
     name: str
     created_at: str
@@ -41,6 +61,13 @@ class VoiceResponse(BaseModel):
 class VoiceListResponse(BaseModel):
     """``GET /v1/audio/voices``: all five keys are required by the SDK."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [{"items": [], "total": 0, "page": 1, "page_size": 10, "total_pages": 0}]
+        },
+    )
+
     items: list[VoiceResponse]
     total: int
     page: int
@@ -51,6 +78,11 @@ class VoiceListResponse(BaseModel):
 class VoiceListPage(BaseModel):
     """``GET /v2/audio/voices``: cursor page."""
 
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={"examples": [{"data": [], "next_page_token": None}]},
+    )
+
     data: list[VoiceResponse]
     next_page_token: str | None = None
 
@@ -58,7 +90,21 @@ class VoiceListPage(BaseModel):
 class VoiceCreateRequest(BaseModel):
     """``POST /v1/audio/voices`` (JSON)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "My voice",
+                    "sample_audio": "UklGRiQAAABXQVZFZm10IBAAAAABAAEA...",
+                    "sample_filename": "me.wav",
+                    "languages": ["en"],
+                    "gender": "female",
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     sample_audio: str = Field(min_length=1)
@@ -79,7 +125,11 @@ class VoiceCreateRequest(BaseModel):
 class VoiceUpdateRequest(BaseModel):
     """``PATCH /v1/audio/voices/{id}``: only the keys sent are changed."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={"examples": [{"name": "Renamed voice", "tags": ["narration"]}]},
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     slug: str | None = None
