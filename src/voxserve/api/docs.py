@@ -32,7 +32,7 @@ async def swagger_ui() -> HTMLResponse:
         swagger_css_url=f"{ASSETS}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
         oauth2_redirect_url="/docs/oauth2-redirect",
-        swagger_ui_parameters={"persistAuthorization": True},
+        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
     )
 
 

@@ -10,7 +10,9 @@ The shared routes (``POST /v1/audio/speech``, ``/v1/audio/transcriptions``,
 ``/v1/chat/completions``) choose the shape ONCE per request: from an explicit
 ``X-Voxserve-Shape: mistral|openai`` header (for clients such as curl whose bodies are
 ambiguous; any other value is a 400), else from the body (see ``speech_shape``,
-``transcription_shape``, ``chat_shape``), and hand the request to that shape. Chat answers are
+``transcription_shape``, ``chat_shape``), else, for a body both could send, from the official
+SDK that sent it (``sdk_shape``), else Mistral's; then they hand the request to that shape (the
+object, kept on ``request.state.shape`` for the error handler). Chat answers are
 one format both SDKs read (``api.chat_completions``), so a shape only converts the chat body.
 """
 
@@ -171,27 +173,39 @@ class ShapeRegistry:
         return shape
 
     async def choose(
-        self, request: Request, read: Callable[[Request], Awaitable[B]], detect: Callable[[B], str]
+        self,
+        request: Request,
+        read: Callable[[Request], Awaitable[B]],
+        detect: Callable[[B], str | None],
     ) -> tuple[SharedShape, B]:
-        """The request's shape (the header's, else the one ``detect`` sees in the body that
-        ``read`` reads), stored on ``request.state.shape`` for the error handler, and the body."""
+        """The request's shape, stored on ``request.state.shape`` for the error handler, and the
+        body ``read`` reads. The shape is the header's, else the one ``detect`` sees in the body,
+        else (a body both shapes could send) the one of the official SDK that sent it, else the
+        default."""
         explicit = self.from_header(request)
         request.state.shape = explicit  # errors while reading render in it already
         body = await read(request)
-        shape = explicit or self.shared[detect(body)]
+        name = detect(body) or sdk_shape(request.headers.get("user-agent", ""))
+        shape = explicit or self.shared[name or self.default]
         request.state.shape = shape
         return shape, body
 
 
-def speech_shape(body: dict[str, Any]) -> str:
+def sdk_shape(user_agent: str) -> str | None:
+    """``openai`` for the OpenAI SDKs (``OpenAI/Python 1.x``, ``AsyncOpenAI/Python``...)."""
+    product = user_agent.split("/", 1)[0]
+    return "openai" if "/" in user_agent and product.endswith("OpenAI") else None
+
+
+def speech_shape(body: dict[str, Any]) -> str | None:
     """A body with ``voice`` is OpenAI's (raw audio or OpenAI SSE), any other Mistral's."""
     return "openai" if "voice" in body else "mistral"
 
 
-def transcription_shape(form: TranscriptionForm) -> str:
+def transcription_shape(form: TranscriptionForm) -> str | None:
     """A form with OpenAI's signs (``response_format``, ``prompt``, ``x[]`` names, a bare
-    stream request) is OpenAI's; any other Mistral's."""
-    return "openai" if form.openai_style else "mistral"
+    stream request) is OpenAI's; the others could be either's."""
+    return "openai" if form.openai_style else None
 
 
 OPENAI_CHAT_KEYS = frozenset(
@@ -211,8 +225,9 @@ OPENAI_CHAT_KEYS = frozenset(
 """Keys of OpenAI's chat body that Mistral's (SDK 3.7.0) does not have."""
 
 
-def chat_shape(body: dict[str, Any]) -> str:
-    """OpenAI's body: an ``input_audio`` object, a ``developer`` message or an OpenAI-only key."""
+def chat_shape(body: dict[str, Any]) -> str | None:
+    """OpenAI's body: an ``input_audio`` object, a ``developer`` message or an OpenAI-only key;
+    the others could be either's."""
     if OPENAI_CHAT_KEYS & body.keys():
         return "openai"
     for message in body.get("messages") or []:
@@ -224,7 +239,7 @@ def chat_shape(body: dict[str, Any]) -> str:
         for part in content if isinstance(content, list) else []:
             if isinstance(part, dict) and isinstance(part.get("input_audio"), dict):
                 return "openai"
-    return "mistral"
+    return None
 
 
 SHAPE_PARAMETER = {
@@ -306,7 +321,7 @@ def merged_content(contents: Sequence[Mapping[str, dict[str, Any]]]) -> dict[str
     merged: dict[str, list[dict[str, Any]]] = {}
     for content in contents:
         for media_type, schema in content.items():
-            merged.setdefault(media_type, []).append(schema)
+            merged.setdefault(media_type, []).extend(schema.get("oneOf", [schema]))
     return {
         media_type: {"schema": schemas[0] if len(schemas) == 1 else {"oneOf": schemas}}
         for media_type, schemas in merged.items()

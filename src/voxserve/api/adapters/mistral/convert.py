@@ -76,7 +76,9 @@ async def voice_or_alias(
     if voices.presets.get(voice_id) is None:
         match = resolve_alias(voice_id, voices.presets, engine=engine, pinned=pinned)
         if match is not None:
-            view = replace(preset_view(match.preset), id=voice_id, slug=voice_id)
+            local = preset_view(match.preset)
+            about = f"'{voice_id}' is served here by {local.name} ({local.id})."
+            view = replace(local, id=voice_id, slug=voice_id, description=about)
             return voice_response(view, maps_to=match.preset.id)
     return voice_response(await voices.get(owner_id, voice_id))
 

@@ -8,7 +8,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from voxserve.api.adapters.mistral import convert, errors
@@ -67,6 +67,10 @@ PCM_RATE = 24000
 """Mistral's ``pcm`` is float32 at 24 kHz whatever the engine's rate (clients hard-code it)."""
 VoiceTypeParam = Literal["all", "custom", "preset"]
 BINARY = {"type": "string", "format": "binary"}
+VoiceId = Annotated[
+    str, Path(description="A preset, custom voice or hosted id.", examples=["en_paul_neutral"])
+]
+FileId = Annotated[str, Path(description="An uploaded file's id.", examples=["file-3f9a1c"])]
 router = APIRouter()
 
 
@@ -281,7 +285,9 @@ async def delete_voice(
     responses={200: {"content": {"audio/wav": {"schema": BINARY}}}},
     tags=["voices (Mistral)"],
 )
-async def get_voice_sample(voice_id: str, owner: CurrentOwner, voices: VoiceServiceDep) -> Response:
+async def get_voice_sample(
+    voice_id: VoiceId, owner: CurrentOwner, voices: VoiceServiceDep
+) -> Response:
     """The voice's sample as mono 16-bit WAV (``Content-Type: audio/wav`` exactly)."""
     return Response(await voices.sample(owner.id, voice_id), media_type="audio/wav")
 
@@ -291,8 +297,8 @@ async def upload_file(
     owner: CurrentOwner,
     files: FileServiceDep,
     file: Annotated[UploadFile, File(description="The file (audio for transcription and chat).")],
-    purpose: Annotated[str, Form()] = "audio",
-    visibility: Annotated[str | None, Form()] = None,
+    purpose: Annotated[str, Form(examples=["audio"])] = "audio",
+    visibility: Annotated[str | None, Form(examples=["user"])] = None,
 ) -> FileObject:
     """Upload a file; use its id as ``file_id`` in transcriptions, or get a signed URL."""
     record = await files.upload(
@@ -339,7 +345,7 @@ async def delete_file(file_id: str, owner: CurrentOwner, files: FileServiceDep) 
     responses={200: {"content": {"application/octet-stream": {"schema": BINARY}}}},
     tags=["files"],
 )
-async def download_file(file_id: str, owner: CurrentOwner, files: FileServiceDep) -> Response:
+async def download_file(file_id: FileId, owner: CurrentOwner, files: FileServiceDep) -> Response:
     """The file's bytes."""
     record, data = await files.content(owner.id, file_id)
     return file_response(record, data, media_type="application/octet-stream")  # the SDK wants it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from voxserve.api.adapters.tts_gateway.convert import (
@@ -54,6 +54,7 @@ from voxserve.core.voice_types import preset_view
 from voxserve.errors import VoxError
 
 PREFIX = "/api/tts"
+VoiceId = Annotated[str, Path(description="A saved voice's id.", examples=["voice-7d2e"])]
 router = APIRouter(prefix=PREFIX, tags=["TTS gateway"])
 
 
@@ -179,6 +180,8 @@ async def delete_voice(
     response_class=Response,
     responses={200: {"content": {"audio/wav": {}}}},
 )
-async def get_voice_sample(voice_id: str, owner: CurrentOwner, voices: VoiceServiceDep) -> Response:
+async def get_voice_sample(
+    voice_id: VoiceId, owner: CurrentOwner, voices: VoiceServiceDep
+) -> Response:
     """A voice's sample as mono 16-bit WAV (the ``ref_audio_url`` of saved voices)."""
     return Response(await voices.sample(owner.id, voice_id), media_type="audio/wav")

@@ -82,8 +82,14 @@ async def clone_voice(
     voices: VoiceServiceDep,
     fetch: UrlFetchDep,
     file: Annotated[UploadFile | None, File(description="WAV, MP3 or M4A sample.")] = None,
-    voice_url: Annotated[str | None, Form(description="URL of a WAV, MP3 or M4A sample.")] = None,
-    display_name: Annotated[str | None, Form(max_length=200)] = None,
+    voice_url: Annotated[
+        str | None,
+        Form(
+            description="URL of a WAV, MP3 or M4A sample.",
+            examples=["https://example.com/sample.wav"],
+        ),
+    ] = None,
+    display_name: Annotated[str | None, Form(max_length=200, examples=["My voice"])] = None,
     denoise: Annotated[bool, Form(description="Reduce background noise first.")] = False,
     language: Annotated[str | None, Form(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z]{2,4})?$")] = None,
 ) -> CloningReply[CloningVoice]:
