@@ -22,6 +22,7 @@ from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
+from voxserve.core.models_listing import ModelListing
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
@@ -116,6 +117,7 @@ def metered(
                     await services.usage.record_failure(owner.id, endpoint, status_of(exc))
                 raise
 
+    dependency.metered_as = endpoint  # type: ignore[attr-defined]
     return dependency
 
 
@@ -144,6 +146,15 @@ EngineStatusDep = Annotated[
     Callable[[], list[dict[str, Any]]], Depends(_service(lambda s: s.engines.status))
 ]
 """The engines' load and queue state, for ``/ready``."""
+
+
+def model_listing(request: Request) -> ModelListing:
+    """What ``GET /v1/models`` lists (reads the services; meters nothing)."""
+    s = get_services(request)
+    return ModelListing(s.engines, s.speech, s.transcription, s.chat)
+
+
+ModelListingDep = Annotated[ModelListing, Depends(model_listing)]
 
 
 def default_speech_engine(request: Request) -> str | None:

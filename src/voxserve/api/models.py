@@ -8,13 +8,13 @@ Mistral ``BaseModelCard`` (``type: "base"`` and ``capabilities`` flags, plus Mis
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from voxserve.api.deps import CurrentOwner, get_services
-from voxserve.core.models_listing import ModelInfo, ModelListing
+from voxserve.api.deps import CurrentOwner, ModelListingDep
+from voxserve.core.models_listing import ModelInfo
 from voxserve.core.presets import PRESET_CREATED_AT
 
 router = APIRouter(tags=["models"])
@@ -179,16 +179,8 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def get_listing(request: Request) -> ModelListing:
-    s = get_services(request)
-    return ModelListing(s.engines, s.speech, s.transcription, s.chat)
-
-
-ListingDep = Annotated[ModelListing, Depends(get_listing)]
-
-
 @router.get("/v1/models", response_model=ModelList, response_model_exclude_none=True)
-async def list_models(owner: CurrentOwner, listing: ListingDep) -> ModelList:
+async def list_models(owner: CurrentOwner, listing: ModelListingDep) -> ModelList:
     """Speech, transcription and chat models, each with its capabilities and aliases (the hosted
     names that resolve to it)."""
     return ModelList(data=[card(m) for m in listing.models()])
@@ -197,7 +189,7 @@ async def list_models(owner: CurrentOwner, listing: ListingDep) -> ModelList:
 @router.get(
     "/v1/models/{model_id:path}", response_model=ModelCard, response_model_exclude_none=True
 )
-async def retrieve_model(model_id: str, owner: CurrentOwner, listing: ListingDep) -> ModelCard:
+async def retrieve_model(model_id: str, owner: CurrentOwner, listing: ModelListingDep) -> ModelCard:
     """One model, by id or by a hosted name that resolves to it (404 otherwise)."""
     return card(listing.model(model_id))
 
