@@ -38,7 +38,7 @@ Audio formats of `POST /v1/audio/speech` (all mono):
 | `pcm` | raw float32 little-endian, 24 kHz | raw signed 16-bit little-endian, 24 kHz |
 | `wav` | 16-bit PCM, the engine's rate | 16-bit PCM, the engine's rate |
 | `mp3`, `flac`, `aac` | the engine's rate | the engine's rate |
-| `opus` (Ogg) | 48 kHz | 48 kHz |
+| `opus` (Ogg) | the engine's rate, rounded up to 8, 12, 16, 24 or 48 kHz | the same |
 
 The `/api/tts` gateway's `pcm` is float32 at the engine's rate. A request whose body is ambiguous
 can name its shape with `X-Voxserve-Shape: mistral` or `openai`. Authorize with an API key

@@ -44,7 +44,7 @@ class SpeechRequest(BaseModel):
     response_format: OpenAIFormat = "mp3"
     """``pcm``: raw 16-bit signed little-endian mono at 24 kHz (OpenAI's); ``wav``: 16-bit PCM
     mono at the engine's rate; ``mp3``, ``flac``, ``aac``, ``opus``: mono at the engine's rate
-    (opus at 48 kHz, the codec's own)."""
+    (opus rounded up to a rate Opus takes: 8, 12, 16, 24 or 48 kHz)."""
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
 

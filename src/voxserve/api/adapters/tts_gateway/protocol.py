@@ -51,8 +51,8 @@ class TtsGenerateRequest(BaseModel):
     """Base64 reference clip for one-off cloning. Required unless ``voice_id`` is given."""
     response_format: GatewayFormat = "mp3"
     """``pcm``: raw float32 little-endian mono at the engine's rate (``/v1/audio/speech``
-    serves Mistral's at 24 kHz); ``wav``: 16-bit PCM; all at the engine's rate (opus at
-    48 kHz)."""
+    serves Mistral's at 24 kHz); ``wav``: 16-bit PCM; all at the engine's rate (opus rounded
+    up to a rate Opus takes: 8, 12, 16, 24 or 48 kHz)."""
     speed: float = Field(1.0, ge=0.25, le=4.0)
     """Playback speed, 0.25 to 4.0."""
 

@@ -37,8 +37,8 @@ class SpeechRequest(BaseModel):
     """Base64 reference clip for one-off cloning."""
     response_format: SpeechFormat = "mp3"
     """``pcm``: raw float32 little-endian mono at 24 kHz (what Mistral serves); ``wav``: 16-bit
-    PCM mono at the engine's rate; ``mp3``, ``flac``, ``opus``: mono at the engine's rate (opus
-    at 48 kHz, the codec's own)."""
+    PCM mono at the engine's rate; ``mp3``, ``flac``, ``opus``: mono at the engine's rate
+    (opus rounded up to a rate Opus takes: 8, 12, 16, 24 or 48 kHz)."""
     stream: bool = False
     speed: float = Field(1.0, ge=0.25, le=4.0)
     """voxserve extension: 0.25 to 4.0."""
