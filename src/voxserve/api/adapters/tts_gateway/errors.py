@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from voxserve.api.adapters.tts_gateway.protocol import TtsError
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import sse
 from voxserve.errors import VoxError
@@ -57,10 +58,10 @@ def gateway_code(code: str, status: int) -> int:
 
 def render_error(err: ErrorInfo) -> dict[str, Any]:
     """The gateway's error body."""
-    return {"code": gateway_code(err.code, err.status), "message": err.message}
+    return TtsError(code=gateway_code(err.code, err.status), message=err.message).model_dump()
 
 
 def error_event(exc: VoxError) -> bytes:
     """The SSE event that ends a stream which failed after its first audio."""
-    body = {"code": gateway_code(exc.code, exc.status), "message": exc.message}
-    return sse(body, "error")
+    body = TtsError(code=gateway_code(exc.code, exc.status), message=exc.message)
+    return sse(body.model_dump(), "error")

@@ -229,3 +229,33 @@ class TtsPresetList(BaseModel):
 
     voices: list[TtsPresetVoice]
     total: int
+
+
+class TtsAudioDelta(BaseModel):
+    """SSE ``event: speech.audio.delta`` of ``/api/tts/stream``."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    audio_data: str
+    """Base64; the pieces concatenate into one file of ``response_format``."""
+
+
+class TtsAudioDone(BaseModel):
+    """SSE ``event: speech.audio.done``: the last event of a stream that succeeded."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    chunks: int
+    """Sentence-bounded chunks of at most 1,000 characters the text was split into."""
+    credits_used: int
+    """One per character of the input (inline tags excluded)."""
+
+
+class TtsError(BaseModel):
+    """The gateway's error body, and its SSE ``event: error`` after the first audio."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    code: int
+    """Non-zero: the HTTP status times 100 plus the kind of error (see ``errors.py``)."""
+    message: str

@@ -25,9 +25,12 @@ from voxserve.api.adapters.tts_gateway.convert import (
 )
 from voxserve.api.adapters.tts_gateway.errors import error_event, render_error
 from voxserve.api.adapters.tts_gateway.protocol import (
+    TtsAudioDelta,
+    TtsAudioDone,
     TtsClonedVoice,
     TtsCloneRequest,
     TtsDeletedVoice,
+    TtsError,
     TtsGenerateRequest,
     TtsGeneration,
     TtsPresetList,
@@ -37,6 +40,7 @@ from voxserve.api.adapters.tts_gateway.protocol import (
     TtsVoicePage,
     TtsVoiceUpdate,
 )
+from voxserve.api.bodies import inline_schema
 from voxserve.api.deps import (
     CurrentOwner,
     GenerationServiceDep,
@@ -72,6 +76,7 @@ class TtsGatewayShape:
 
 
 SHAPE = TtsGatewayShape()
+STREAM_EVENTS = {"oneOf": [inline_schema(m) for m in (TtsAudioDelta, TtsAudioDone, TtsError)]}
 
 
 @router.post("/generate", response_model=TtsReply[TtsGeneration])
@@ -99,7 +104,7 @@ async def generate_speech(
 @router.post(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": STREAM_EVENTS}}}},
 )
 async def stream_speech(
     body: TtsStreamRequest, owner: CurrentOwner, speech: SpeechDep
@@ -116,9 +121,9 @@ async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, chunks: int
 ) -> AsyncIterator[bytes]:
     async for data in speech.encoded(prepared, fmt):
-        yield sse({"audio_data": encode_base64(data)}, "speech.audio.delta")
-    done = {"chunks": chunks, "credits_used": prepared.characters}
-    yield sse(done, "speech.audio.done")
+        yield sse(TtsAudioDelta(audio_data=encode_base64(data)).model_dump(), "speech.audio.delta")
+    done = TtsAudioDone(chunks=chunks, credits_used=prepared.characters)
+    yield sse(done.model_dump(), "speech.audio.done")
 
 
 @router.post("/voices/clone", response_model=TtsReply[TtsClonedVoice])
