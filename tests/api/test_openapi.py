@@ -175,3 +175,22 @@ def test_root_leads_to_the_docs(live_server: LiveServer) -> None:
         response = client.get("/", follow_redirects=False)
         assert response.status_code in (302, 307)
         assert response.headers["location"] == "/docs"
+
+
+def test_errors_are_stated_in_each_shapes_envelope(spec: dict[str, Any]) -> None:
+    def error_schema(path: str, method: str) -> dict[str, Any]:
+        responses = spec["paths"][path][method]["responses"]
+        assert "422" not in responses  # FastAPI's own 422 shape is not what any shape answers
+        schema: dict[str, Any] = resolve(spec, responses["4XX"]["content"]["application/json"])[
+            "schema"
+        ]
+        return schema
+
+    shared = error_schema("/v1/audio/speech", "post")["oneOf"]
+    assert {"object", "raw_status_code"} <= shared[0]["properties"].keys()
+    assert shared[1]["properties"].keys() == {"error"}
+    assert "raw_status_code" in error_schema("/v1/audio/voices", "get")["properties"]
+    assert "error" in error_schema("/v1/audio/translations", "post")["properties"]
+    assert error_schema("/api/tts/generate", "post")["properties"]["code"]["type"] == "integer"
+    assert "data" in error_schema("/voices", "post")["properties"]
+    assert "HTTPValidationError" not in spec["components"].get("schemas", {})

@@ -23,7 +23,7 @@ from voxserve.api.middleware import (
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
 )
-from voxserve.api.shapes import ShapeRegistry, shared_router
+from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
 from voxserve.core.types import Engine, Storage, engines_to_preload
 from voxserve.errors import VoxError
@@ -101,17 +101,17 @@ def create_app(
     )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
-    for router in (
-        health.router,
-        mistral.router,
-        shared_router(shapes),
-        openai.router,
-        models.router,
-        tts_gateway.router,
-        voice_cloning.router,
-        usage.router,
+    app.include_router(shared_router(shapes))
+    for router, shape in (
+        (health.router, shapes.default_shape),
+        (mistral.router, mistral.SHAPE),
+        (openai.router, openai.SHAPE),
+        (models.router, shapes.default_shape),
+        (tts_gateway.router, tts_gateway.SHAPE),
+        (voice_cloning.router, voice_cloning.SHAPE),
+        (usage.router, shapes.default_shape),
     ):
-        app.include_router(router)
+        app.include_router(router, responses=error_responses(shape))
     install_docs(app)
     return app
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from voxserve.api import chat_completions
 from voxserve.api.bodies import inline_schema, json_body
@@ -62,6 +63,11 @@ class WireShape(Protocol):
     @property
     def prefixes(self) -> tuple[str, ...]:
         """The paths (and everything under them) that belong to this shape alone."""
+        ...
+
+    @property
+    def error_model(self) -> type[BaseModel]:
+        """The envelope as a wire model (for ``/openapi.json``)."""
         ...
 
     def render_error(self, err: ErrorInfo) -> dict[str, Any]:
@@ -143,6 +149,10 @@ class ShapeRegistry:
         matches = [p for p in self._by_prefix if path == p or path.startswith(p.rstrip("/") + "/")]
         if matches:
             return self._by_prefix[max(matches, key=len)]
+        return self.shared[self.default]
+
+    @property
+    def default_shape(self) -> SharedShape:
         return self.shared[self.default]
 
     def for_request(self, request: Request) -> WireShape:
@@ -252,9 +262,22 @@ SHAPE_PARAMETER = {
 }
 
 
+def error_responses(*shapes: WireShape) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``4XX``/``5XX`` answers in the envelopes of ``shapes`` (for ``include_router``;
+    they replace FastAPI's own 422 schema, which none of the shapes answers)."""
+    schemas = [inline_schema(shape.error_model) for shape in shapes]
+    schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    names = " or ".join(shape.name for shape in shapes)
+    answer = {"content": {"application/json": {"schema": schema}}}
+    return {
+        "4XX": {"description": f"A refused request ({names} envelope)", **answer},
+        "5XX": {"description": f"A server-side failure ({names} envelope)", **answer},
+    }
+
+
 def shared_router(shapes: ShapeRegistry) -> APIRouter:
     """The routes shared by the Mistral and OpenAI shapes, documented from the shapes' models."""
-    router = APIRouter()
+    router = APIRouter(responses=error_responses(*shapes.shared.values()))
     docs = [s.docs for s in shapes.shared.values()]
 
     @router.post(

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxserve.api.adapters.mistral.protocol.speech import StreamError, StreamErrorDetail
+from voxserve.api.adapters.mistral.protocol.errors import (
+    ErrorResponse,
+    StreamError,
+    StreamErrorDetail,
+)
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import sse
 from voxserve.errors import VoxError
@@ -35,15 +39,14 @@ def error_type(status: int) -> str:
 
 
 def render_error(err: ErrorInfo) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "object": "error",
-        "message": err.message,
-        "type": "invalid_voice" if err.code == "invalid_voice" else error_type(err.status),
-        "param": err.param,
-        "code": err.code,
-        "raw_status_code": err.status,
-    }
-    if err.status == 422:
+    body = ErrorResponse(
+        message=err.message,
+        type="invalid_voice" if err.code == "invalid_voice" else error_type(err.status),
+        param=err.param,
+        code=err.code,
+        raw_status_code=err.status,
+    ).model_dump(exclude={"detail"})
+    if err.status == 422:  # FastAPI's entries as they are (they may carry more keys)
         body["detail"] = list(err.details) or [
             {
                 "loc": ["body", err.param] if err.param else ["body"],

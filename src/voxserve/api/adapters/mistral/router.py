@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from voxserve.api.adapters.mistral import convert, errors
 from voxserve.api.adapters.mistral.protocol.chat import ChatCompletionRequest
+from voxserve.api.adapters.mistral.protocol.errors import ErrorResponse, StreamError
 from voxserve.api.adapters.mistral.protocol.files import (
     DeletedFile,
     FileList,
@@ -25,7 +26,6 @@ from voxserve.api.adapters.mistral.protocol.speech import (
     SpeechAudioDone,
     SpeechRequest,
     SpeechResponse,
-    StreamError,
 )
 from voxserve.api.adapters.mistral.protocol.transcription import (
     TranscriptionDone,
@@ -79,6 +79,7 @@ class MistralShape:
 
     name = "mistral"
     prefixes: tuple[str, ...] = ()
+    error_model = ErrorResponse
     docs = SharedDocs(
         speech_request=SpeechRequest,
         speech_responses={

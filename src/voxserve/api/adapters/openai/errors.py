@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxserve.api.adapters.openai.protocol import StreamError, StreamErrorDetail
+from voxserve.api.adapters.openai.protocol import (
+    ErrorDetail,
+    ErrorResponse,
+    StreamError,
+    StreamErrorDetail,
+)
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import sse
 from voxserve.errors import VoxError
@@ -24,14 +29,10 @@ def error_type(status: int) -> str:
 
 
 def render_error(err: ErrorInfo) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": err.message,
-            "type": error_type(err.status),
-            "param": err.param,
-            "code": err.code,
-        }
-    }
+    detail = ErrorDetail(
+        message=err.message, type=error_type(err.status), param=err.param, code=err.code
+    )
+    return ErrorResponse(error=detail).model_dump()
 
 
 def error_event(exc: VoxError) -> bytes:

@@ -256,3 +256,38 @@ class TranscriptTextDone(BaseModel):
 
     type: Literal["transcript.text.done"] = "transcript.text.done"
     text: str
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    message: str
+    type: str
+    """``invalid_request_error``, ``authentication_error``, ``rate_limit_error`` or
+    ``server_error``."""
+    param: str | None
+    """The field at fault, when one is."""
+    code: str
+    """voxserve's error code (``validation_failed``, ``not_found``, ``overloaded``...)."""
+
+
+class ErrorResponse(BaseModel):
+    """Every OpenAI-shape error."""
+
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "message": "Model 'no-such-model' not found.",
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "invalid_request",
+                    }
+                }
+            ]
+        },
+    )
+
+    error: ErrorDetail

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from voxserve.api.adapters.openai import convert, errors
 from voxserve.api.adapters.openai.protocol import (
     ChatCompletionRequest,
+    ErrorResponse,
     SpeechAudioDelta,
     SpeechAudioDone,
     SpeechRequest,
@@ -56,6 +57,7 @@ class OpenAIShape:
 
     name = "openai"
     prefixes: tuple[str, ...] = (TRANSLATIONS,)
+    error_model = ErrorResponse
     docs = SharedDocs(
         speech_request=SpeechRequest,
         speech_responses={

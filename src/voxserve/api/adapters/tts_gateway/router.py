@@ -67,6 +67,7 @@ class TtsGatewayShape:
 
     name = "tts_gateway"
     prefixes = (PREFIX,)
+    error_model = TtsError
 
     def render_error(self, err: ErrorInfo) -> dict[str, Any]:
         return render_error(err)

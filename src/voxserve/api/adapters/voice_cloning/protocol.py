@@ -83,3 +83,14 @@ class CloningDeletedVoice(BaseModel):
     voice_id: str
     delete_time: str
     """When the voice was deleted; its sample is purged after the retention period."""
+
+
+class CloningError(BaseModel):
+    """Every error of the cloning API, with the HTTP status as ``code``."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    code: int
+    """The HTTP status (0 is success)."""
+    message: str
+    data: None = None

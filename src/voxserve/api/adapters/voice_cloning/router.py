@@ -22,6 +22,7 @@ from voxserve.api.adapters.voice_cloning.convert import (
 from voxserve.api.adapters.voice_cloning.errors import error_event, render_error
 from voxserve.api.adapters.voice_cloning.protocol import (
     CloningDeletedVoice,
+    CloningError,
     CloningReply,
     CloningVoice,
     CloningVoiceList,
@@ -43,6 +44,7 @@ class VoiceCloningShape:
 
     name = "voice_cloning"
     prefixes = (PREFIX,)
+    error_model = CloningError
 
     def render_error(self, err: ErrorInfo) -> dict[str, Any]:
         return render_error(err)

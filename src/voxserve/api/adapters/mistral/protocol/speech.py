@@ -93,20 +93,3 @@ class SpeechAudioDone(BaseModel):
 
     type: Literal["speech.audio.done"] = "speech.audio.done"
     usage: SpeechUsage
-
-
-class StreamErrorDetail(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    message: str
-    code: int
-    """The HTTP status the error would have answered."""
-
-
-class StreamError(BaseModel):
-    """SSE ``event: error``: ends a stream that failed after its first event."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    type: Literal["error"] = "error"
-    error: StreamErrorDetail
