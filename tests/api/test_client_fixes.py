@@ -192,6 +192,28 @@ def test_shape_header_picks_the_envelope_and_a_bad_value_is_400(live_server: Liv
         assert "error" in openai_chat.json() and "object" not in openai_chat.json()
 
 
+def test_shape_header_decides_answers_too(live_server: LiveServer) -> None:
+    files = {"file": ("in.wav", tone_wav(3.2), "audio/wav")}
+    with live_server.client() as client:
+        mistral = client.post("/v1/audio/transcriptions", files=files, data={"model": "fake-stt"})
+        assert mistral.json()["model"] == "fake-stt" and len(mistral.json()["segments"]) == 2
+        as_openai = client.post(
+            "/v1/audio/transcriptions",
+            files=files,
+            data={"model": "fake-stt"},
+            headers={"X-Voxserve-Shape": "openai"},
+        )
+        assert as_openai.json() == {"text": TRANSCRIPT, "usage": {"type": "duration", "seconds": 4}}
+        openai_body = {"input": "Hi.", "voice": "alloy", "response_format": "wav"}
+        raw = client.post("/v1/audio/speech", json=openai_body)
+        assert raw.headers["content-type"] == "audio/wav"
+        as_mistral = client.post(
+            "/v1/audio/speech", json=openai_body, headers={"X-Voxserve-Shape": "mistral"}
+        )
+        assert as_mistral.status_code == 400  # Mistral's body names its voice voice_id
+        assert as_mistral.json()["param"] == "voice_id"
+
+
 def test_an_unknown_model_answers_one_status_in_each_shape(
     live_server: LiveServer, mistral: Mistral, oai: openai.OpenAI
 ) -> None:
