@@ -150,21 +150,20 @@ def form_request_body(model: type[BaseModel] = TranscriptionFormFields) -> dict[
     """An OpenAPI request body: the form in multipart (with the file part as binary) and
     urlencoded encodings (the Mistral SDK sends the latter for ``file_url``/``file_id``)."""
     schema = inline_schema(model)
-    example = {"model": "voxtral-mini-latest", "file": "(binary audio)", "language": "en"}
-    return {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": schema,
-                "encoding": {"file": {"contentType": "audio/*"}},
-                "example": example,
-            },
-            "application/x-www-form-urlencoded": {
-                "schema": {**schema, "properties": without_file(schema)},
-                "example": {"model": "voxtral-mini-latest", "file_id": "file-abc123"},
-            },
-        },
+    model_name = schema["properties"]["model"].get("examples", ["voxtral-mini-latest"])[0]
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": schema,
+            "encoding": {"file": {"contentType": "audio/*"}},
+            "example": {"model": model_name, "file": "(binary audio)"},
+        }
     }
+    if "file_id" in schema["properties"]:  # a source other than the upload: urlencoded works
+        content["application/x-www-form-urlencoded"] = {
+            "schema": {**schema, "properties": without_file(schema)},
+            "example": {"model": model_name, "file_id": "file-abc123"},
+        }
+    return {"required": True, "content": content}
 
 
 def without_file(schema: dict[str, Any]) -> dict[str, Any]:

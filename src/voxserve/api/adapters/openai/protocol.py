@@ -291,3 +291,18 @@ class ErrorResponse(BaseModel):
     )
 
     error: ErrorDetail
+
+
+class TranslationFormFields(BaseModel):
+    """The form of ``POST /v1/audio/translations`` (multipart)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    file: bytes = Field(json_schema_extra={"format": "binary"})
+    """The audio, in any language (any container PyAV decodes)."""
+    model: str | None = Field(None, examples=["whisper-1"])
+    """A hosted name (``whisper-1``) or an engine name that can translate (faster-whisper)."""
+    prompt: str | None = None
+    """English text that guides the style of the translation."""
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
+    temperature: float | None = None

@@ -22,6 +22,7 @@ from voxserve.api.adapters.openai.protocol import (
     TranscriptTextDelta,
     TranscriptTextDone,
     Translation,
+    TranslationFormFields,
     VerboseTranscription,
 )
 from voxserve.api.bodies import inline_schema, parse
@@ -136,7 +137,8 @@ def text_response(
     if fmt == "verbose_json":
         words = prepared.options.word_timestamps
         body = convert.verbose(transcript, words, translate=translate)
-        return JSONResponse(body.model_dump(exclude_none=True))
+        absent = {k for k in ("words", "usage") if getattr(body, k) is None}
+        return JSONResponse(body.model_dump(exclude=absent))
     if translate:
         return JSONResponse(Translation(text=transcript.text).model_dump())
     return JSONResponse(convert.transcription(transcript).model_dump())
@@ -177,7 +179,7 @@ TRANSLATION_CONTENT = {
     tags=["transcription"],
     response_model=None,
     openapi_extra={
-        "requestBody": form_request_body(),
+        "requestBody": form_request_body(TranslationFormFields),
         "responses": {
             "200": {"description": "Successful Response", "content": TRANSLATION_CONTENT}
         },
