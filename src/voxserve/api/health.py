@@ -21,6 +21,23 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class EngineState(BaseModel):
+    """One engine's load and queue state."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="allow")
+
+    name: str
+    kind: str
+    """``tts``, ``stt`` or ``chat``."""
+    loaded: bool
+    active: int
+    """Requests it works on now."""
+    waiting: int
+    """Requests queued for it."""
+    limit: int
+    """How many it works on at once."""
+
+
 class Readiness(BaseModel):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
@@ -29,7 +46,14 @@ class Readiness(BaseModel):
                 {
                     "status": "ready",
                     "engines": [
-                        {"name": "piper", "kind": "tts", "loaded": True, "busy": 0, "queued": 0}
+                        {
+                            "name": "piper",
+                            "kind": "tts",
+                            "loaded": True,
+                            "active": 0,
+                            "waiting": 0,
+                            "limit": 1,
+                        }
                     ],
                 }
             ]
@@ -37,8 +61,7 @@ class Readiness(BaseModel):
     )
 
     status: Literal["ready", "unavailable"]
-    engines: list[dict[str, Any]]
-    """Each engine's name, kind, whether it is loaded, and its busy and queued requests."""
+    engines: list[EngineState]
     reason: str | None = None
     """Why storage does not answer (the error's type), when unavailable."""
 
@@ -59,8 +82,13 @@ async def ready(auth: AuthServiceDep, engine_status: EngineStatusDep) -> JSONRes
     """Storage answers; lists the engines and their load and queue state."""
     try:
         await auth.keyless()  # reads the key table: storage answers
-        body = Readiness(status="ready", engines=engine_status())
+        body = Readiness(status="ready", engines=states(engine_status()))
     except Exception as exc:  # any storage failure means not ready
-        body = Readiness(status="unavailable", engines=engine_status(), reason=type(exc).__name__)
+        reason = type(exc).__name__
+        body = Readiness(status="unavailable", engines=states(engine_status()), reason=reason)
     status = 200 if body.status == "ready" else 503
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+def states(status: list[dict[str, Any]]) -> list[EngineState]:
+    return [EngineState.model_validate(s) for s in status]
