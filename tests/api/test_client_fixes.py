@@ -16,6 +16,8 @@ import pytest
 from mistralai.client import Mistral
 from mistralai.client.errors import SDKError
 from mistralai.client.models import (
+    SpeechStreamAudioDelta,
+    SpeechStreamDone,
     TranscriptionStreamDone,
     TranscriptionStreamLanguage,
     TranscriptionStreamSegmentDelta,
@@ -103,12 +105,12 @@ def test_mistral_pcm_is_float32_at_24_khz(mistral: Mistral) -> None:
         input="Twenty four thousand.", voice_id="fake-tts:alice", response_format="pcm", stream=True
     )
     with stream as events:
-        pieces = [
-            base64.b64decode(e.data.audio_data)  # type: ignore[union-attr]
-            for e in events
-            if e.event == "speech.audio.delta"
-        ]
-    assert len(b"".join(pieces)) / 4 / 24000 == pytest.approx(seconds, abs=0.01)
+        received = list(events)
+    pieces = [e.data for e in received if e.event == "speech.audio.delta"]
+    assert all(isinstance(p, SpeechStreamAudioDelta) for p in pieces)  # typed, not UNKNOWN
+    assert isinstance(received[-1].data, SpeechStreamDone)
+    audio = b"".join(base64.b64decode(p.audio_data) for p in pieces)  # type: ignore[union-attr]
+    assert len(audio) / 4 / 24000 == pytest.approx(seconds, abs=0.01)
 
 
 def test_openai_pcm_is_s16_at_24_khz(oai: openai.OpenAI) -> None:
