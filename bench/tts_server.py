@@ -17,6 +17,8 @@ from tts_data import TEXTS, EngineChoice, Sample
 
 OPENAI_PCM_RATE = 24000
 """OpenAI's ``pcm`` is 16-bit at 24 kHz whatever the engine's rate."""
+MISTRAL_PCM_RATE = 24000
+"""Mistral's ``pcm`` is float32 at 24 kHz, whatever the engine's rate."""
 
 Requester = Callable[[httpx.AsyncClient, str, int, str, str], Awaitable[Sample]]
 
@@ -53,8 +55,7 @@ async def sse_request(
                     first = time.perf_counter() - started
                 audio_bytes += size
     wall = time.perf_counter() - started
-    rate = sample_rates[engine]
-    return Sample("sse", clients, name, 0, first or wall, wall, audio_bytes / 4 / rate)
+    return Sample("sse", clients, name, 0, first or wall, wall, audio_bytes / 4 / MISTRAL_PCM_RATE)
 
 
 def delta_size(event: bytes) -> int:
@@ -99,7 +100,7 @@ async def audio_request(
 
 REQUESTERS: dict[str, Requester] = {"sse": sse_request, "audio": audio_request}
 sample_rates: dict[str, int] = {}
-"""Engine sample rates (Mistral's ``pcm`` is at the engine's rate), filled by ``tts.run``."""
+"""Engine sample rates (for the report), filled by ``tts.run``."""
 
 
 def client_order(index: int, rotate: bool) -> list[str]:

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import openai
-import pytest
 
 from tests.support.live_server import run_server
 from voxserve.bootstrap import open_services
@@ -32,7 +31,6 @@ async def test_services_run_on_the_given_storage_without_a_database(
     assert not database_file(settings).exists()
 
 
-@pytest.mark.xfail(strict=False, reason="needs helper C's create_app(storage=)")
 def test_a_live_server_on_the_memory_storage_answers_the_sdk(
     settings: Settings, memory_storage: Storage, fake_engines: list[Engine]
 ) -> None:

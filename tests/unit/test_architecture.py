@@ -139,7 +139,6 @@ def test_core_imports_no_http_client(path: Path) -> None:
     assert not bad, f"core/{path.name} imports {sorted(bad)}: go through a protocol"
 
 
-@pytest.mark.xfail(strict=False, reason="until the API redesign branch merges")
 def test_api_sees_services_only_never_storage_or_engines() -> None:
     found = {
         str(path.relative_to(SRC)): sorted(bad)

@@ -10,40 +10,63 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import voxserve
-from voxserve.api import chat, health, models, speech, transcriptions, usage
-from voxserve.api.adapters.mistral import files as mistral_files
-from voxserve.api.adapters.mistral import voices as mistral_voices
-from voxserve.api.adapters.tts_gateway import errors as tts_gateway_errors
+from voxserve.api import health, models, usage
+from voxserve.api.adapters.mistral import router as mistral
+from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
-from voxserve.api.adapters.voice_cloning import errors as voice_cloning_errors
 from voxserve.api.adapters.voice_cloning import router as voice_cloning
-from voxserve.api.errors import ErrorShapes, install_error_handlers
+from voxserve.api.docs import install_docs
+from voxserve.api.errors import install_error_handlers
 from voxserve.api.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
 )
+from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
-from voxserve.core.engine_report import better_engine_hints as engine_hints_for
 from voxserve.core.engine_report import engine_report
-from voxserve.engines.registry import Engine, engines_to_preload
+from voxserve.core.types import Engine, Storage, engines_to_preload
 from voxserve.settings import Settings
+
+DESCRIPTION = """Self-hosted speech API: Mistral- and OpenAI-compatible.
+
+Audio formats of `POST /v1/audio/speech` (all mono):
+
+| format | Mistral body (`voice_id`) | OpenAI body (`voice`) |
+|---|---|---|
+| `pcm` | raw float32 little-endian, 24 kHz | raw signed 16-bit little-endian, 24 kHz |
+| `wav` | 16-bit PCM, the engine's rate | 16-bit PCM, the engine's rate |
+| `mp3`, `flac`, `aac` | the engine's rate | the engine's rate |
+| `opus` (Ogg) | the engine's rate, rounded up to 8, 12, 16, 24 or 48 kHz | the same |
+
+The `/api/tts` gateway's `pcm` is float32 at the engine's rate. A request whose body is ambiguous
+can name its shape with `X-Voxserve-Shape: mistral` or `openai`. Authorize with an API key
+(Bearer or `x-api-key`); a server on loopback without keys needs none.
+"""
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    engines: Sequence[Engine] | None = None,
+    storage: Storage | None = None,
+) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts.
 
     Args:
         settings: the configuration (built once by the CLI or the caller).
         engines: engines to serve instead of the discovered ones (tests pass fakes).
+        storage: a ready storage instead of the configured database (tests pass in-memory).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            services = await stack.enter_async_context(open_services(settings, engines=engines))
+            services = await stack.enter_async_context(
+                open_services(settings, engines=engines, storage=storage)
+            )
             await ensure_safe_to_serve(services)
             app.state.services = services
             log_engines(services)
@@ -59,12 +82,15 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
     app = FastAPI(
         title="voxserve",
         version=voxserve.__version__,
-        description="Self-hosted speech API: Mistral- and OpenAI-compatible.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    shapes = ErrorShapes()
-    shapes.register("tts_gateway", tts_gateway.PREFIX, tts_gateway_errors.render)
-    shapes.register("voice_cloning", voice_cloning.PREFIX, voice_cloning_errors.render)
+    shapes = ShapeRegistry(
+        shared={"mistral": mistral.SHAPE, "openai": openai.SHAPE},
+        prefixed=[tts_gateway.SHAPE, voice_cloning.SHAPE],
+    )
     install_error_handlers(app, shapes)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -73,18 +99,19 @@ def create_app(settings: Settings, *, engines: Sequence[Engine] | None = None) -
         shapes=shapes,
     )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
-    app.add_middleware(usage.UsageMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    app.include_router(health.router)
-    app.include_router(mistral_voices.router)
-    app.include_router(speech.router)
-    app.include_router(transcriptions.router)
-    app.include_router(mistral_files.router)
-    app.include_router(chat.router)
-    app.include_router(models.router)
-    app.include_router(tts_gateway.router)
-    app.include_router(voice_cloning.router)
-    app.include_router(usage.router)
+    app.include_router(shared_router(shapes))
+    for router, shape in (
+        (health.router, shapes.default_shape),
+        (mistral.router, mistral.SHAPE),
+        (openai.router, openai.SHAPE),
+        (models.router, shapes.default_shape),
+        (tts_gateway.router, tts_gateway.SHAPE),
+        (voice_cloning.router, voice_cloning.SHAPE),
+        (usage.router, shapes.default_shape),
+    ):
+        app.include_router(router, responses=error_responses(shape))
+    install_docs(app)
     return app
 
 
@@ -106,8 +133,3 @@ def log_engines(services: Services) -> None:
         log.warning(warning)
     for line in report.lines:
         log.info(line)
-
-
-def better_engine_hints(services: Services) -> list[str]:
-    """What to install for what is missing."""
-    return engine_hints_for(services.engines)

@@ -1,6 +1,6 @@
 """JSON bodies of routes shared by two API shapes: the route reads the body, picks the shape, then
-validates it with that shape's model (errors located under ``body`` as FastAPI's own are), and
-documents both models as a ``oneOf`` request body."""
+that shape validates it with its model (errors located under ``body`` as FastAPI's own are);
+``inline_schema`` documents models whose nested names clash (the ``oneOf`` bodies and answers)."""
 
 from __future__ import annotations
 
@@ -64,9 +64,3 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved
-
-
-def one_of_body(*models: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose required JSON body is one of ``models``."""
-    schema = {"oneOf": [inline_schema(model) for model in models]}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,14 +1,40 @@
-"""FastAPI dependencies: the services built at startup, and the request's owner."""
+"""FastAPI dependencies: the request's owner and the services routes use, one alias each.
+
+Routes never see the service container, storage or engines: each asks for the services it
+uses. The three metered services come only through ``metered`` dependencies, so a route that
+speaks, transcribes or chats is metered by declaring what it uses: a request it refuses (a bad
+field, an unknown voice...) still leaves its usage record, with its status and nothing charged.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from voxserve.bootstrap import Services
+from voxserve.core.auth import AuthService
+from voxserve.core.chat import ChatService
+from voxserve.core.files import FileService
+from voxserve.core.generations import GenerationService
+from voxserve.core.models_listing import ModelListing
+from voxserve.core.speech import SpeechService
+from voxserve.core.transcription import TranscriptionService
+from voxserve.core.types import Owner
+from voxserve.core.usage import UsageService, track_request
 from voxserve.core.voices import VoiceService
-from voxserve.storage.protocol import Owner
+from voxserve.errors import VoxError
+from voxserve.settings import Settings
+
+T = TypeVar("T")
+
+CLIENT_GONE = 499
+"""The status recorded for a request whose client went away (nginx's convention)."""
 
 
 def get_services(request: Request) -> Services:
@@ -16,35 +42,128 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def presented_key(request: Request) -> str | None:
+_ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+bearer_key = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API key (`voxserve keys create`), sent as `Authorization: Bearer <key>`. "
+    "A server on loopback without keys needs none.",
+)
+header_key = APIKeyHeader(
+    name="x-api-key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="The same API key, sent as `x-api-key: <key>`.",
+)
+
+
+def presented_key(bearer: HTTPAuthorizationCredentials | None, header: str | None) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key") or None
+    if bearer is not None and bearer.credentials.strip():
+        return bearer.credentials.strip()
+    return header or None
 
 
 async def get_owner(
-    request: Request, services: Annotated[Services, Depends(get_services)]
+    services: _ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
+    header: Annotated[str | None, Depends(header_key)],
 ) -> Owner:
-    owner = await services.auth.authenticate(presented_key(request))
-    request.state.owner_id = owner.id
-    return owner
+    """The owner of the presented key (declares both security schemes in the OpenAPI document).
+
+    Raises:
+        Unauthorized: no key, or a wrong or revoked one (keyless loopback mode excepted).
+    """
+    return await services.auth.authenticate(presented_key(bearer, header))
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentOwner = Annotated[Owner, Depends(get_owner)]
 
 
-def public_base_url(request: Request, services: Services) -> str:
+def public_base_url(request: Request) -> str:
     """The base of URLs handed to clients: ``settings.public_url`` (behind a proxy), else the
     URL this request came to."""
-    return services.settings.public_url or str(request.base_url)
+    return get_services(request).settings.public_url or str(request.base_url)
 
 
-def get_voice_service(services: ServicesDep) -> VoiceService:
-    return services.voices
+def status_of(exc: BaseException) -> int:
+    """The HTTP status a request that raised ``exc`` answers."""
+    if isinstance(exc, VoxError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return CLIENT_GONE if isinstance(exc, asyncio.CancelledError) else 500
 
 
-VoiceServiceDep = Annotated[VoiceService, Depends(get_voice_service)]
+def metered(
+    endpoint: str, service: Callable[[Services], T]
+) -> Callable[[Owner, Services], AsyncIterator[T]]:
+    """A dependency that gives the route ``service`` and records a refusal as ``endpoint``.
+
+    Work that reached ``UsageService.metered`` has its record already (``track_request`` tells);
+    a request without an authenticated owner (401) cannot be attributed and is not recorded.
+    """
+
+    async def dependency(owner: CurrentOwner, services: _ServicesDep) -> AsyncIterator[T]:
+        with track_request() as tracker:
+            try:
+                yield service(services)
+            except BaseException as exc:
+                if not tracker.recorded:
+                    await services.usage.record_failure(owner.id, endpoint, status_of(exc))
+                raise
+
+    dependency.metered_as = endpoint  # type: ignore[attr-defined]
+    return dependency
+
+
+def _service(pick: Callable[[Services], T]) -> Callable[[Request], T]:
+    def dependency(request: Request) -> T:
+        return pick(get_services(request))
+
+    return dependency
+
+
+SpeechDep = Annotated[SpeechService, Depends(metered("speech", lambda s: s.speech))]
+TranscriptionDep = Annotated[
+    TranscriptionService, Depends(metered("transcription", lambda s: s.transcription))
+]
+ChatDep = Annotated[ChatService, Depends(metered("chat", lambda s: s.chat))]
+VoiceServiceDep = Annotated[VoiceService, Depends(_service(lambda s: s.voices))]
+FileServiceDep = Annotated[FileService, Depends(_service(lambda s: s.files))]
+GenerationServiceDep = Annotated[GenerationService, Depends(_service(lambda s: s.generations))]
+UsageServiceDep = Annotated[UsageService, Depends(_service(lambda s: s.usage))]
+AuthServiceDep = Annotated[AuthService, Depends(_service(lambda s: s.auth))]
+UrlFetchDep = Annotated[
+    Callable[..., Awaitable[bytes]], Depends(_service(lambda s: s.transcription.fetch_url))
+]
+"""Fetch a user-given URL as safely as ``file_url`` (``fetch(url, field=...)``); not metered."""
+EngineStatusDep = Annotated[
+    Callable[[], list[dict[str, Any]]], Depends(_service(lambda s: s.engines.status))
+]
+"""The engines' load and queue state, for ``/ready``."""
+
+
+def model_listing(request: Request) -> ModelListing:
+    """What ``GET /v1/models`` lists (reads the services; meters nothing)."""
+    s = get_services(request)
+    return ModelListing(s.engines, s.speech, s.transcription, s.chat)
+
+
+ModelListingDep = Annotated[ModelListing, Depends(model_listing)]
+
+
+def default_speech_engine(request: Request) -> str | None:
+    """The engine speech uses when no model is named (None when there is none)."""
+    try:
+        return get_services(request).speech.default_engine().name
+    except VoxError:
+        return None
+
+
+DefaultSpeechEngineDep = Annotated[str | None, Depends(default_speech_engine)]
+SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]

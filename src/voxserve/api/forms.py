@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData, UploadFile
 
+from voxserve.api.bodies import inline_schema
 from voxserve.errors import ValidationFailed
 
 TRUE = {"true", "1", "yes", "on"}
@@ -110,3 +113,61 @@ def number(form: FormData, name: str) -> float | None:
         return float(value)
     except ValueError:
         raise ValidationFailed(f"{name}: '{value}' is not a number.", field=name) from None
+
+
+class TranscriptionFormFields(BaseModel):
+    """The fields of a transcription form (documentation of the body ``read_transcription_form``
+    reads; repeated fields may also be spelt ``name[]``)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    file: bytes | None = Field(None, json_schema_extra={"format": "binary"})
+    """The audio file (any container PyAV decodes). Give exactly one of file, file_url, file_id."""
+    file_url: str | None = None
+    """An http(s) URL of the audio (fetched by the server; private addresses are refused)."""
+    file_id: str | None = None
+    """The id of a file uploaded to ``/v1/files``."""
+    model: str | None = Field(None, examples=["voxtral-mini-latest"])
+    """A hosted name (``voxtral-mini-latest``, ``whisper-1``...) or an engine name."""
+    language: str | None = Field(None, examples=["en"])
+    """ISO-639-1 code; detected when omitted."""
+    temperature: float | None = None
+    timestamp_granularities: list[Literal["segment", "word"]] = []
+    """``word`` adds word timings to the segments."""
+    context_bias: list[str] = []
+    """Mistral: words and names to favour (hotwords)."""
+    diarize: bool = False
+    """Mistral: speaker labels (refused when no engine can)."""
+    stream: bool = False
+    """SSE events instead of one answer."""
+    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] | None = None
+    """OpenAI: the answer's format; its presence makes the request OpenAI's."""
+    prompt: str | None = None
+    """OpenAI: text that guides the style of the transcript."""
+
+
+def form_request_body(model: type[BaseModel] = TranscriptionFormFields) -> dict[str, Any]:
+    """An OpenAPI request body: the form in multipart (with the file part as binary) and
+    urlencoded encodings (the Mistral SDK sends the latter for ``file_url``/``file_id``)."""
+    schema = inline_schema(model)
+    model_name = schema["properties"]["model"].get("examples", ["voxtral-mini-latest"])[0]
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": schema,
+            "encoding": {"file": {"contentType": "audio/*"}},
+            "example": {"model": model_name, "file": "(binary audio)"},
+        }
+    }
+    if "file_id" in schema["properties"]:  # a source other than the upload: urlencoded works
+        content["application/x-www-form-urlencoded"] = {
+            "schema": {**schema, "properties": without_file(schema)},
+            "example": {"model": model_name, "file_id": "file-abc123"},
+        }
+    return {"required": True, "content": content}
+
+
+def without_file(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.get("properties", {}).items() if k != "file"}
+
+
+FORM_REQUEST_BODY = form_request_body()

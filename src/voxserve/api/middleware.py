@@ -12,7 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voxserve.api.errors import ErrorInfo, ErrorShapes, from_vox
+from voxserve.api.errors import from_vox
+from voxserve.api.shapes import ErrorInfo, ShapeRegistry
 from voxserve.errors import PayloadTooLarge
 from voxserve.logs import request_id_var
 
@@ -68,7 +69,7 @@ class UnexpectedErrorMiddleware:
     broken and its connection must close.
     """
 
-    def __init__(self, app: ASGIApp, *, shapes: ErrorShapes) -> None:
+    def __init__(self, app: ASGIApp, *, shapes: ShapeRegistry) -> None:
         self.app = app
         self.shapes = shapes
 
@@ -98,7 +99,7 @@ class BodyLimitMiddleware:
     ``max_bytes`` for the rest), by Content-Length or while reading."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int, shapes: ErrorShapes
+        self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int, shapes: ShapeRegistry
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -141,7 +142,7 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         err = from_vox(_TooLarge(limit))
-        body = json.dumps(self.shapes.for_path(scope["path"])(err)).encode()
+        body = json.dumps(self.shapes.for_path(scope["path"]).render_error(err)).encode()
         headers: list[Any] = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

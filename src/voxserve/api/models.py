@@ -8,13 +8,13 @@ Mistral ``BaseModelCard`` (``type: "base"`` and ``capabilities`` flags, plus Mis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 
-from voxserve.api.deps import CurrentOwner, ServicesDep
-from voxserve.bootstrap import Services
-from voxserve.core.models_listing import ModelInfo, ModelListing
+from voxserve.api.deps import CurrentOwner, ModelListingDep
+from voxserve.core.models_listing import ModelInfo
 from voxserve.core.presets import PRESET_CREATED_AT
 
 router = APIRouter(tags=["models"])
@@ -24,69 +24,213 @@ CREATED = int(PRESET_CREATED_AT.timestamp())
 SPEECH_FORMATS = ["mp3", "wav", "pcm", "flac", "opus", "aac"]
 
 
-@router.get("/v1/models")
-async def list_models(owner: CurrentOwner, services: ServicesDep) -> dict[str, Any]:
+class ModelCapabilities(BaseModel):
+    """Mistral's capability flags."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    completion_chat: bool
+    audio: bool
+    """The model takes audio input (chat)."""
+    audio_transcription: bool
+    audio_speech: bool
+
+
+class SpeechCapabilities(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    modes: list[str] = ["offline"]
+    instruction: bool = False
+    response_formats: list[str] = SPEECH_FORMATS
+
+
+class TranscriptionCapabilities(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    modes: list[str] = ["offline"]
+    diarization: bool
+    context_bias: bool
+    """Takes ``context_bias`` hotwords."""
+    timestamp_granularities: list[Literal["segment", "word"]]
+    languages: list[str]
+    """ISO-639-1 codes; empty means any the model knows."""
+
+
+class ModelExtension(BaseModel):
+    """voxserve's own facts about a model."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    kind: Literal["speech", "transcription", "chat"]
+    default: bool
+    """Hosted model names of this kind resolve to this engine."""
+    voices: int | None = None
+    """Speech: preset voices."""
+    cloning: bool | None = None
+    """Speech: custom voices and ``ref_audio``."""
+    languages: list[str] | None = None
+    language_detection: bool | None = None
+    """Transcription: detects the language when none is given."""
+    audio_native: bool | None = None
+    """Chat: the model hears audio itself (else it reads transcripts)."""
+
+
+class ModelCard(BaseModel):
+    """One model: an engine, under its engine name."""
+
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "faster-whisper-base",
+                    "object": "model",
+                    "created": 1767225600,
+                    "owned_by": "voxserve",
+                    "type": "base",
+                    "name": "faster-whisper-base",
+                    "description": "Speech to text",
+                    "aliases": ["voxtral-mini-latest", "whisper-1"],
+                    "capabilities": {
+                        "completion_chat": False,
+                        "audio": False,
+                        "audio_transcription": True,
+                        "audio_speech": False,
+                    },
+                    "audio_transcription_capabilities": {
+                        "modes": ["offline"],
+                        "diarization": False,
+                        "context_bias": True,
+                        "timestamp_granularities": ["segment", "word"],
+                        "languages": [],
+                    },
+                    "voxserve": {
+                        "kind": "transcription",
+                        "default": True,
+                        "language_detection": True,
+                        "languages": [],
+                    },
+                }
+            ]
+        },
+    )
+
+    id: str
+    """Pass it as ``model`` to pick this engine."""
+    object: Literal["model"] = "model"
+    created: int = CREATED
+    owned_by: str = "voxserve"
+    type: Literal["base"] = "base"
+    name: str
+    description: str
+    aliases: list[str]
+    """The hosted names that resolve to this model."""
+    capabilities: ModelCapabilities
+    max_context_length: int | None = None
+    """Chat: tokens of conversation plus answer."""
+    audio_speech_capabilities: SpeechCapabilities | None = None
+    audio_transcription_capabilities: TranscriptionCapabilities | None = None
+    voxserve: ModelExtension
+
+
+class ModelList(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "piper",
+                            "object": "model",
+                            "created": 1767225600,
+                            "owned_by": "voxserve",
+                            "type": "base",
+                            "name": "piper",
+                            "description": "Text to speech, 1 preset voices",
+                            "aliases": ["voxtral-mini-tts-latest", "tts-1"],
+                            "capabilities": {
+                                "completion_chat": False,
+                                "audio": False,
+                                "audio_transcription": False,
+                                "audio_speech": True,
+                            },
+                            "audio_speech_capabilities": {
+                                "modes": ["offline"],
+                                "instruction": False,
+                                "response_formats": ["mp3", "wav", "pcm", "flac", "opus", "aac"],
+                            },
+                            "voxserve": {
+                                "kind": "speech",
+                                "default": True,
+                                "voices": 1,
+                                "cloning": False,
+                                "languages": ["en"],
+                            },
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+@router.get("/v1/models", response_model=ModelList, response_model_exclude_none=True)
+async def list_models(owner: CurrentOwner, listing: ModelListingDep) -> ModelList:
     """Speech, transcription and chat models, each with its capabilities and aliases (the hosted
     names that resolve to it)."""
-    return {"object": "list", "data": [card(m) for m in listing(services).models()]}
+    return ModelList(data=[card(m) for m in listing.models()])
 
 
-@router.get("/v1/models/{model_id:path}")
-async def retrieve_model(
-    model_id: str, owner: CurrentOwner, services: ServicesDep
-) -> dict[str, Any]:
+@router.get(
+    "/v1/models/{model_id:path}", response_model=ModelCard, response_model_exclude_none=True
+)
+async def retrieve_model(model_id: str, owner: CurrentOwner, listing: ModelListingDep) -> ModelCard:
     """One model, by id or by a hosted name that resolves to it (404 otherwise)."""
-    return card(listing(services).model(model_id))
+    return card(listing.model(model_id))
 
 
-def listing(services: Services) -> ModelListing:
-    return ModelListing(services.engines, services.speech, services.transcription, services.chat)
+def card(model: ModelInfo) -> ModelCard:
+    flags = ModelCapabilities(
+        completion_chat=model.kind == "chat",
+        audio=model.kind == "chat",
+        audio_transcription=model.kind == "transcription",
+        audio_speech=model.kind == "speech",
+    )
+    return ModelCard(
+        id=model.id,
+        name=model.id,
+        description=model.description,
+        aliases=list(model.aliases),
+        capabilities=flags,
+        max_context_length=model.context_length,
+        audio_speech_capabilities=SpeechCapabilities() if model.kind == "speech" else None,
+        audio_transcription_capabilities=transcription(model),
+        voxserve=extension(model),
+    )
 
 
-def card(model: ModelInfo) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": model.id,
-        "object": "model",
-        "created": CREATED,
-        "owned_by": "voxserve",
-        "type": "base",
-        "name": model.id,
-        "description": model.description,
-        "aliases": list(model.aliases),
-        "capabilities": {
-            "completion_chat": model.kind == "chat",
-            "audio": model.kind == "chat",
-            "audio_transcription": model.kind == "transcription",
-            "audio_speech": model.kind == "speech",
-        },
-        "voxserve": extension(model),
-    }
-    if model.context_length is not None:
-        body["max_context_length"] = model.context_length
+def transcription(model: ModelInfo) -> TranscriptionCapabilities | None:
+    if model.kind != "transcription":
+        return None
+    return TranscriptionCapabilities(
+        diarization=model.diarization,
+        context_bias=model.hotwords,
+        timestamp_granularities=["segment", "word"] if model.word_timestamps else ["segment"],
+        languages=list(model.languages),
+    )
+
+
+def extension(model: ModelInfo) -> ModelExtension:
+    ext = ModelExtension(kind=model.kind, default=model.default)
     if model.kind == "speech":
-        body["audio_speech_capabilities"] = {
-            "modes": ["offline"],
-            "instruction": False,
-            "response_formats": SPEECH_FORMATS,
-        }
-    if model.kind == "transcription":
-        granularities = ["segment", "word"] if model.word_timestamps else ["segment"]
-        body["audio_transcription_capabilities"] = {
-            "modes": ["offline"],
-            "diarization": model.diarization,
-            "context_bias": model.hotwords,
-            "timestamp_granularities": granularities,
-            "languages": list(model.languages),
-        }
-    return body
-
-
-def extension(model: ModelInfo) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": model.kind, "default": model.default}
-    if model.kind == "speech":
-        body.update(voices=model.voices, cloning=model.cloning, languages=list(model.languages))
+        ext.voices, ext.cloning, ext.languages = model.voices, model.cloning, list(model.languages)
     elif model.kind == "transcription":
-        body.update(language_detection=model.language_detection, languages=list(model.languages))
+        ext.language_detection, ext.languages = model.language_detection, list(model.languages)
     else:
-        body.update(audio_native=model.audio_native)
-    return body
+        ext.audio_native = model.audio_native
+    return ext

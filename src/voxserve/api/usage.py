@@ -1,35 +1,24 @@
-"""Usage over HTTP: ``GET /v1/usage`` (the owner's credits, totals and records), and the
-middleware that gives every metered request its usage record, refused ones included."""
+"""Usage over HTTP: ``GET /v1/usage``, the owner's credits, totals and records (metering itself
+is declared by the routes: see ``api.deps.metered``)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import BaseModel, ConfigDict
 
-from voxserve.api.deps import CurrentOwner, ServicesDep
+from voxserve.api.deps import CurrentOwner, UsageServiceDep
 from voxserve.core.ids import iso
-from voxserve.core.usage import track_request
-from voxserve.storage.protocol import UsageRecord, UsageTotals
+from voxserve.core.types import UsageRecord, UsageTotals
 
 router = APIRouter(tags=["usage"])
 
-METERED_PATHS: Mapping[str, str] = {
-    "/v1/audio/speech": "speech",
-    "/api/tts/generate": "speech",
-    "/api/tts/stream": "speech",
-    "/v1/audio/transcriptions": "transcription",
-    "/v1/chat/completions": "chat",
-}
-"""POST paths whose requests are metered, and the operation they are recorded under."""
-
 
 class UsageSums(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     requests: int
     characters: int
     """Characters synthesised (one credit each)."""
@@ -46,6 +35,8 @@ class UsagePeriod(UsageSums):
 
 
 class UsageEntry(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     endpoint: str
     """The operation: ``speech``, ``transcription`` or ``chat``."""
     engine: str | None
@@ -59,6 +50,49 @@ class UsageEntry(BaseModel):
 
 
 class UsageResponse(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "usage",
+                    "owner_id": "owner-1a2b",
+                    "balance": 9000,
+                    "period": "day",
+                    "totals": {
+                        "requests": 3,
+                        "characters": 1000,
+                        "audio_seconds": 12.5,
+                        "tokens": 0,
+                        "credits": 1000,
+                    },
+                    "periods": [
+                        {
+                            "start": "2026-01-01T00:00:00Z",
+                            "requests": 3,
+                            "characters": 1000,
+                            "audio_seconds": 12.5,
+                            "tokens": 0,
+                            "credits": 1000,
+                        }
+                    ],
+                    "records": [
+                        {
+                            "endpoint": "speech",
+                            "engine": "piper",
+                            "status": 200,
+                            "characters": 1000,
+                            "audio_seconds": 0.0,
+                            "tokens": 0,
+                            "credits": 1000,
+                            "created_at": "2026-01-01T12:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
     object: Literal["usage"] = "usage"
     owner_id: str
     balance: int | None
@@ -74,14 +108,14 @@ class UsageResponse(BaseModel):
 @router.get("/v1/usage", response_model=UsageResponse)
 async def get_usage(
     owner: CurrentOwner,
-    services: ServicesDep,
+    service: UsageServiceDep,
     period: Literal["day", "month"] = "day",
     since: Annotated[datetime | None, Query(description="Start (inclusive), UTC.")] = None,
     until: Annotated[datetime | None, Query(description="End (exclusive), UTC.")] = None,
     limit: Annotated[int, Query(ge=0, le=1000, description="Records to list.")] = 100,
 ) -> UsageResponse:
     """The owner's credit balance, usage totals overall and per day or month, and records."""
-    report = await services.usage.report(
+    report = await service.report(
         owner.id, since=utc(since), until=utc(until), period=period, limit=limit
     )
     return UsageResponse(
@@ -128,38 +162,3 @@ def entry(record: UsageRecord) -> UsageEntry:
         credits=record.credits,
         created_at=iso(record.created_at),
     )
-
-
-class UsageMiddleware:
-    """Records metered requests that failed before their work was metered (a bad field, an
-    unknown voice, an engine that cannot clone...) with their status and nothing charged.
-    Requests that reached ``UsageService.metered`` already have their record; requests without
-    an authenticated owner (401, 413 before auth) cannot be attributed and are not recorded."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = METERED_PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if endpoint is None or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        with track_request() as tracker:
-            try:
-                await self.app(scope, receive, send_with_status)
-            except asyncio.CancelledError:
-                status = 499  # the client went away
-                raise
-            finally:
-                owner_id = scope.get("state", {}).get("owner_id")
-                if status >= 400 and owner_id and not tracker.recorded:
-                    services = scope["app"].state.services
-                    await services.usage.record_failure(owner_id, endpoint, status)

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxserve.api.errors import ErrorInfo
+from voxserve.api.adapters.tts_gateway.protocol import TtsError
+from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import sse
 from voxserve.errors import VoxError
 
@@ -55,12 +56,12 @@ def gateway_code(code: str, status: int) -> int:
     return CODES.get(code, status * 100)
 
 
-def render(err: ErrorInfo) -> dict[str, Any]:
-    """The gateway's error body (registered for ``/api/tts`` in ``api.app``)."""
-    return {"code": gateway_code(err.code, err.status), "message": err.message}
+def render_error(err: ErrorInfo) -> dict[str, Any]:
+    """The gateway's error body."""
+    return TtsError(code=gateway_code(err.code, err.status), message=err.message).model_dump()
 
 
 def error_event(exc: VoxError) -> bytes:
     """The SSE event that ends a stream which failed after its first audio."""
-    body = {"code": gateway_code(exc.code, exc.status), "message": exc.message}
-    return sse(body, "error")
+    body = TtsError(code=gateway_code(exc.code, exc.status), message=exc.message)
+    return sse(body.model_dump(), "error")

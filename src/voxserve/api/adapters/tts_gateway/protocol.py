@@ -16,6 +16,8 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$"
 class TtsReply(BaseModel, Generic[T]):
     """The gateway's success envelope."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     code: int = 0
     """Always 0 on success."""
     data: T
@@ -24,7 +26,20 @@ class TtsReply(BaseModel, Generic[T]):
 class TtsGenerateRequest(BaseModel):
     """``POST /api/tts/generate``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "input": "Hello from the gateway.",
+                    "voice_id": "en_paul_happy",
+                    "response_format": "mp3",
+                    "speed": 1.0,
+                }
+            ]
+        },
+    )
 
     input: str
     """Text to speak, at most 5,000 characters (``limits.speech_max_characters``); texts over
@@ -35,7 +50,9 @@ class TtsGenerateRequest(BaseModel):
     ref_audio: str | None = None
     """Base64 reference clip for one-off cloning. Required unless ``voice_id`` is given."""
     response_format: GatewayFormat = "mp3"
-    """``pcm`` is raw float32 little-endian at the engine's rate (as Mistral's)."""
+    """``pcm``: raw float32 little-endian mono at the engine's rate (``/v1/audio/speech``
+    serves Mistral's at 24 kHz); ``wav``: 16-bit PCM; all at the engine's rate (opus rounded
+    up to a rate Opus takes: 8, 12, 16, 24 or 48 kHz)."""
     speed: float = Field(1.0, ge=0.25, le=4.0)
     """Playback speed, 0.25 to 4.0."""
 
@@ -43,10 +60,24 @@ class TtsGenerateRequest(BaseModel):
 class TtsStreamRequest(TtsGenerateRequest):
     """``POST /api/tts/stream``: as ``generate``, answered as SSE; ``pcm`` by default."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "input": "Hello from the gateway.",
+                    "voice_id": "piper:en_US-joe-medium",
+                    "response_format": "pcm",
+                }
+            ]
+        }
+    )
+
     response_format: GatewayFormat = "pcm"
 
 
 class TtsGeneration(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     audio_data: str
     """The whole file, base64."""
     format: GatewayFormat
@@ -62,7 +93,20 @@ class TtsGeneration(BaseModel):
 class TtsCloneRequest(BaseModel):
     """``POST /api/tts/voices/clone``."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "My voice",
+                    "ref_audio": "UklGRiQAAABXQVZFZm10IBAAAAABAAEA...",
+                    "language": "en",
+                    "gender": "female",
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     ref_audio: str = Field(min_length=1)
@@ -75,7 +119,11 @@ class TtsCloneRequest(BaseModel):
 class TtsVoiceUpdate(BaseModel):
     """``PATCH /api/tts/voices/{id}``: only the fields sent change; null clears one."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        extra="ignore",
+        json_schema_extra={"examples": [{"name": "Narrator", "tags": ["calm"]}]},
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     language: str | None = Field(None, pattern=LANGUAGE_PATTERN)
@@ -84,6 +132,8 @@ class TtsVoiceUpdate(BaseModel):
 
 
 class TtsClonedVoice(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     name: str
     mistral_voice_id: str
@@ -96,6 +146,8 @@ class TtsClonedVoice(BaseModel):
 
 
 class TtsSavedVoice(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     name: str
     mistral_voice_id: str
@@ -108,6 +160,11 @@ class TtsSavedVoice(BaseModel):
 
 
 class TtsVoicePage(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={"examples": [{"voices": [], "total": 0, "page": 1, "limit": 50}]},
+    )
+
     voices: list[TtsSavedVoice]
     total: int
     page: int
@@ -115,6 +172,8 @@ class TtsVoicePage(BaseModel):
 
 
 class TtsUpdatedVoice(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     name: str
     language: str | None
@@ -123,10 +182,16 @@ class TtsUpdatedVoice(BaseModel):
 
 
 class TtsDeletedVoice(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True, json_schema_extra={"examples": [{"id": "voice-7d2e"}]}
+    )
+
     id: str
 
 
 class TtsPresetVoice(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     """Use as ``voice_id``."""
     name: str
@@ -140,5 +205,57 @@ class TtsPresetVoice(BaseModel):
 
 
 class TtsPresetList(BaseModel):
+    model_config = ConfigDict(
+        use_attribute_docstrings=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "voices": [
+                        {
+                            "id": "piper:en_US-joe-medium",
+                            "name": "Joe",
+                            "language": "en-US",
+                            "languages": ["en-US"],
+                            "gender": "male",
+                            "variants": [],
+                            "engine": "piper",
+                        }
+                    ],
+                    "total": 1,
+                }
+            ]
+        },
+    )
+
     voices: list[TtsPresetVoice]
     total: int
+
+
+class TtsAudioDelta(BaseModel):
+    """SSE ``event: speech.audio.delta`` of ``/api/tts/stream``."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    audio_data: str
+    """Base64; the pieces concatenate into one file of ``response_format``."""
+
+
+class TtsAudioDone(BaseModel):
+    """SSE ``event: speech.audio.done``: the last event of a stream that succeeded."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    chunks: int
+    """Sentence-bounded chunks of at most 1,000 characters the text was split into."""
+    credits_used: int
+    """One per character of the input (inline tags excluded)."""
+
+
+class TtsError(BaseModel):
+    """The gateway's error body, and its SSE ``event: error`` after the first audio."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    code: int
+    """Non-zero: the HTTP status times 100 plus the kind of error (see ``errors.py``)."""
+    message: str

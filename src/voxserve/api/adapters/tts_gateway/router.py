@@ -7,9 +7,9 @@ on ``/v1/audio/speech`` and ``/voices``. Errors render through ``errors.render``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from voxserve.api.adapters.tts_gateway.convert import (
@@ -23,11 +23,14 @@ from voxserve.api.adapters.tts_gateway.convert import (
     voice_changes,
     voice_draft,
 )
-from voxserve.api.adapters.tts_gateway.errors import error_event
+from voxserve.api.adapters.tts_gateway.errors import error_event, render_error
 from voxserve.api.adapters.tts_gateway.protocol import (
+    TtsAudioDelta,
+    TtsAudioDone,
     TtsClonedVoice,
     TtsCloneRequest,
     TtsDeletedVoice,
+    TtsError,
     TtsGenerateRequest,
     TtsGeneration,
     TtsPresetList,
@@ -37,30 +40,62 @@ from voxserve.api.adapters.tts_gateway.protocol import (
     TtsVoicePage,
     TtsVoiceUpdate,
 )
-from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep, public_base_url
+from voxserve.api.bodies import inline_schema
+from voxserve.api.deps import (
+    CurrentOwner,
+    GenerationServiceDep,
+    SpeechDep,
+    VoiceServiceDep,
+    public_base_url,
+)
+from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechService
+from voxserve.core.types import VoiceQuery
 from voxserve.core.voice_types import preset_view
-from voxserve.storage.protocol import VoiceQuery
+from voxserve.errors import VoxError
 
 PREFIX = "/api/tts"
+VoiceId = Annotated[str, Path(description="A saved voice's id.", examples=["voice-7d2e"])]
 router = APIRouter(prefix=PREFIX, tags=["TTS gateway"])
+
+
+class TtsGatewayShape:
+    """The gateway's envelope for everything under ``/api/tts``."""
+
+    name = "tts_gateway"
+    prefixes = (PREFIX,)
+    error_model = TtsError
+
+    def render_error(self, err: ErrorInfo) -> dict[str, Any]:
+        return render_error(err)
+
+    def error_event(self, exc: VoxError) -> bytes:
+        return error_event(exc)
+
+
+SHAPE = TtsGatewayShape()
+STREAM_EVENTS = {"oneOf": [inline_schema(m) for m in (TtsAudioDelta, TtsAudioDone, TtsError)]}
 
 
 @router.post("/generate", response_model=TtsReply[TtsGeneration])
 async def generate_speech(
-    body: TtsGenerateRequest, request: Request, owner: CurrentOwner, services: ServicesDep
+    body: TtsGenerateRequest,
+    request: Request,
+    owner: CurrentOwner,
+    speech: SpeechDep,
+    generations: GenerationServiceDep,
 ) -> TtsReply[TtsGeneration]:
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
-    prepared = await services.speech.prepare(to_core(body, owner.id))
-    audio, stored = await services.speech.generate(prepared, body.response_format)
+    prepared = await speech.prepare(to_core(body, owner.id))
+    audio, stored = await speech.generate(prepared, body.response_format)
     generation = TtsGeneration(
         audio_data=encode_base64(audio),
         format=body.response_format,
         generation_id=stored.id,
-        audio_url=services.generations.url(stored, base_url=public_base_url(request, services)),
+        audio_url=generations.url(stored, base_url=public_base_url(request)),
         chunks=chunk_count(body.input),
         credits_used=prepared.characters,
     )
@@ -70,16 +105,16 @@ async def generate_speech(
 @router.post(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": STREAM_EVENTS}}}},
 )
 async def stream_speech(
-    body: TtsStreamRequest, owner: CurrentOwner, services: ServicesDep
+    body: TtsStreamRequest, owner: CurrentOwner, speech: SpeechDep
 ) -> StreamingResponse:
     """SSE: ``speech.audio.delta`` events (``{"audio_data": b64}``), then ``speech.audio.done``;
     a failure after the first audio ends the stream with an ``error`` event."""
-    prepared = await services.speech.prepare(to_core(body, owner.id))
+    prepared = await speech.prepare(to_core(body, owner.id))
     fmt = body.response_format
-    events = await prime(speech_events(services.speech, prepared, fmt, chunk_count(body.input)))
+    events = await prime(speech_events(speech, prepared, fmt, chunk_count(body.input)))
     return sse_response(with_error_event(events, error_event))
 
 
@@ -87,9 +122,9 @@ async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, chunks: int
 ) -> AsyncIterator[bytes]:
     async for data in speech.encoded(prepared, fmt):
-        yield sse({"audio_data": encode_base64(data)}, "speech.audio.delta")
-    done = {"chunks": chunks, "credits_used": prepared.characters}
-    yield sse(done, "speech.audio.done")
+        yield sse(TtsAudioDelta(audio_data=encode_base64(data)).model_dump(), "speech.audio.delta")
+    done = TtsAudioDone(chunks=chunks, credits_used=prepared.characters)
+    yield sse(done.model_dump(), "speech.audio.done")
 
 
 @router.post("/voices/clone", response_model=TtsReply[TtsClonedVoice])
@@ -106,17 +141,17 @@ async def clone_voice(
 async def list_my_voices(
     request: Request,
     owner: CurrentOwner,
-    services: ServicesDep,
+    voices: VoiceServiceDep,
     page: Annotated[int, Query(ge=1)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> TtsReply[TtsVoicePage]:
     """The owner's saved voices (from every API shape), newest first."""
-    items, total = await services.voices.list(
+    items, total = await voices.list(
         owner.id, type="custom", query=VoiceQuery(), offset=(page - 1) * limit, limit=limit
     )
-    url = public_base_url(request, services)
-    voices = [saved_voice(v, base_url=url) for v in items]
-    return TtsReply(data=TtsVoicePage(voices=voices, total=total, page=page, limit=limit))
+    url = public_base_url(request)
+    saved = [saved_voice(v, base_url=url) for v in items]
+    return TtsReply(data=TtsVoicePage(voices=saved, total=total, page=page, limit=limit))
 
 
 @router.get("/voices/presets", response_model=TtsReply[TtsPresetList])
@@ -151,6 +186,8 @@ async def delete_voice(
     response_class=Response,
     responses={200: {"content": {"audio/wav": {}}}},
 )
-async def get_voice_sample(voice_id: str, owner: CurrentOwner, voices: VoiceServiceDep) -> Response:
+async def get_voice_sample(
+    voice_id: VoiceId, owner: CurrentOwner, voices: VoiceServiceDep
+) -> Response:
     """A voice's sample as mono 16-bit WAV (the ``ref_audio_url`` of saved voices)."""
     return Response(await voices.sample(owner.id, voice_id), media_type="audio/wav")

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxserve.api.errors import ErrorInfo
+from voxserve.api.adapters.voice_cloning.protocol import CloningError
+from voxserve.api.shapes import ErrorInfo
+from voxserve.api.streaming import sse
+from voxserve.errors import VoxError
 
 
-def render(err: ErrorInfo) -> dict[str, Any]:
-    """The cloning API's error body (registered for ``/voices`` in ``api.app``)."""
-    return {"code": err.status, "message": err.message, "data": None}
+def render_error(err: ErrorInfo) -> dict[str, Any]:
+    """The cloning API's error body."""
+    return CloningError(code=err.status, message=err.message).model_dump()
+
+
+def error_event(exc: VoxError) -> bytes:
+    """The cloning API has no streams; an event in its envelope, should one ever fail."""
+    return sse(CloningError(code=exc.status, message=exc.message).model_dump(), "error")

@@ -7,7 +7,8 @@ and a soft-deleted one disappears from all of them at once. Errors render throug
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
@@ -18,22 +19,41 @@ from voxserve.api.adapters.voice_cloning.convert import (
     voice_data,
     voice_draft,
 )
+from voxserve.api.adapters.voice_cloning.errors import error_event, render_error
 from voxserve.api.adapters.voice_cloning.protocol import (
     CloningDeletedVoice,
+    CloningError,
     CloningReply,
     CloningVoice,
     CloningVoiceList,
     CloningVoiceType,
 )
-from voxserve.api.deps import CurrentOwner, ServicesDep, VoiceServiceDep
-from voxserve.bootstrap import Services
+from voxserve.api.deps import CurrentOwner, UrlFetchDep, VoiceServiceDep
+from voxserve.api.shapes import ErrorInfo
 from voxserve.core.ids import utcnow
+from voxserve.core.types import VoiceQuery
 from voxserve.core.voice_types import VoiceType
-from voxserve.errors import InvalidRequest
-from voxserve.storage.protocol import VoiceQuery
+from voxserve.errors import InvalidRequest, VoxError
 
 PREFIX = "/voices"
 router = APIRouter(prefix=PREFIX, tags=["voice cloning"])
+
+
+class VoiceCloningShape:
+    """The cloning API's envelope for everything under ``/voices``."""
+
+    name = "voice_cloning"
+    prefixes = (PREFIX,)
+    error_model = CloningError
+
+    def render_error(self, err: ErrorInfo) -> dict[str, Any]:
+        return render_error(err)
+
+    def error_event(self, exc: VoxError) -> bytes:
+        return error_event(exc)
+
+
+SHAPE = VoiceCloningShape()
 
 
 @router.get("", response_model=CloningReply[CloningVoiceList])
@@ -61,24 +81,31 @@ async def list_voices(
 @router.post("", response_model=CloningReply[CloningVoice])
 async def clone_voice(
     owner: CurrentOwner,
-    services: ServicesDep,
+    voices: VoiceServiceDep,
+    fetch: UrlFetchDep,
     file: Annotated[UploadFile | None, File(description="WAV, MP3 or M4A sample.")] = None,
-    voice_url: Annotated[str | None, Form(description="URL of a WAV, MP3 or M4A sample.")] = None,
-    display_name: Annotated[str | None, Form(max_length=200)] = None,
+    voice_url: Annotated[
+        str | None,
+        Form(
+            description="URL of a WAV, MP3 or M4A sample.",
+            examples=["https://example.com/sample.wav"],
+        ),
+    ] = None,
+    display_name: Annotated[str | None, Form(max_length=200, examples=["My voice"])] = None,
     denoise: Annotated[bool, Form(description="Reduce background noise first.")] = False,
     language: Annotated[str | None, Form(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z]{2,4})?$")] = None,
 ) -> CloningReply[CloningVoice]:
     """Clone a voice from an uploaded ``file`` or a ``voice_url`` (exactly one)."""
-    sample, filename = await read_sample(services, file, voice_url)
+    sample, filename = await read_sample(fetch, file, voice_url)
     check_sample_format(sample, "file" if file is not None else "voice_url")
     draft = voice_draft(
         sample, filename=filename, display_name=display_name, denoise=denoise, language=language
     )
-    return CloningReply(data=voice_data(await services.voices.create(owner.id, draft)))
+    return CloningReply(data=voice_data(await voices.create(owner.id, draft)))
 
 
 async def read_sample(
-    services: Services, file: UploadFile | None, voice_url: str | None
+    fetch: Callable[..., Awaitable[bytes]], file: UploadFile | None, voice_url: str | None
 ) -> tuple[bytes, str | None]:
     """The sample's bytes and file name, uploaded or fetched (as safely as ``file_url``)."""
     url = (voice_url or "").strip()
@@ -86,7 +113,7 @@ async def read_sample(
         raise InvalidRequest("Give either file or voice_url (exactly one).", field="file")
     if file is not None:
         return await file.read(), file.filename
-    return await services.transcription.fetch_url(url, field="voice_url"), url_filename(url)
+    return await fetch(url, field="voice_url"), url_filename(url)
 
 
 @router.get("/{voice_id}", response_model=CloningReply[CloningVoice])

@@ -1,0 +1,1 @@
+"""Mistral wire models, one module per area: voices, speech, transcription, chat, files."""

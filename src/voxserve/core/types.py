@@ -1,0 +1,32 @@
+"""The types the API layer needs from below core, re-exported so that ``voxserve.api`` imports
+neither ``voxserve.storage`` nor ``voxserve.engines`` (the dependency rule: routes see services).
+
+Re-exports only: each name is defined where it lives; nothing is added here.
+"""
+
+from __future__ import annotations
+
+from voxserve.engines.protocol import ChatDelta, Segment, Word
+from voxserve.engines.registry import Engine, engines_to_preload
+from voxserve.storage.protocol import (
+    FileRecord,
+    Owner,
+    Storage,
+    UsageRecord,
+    UsageTotals,
+    VoiceQuery,
+)
+
+__all__ = [
+    "ChatDelta",
+    "Engine",
+    "FileRecord",
+    "Owner",
+    "Segment",
+    "Storage",
+    "UsageRecord",
+    "UsageTotals",
+    "VoiceQuery",
+    "Word",
+    "engines_to_preload",
+]
