@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from voxserve.api.adapters.tts_gateway.protocol import (
@@ -20,6 +19,7 @@ from voxserve.core.speech import SpeechRequest
 from voxserve.core.text import chunk_text, strip_tags
 from voxserve.core.voice_types import VoiceDraft, VoiceView
 from voxserve.errors import InvalidRequest, ValidationFailed
+from voxserve.offload import run_in_thread
 
 CHUNK_CHARACTERS = 1000
 """Texts longer than this are reported as split into sentence-bounded chunks of this size."""
@@ -55,7 +55,7 @@ async def check_clone_sample(data: bytes) -> None:
         ValidationFailed: undecodable or too short audio.
     """
     try:
-        seconds = await asyncio.to_thread(_duration, data)
+        seconds = await run_in_thread(_duration, data)
     except ValidationFailed as exc:
         raise ValidationFailed(f"ref_audio: {exc.message}", field="ref_audio") from None
     if seconds < CLONE_MIN_SECONDS:
