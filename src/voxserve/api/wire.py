@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from voxserve.errors import ValidationFailed
 
@@ -36,11 +38,16 @@ def forbidden_character(text: str) -> str | None:
     return "a NUL character" if found.group() == "\x00" else "a lone surrogate"
 
 
-def check_text(text: str, field: str) -> None:
-    """Raises ValidationFailed when ``text`` holds a NUL character or a lone surrogate."""
+def check_text(text: str, field: str) -> str:
+    """``text``, when it holds no NUL character and no lone surrogate.
+
+    Raises:
+        ValidationFailed: it does.
+    """
     bad = forbidden_character(text)
     if bad is not None:
         raise ValidationFailed(f"{field}: must not contain {bad}.", field=field)
+    return text
 
 
 def clean_text(text: str, field: str, *, max_length: int) -> str:
@@ -55,6 +62,18 @@ def clean_text(text: str, field: str, *, max_length: int) -> str:
             f"{field}: at most {max_length} characters (got {len(text)}).", field=field
         )
     return text
+
+
+def _clean(text: str) -> str:
+    bad = forbidden_character(text)
+    if bad is not None:
+        raise ValueError(f"must not contain {bad}")
+    return text
+
+
+CleanText = Annotated[str, AfterValidator(_clean)]
+"""A ``str`` parameter (form field, query) refused (422) when it holds a NUL or a lone
+surrogate."""
 
 
 class _Refused(Exception):

@@ -50,6 +50,7 @@ from voxserve.api.deps import (
 )
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.wire import MAX_PAGE
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechService
@@ -142,7 +143,7 @@ async def list_my_voices(
     request: Request,
     owner: CurrentOwner,
     voices: VoiceServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> TtsReply[TtsVoicePage]:
     """The owner's saved voices (from every API shape), newest first."""
