@@ -90,13 +90,14 @@ async def generate_speech(
     generations: GenerationServiceDep,
 ) -> TtsReply[TtsGeneration]:
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
+    base_url = public_base_url(request)  # refused before anything is spoken or stored
     prepared = await speech.prepare(to_core(body, owner.id))
     audio, stored = await speech.generate(prepared, body.response_format)
     generation = TtsGeneration(
         audio_data=encode_base64(audio),
         format=body.response_format,
         generation_id=stored.id,
-        audio_url=generations.url(stored, base_url=public_base_url(request)),
+        audio_url=generations.url(stored, base_url=base_url),
         chunks=chunk_count(body.input),
         credits_used=prepared.characters,
     )
