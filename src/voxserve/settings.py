@@ -31,6 +31,9 @@ class LimitSettings(BaseModel):
     """Longest speech ``input`` accepted (422 beyond)."""
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)
     """Longest audio accepted for transcription."""
+    chat_max_tokens: int = Field(4096, ge=1)
+    """Most tokens one chat answer may take: a larger ``max_tokens`` answers 422, and without
+    one the answer stops here or at the end of the model's context, whichever comes first."""
     transcription_window_seconds: float = Field(600.0, ge=30)
     """Longer audio is decoded and transcribed one window at a time (bounded memory)."""
 
