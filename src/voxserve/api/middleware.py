@@ -14,7 +14,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxserve.api.errors import from_vox
-from voxserve.api.shapes import ErrorInfo, ShapeRegistry, sdk_shape
+from voxserve.api.shapes import (
+    SHAPE_HEADER,
+    ErrorInfo,
+    ShapeRegistry,
+    chat_shape,
+    sdk_shape,
+    speech_shape,
+)
 from voxserve.api.wire import check_json_body, check_text
 from voxserve.errors import PayloadTooLarge, ValidationFailed
 from voxserve.logs import request_id_var
@@ -157,21 +164,43 @@ class BodyLimitMiddleware:
         await send_error(self.shapes, scope, send, _TooLarge(limit))
 
 
+JSON_DETECTORS = {"/v1/audio/speech": speech_shape, "/v1/chat/completions": chat_shape}
+"""How the shared JSON routes tell the shapes apart by the body (see ``api.shapes``)."""
+
+
+def shape_name(scope: Scope, body: bytes) -> str:
+    """The shared shape a refused request is answered in: the ``X-Voxserve-Shape`` header's,
+    else the one its body shows (when it parses), else the SDK's that sent it."""
+    headers = dict(scope["headers"])
+    explicit = headers.get(SHAPE_HEADER.lower().encode(), b"").decode("latin-1").strip().lower()
+    detect = JSON_DETECTORS.get(scope["path"])
+    if not explicit and detect is not None and body:
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            document = None
+        explicit = (detect(document) if isinstance(document, dict) else None) or ""
+    return explicit or sdk_shape(headers.get(b"user-agent", b"").decode("latin-1")) or ""
+
+
 async def send_error(
-    shapes: ShapeRegistry, scope: Scope, send: Send, exc: PayloadTooLarge | ValidationFailed
+    shapes: ShapeRegistry,
+    scope: Scope,
+    send: Send,
+    exc: PayloadTooLarge | ValidationFailed,
+    body: bytes = b"",
 ) -> None:
-    """Answer ``exc`` in the shape of the path (on shared paths, of the SDK that sent it)."""
+    """Answer ``exc`` in the shape of the path (on shared paths, see ``shape_name``)."""
     shape = shapes.for_path(scope["path"])
     if shape is shapes.default_shape:
-        user_agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
-        shape = shapes.shared.get(sdk_shape(user_agent) or "", shape)
-    body = json.dumps(shape.render_error(from_vox(exc))).encode()
+        shape = shapes.shared.get(shape_name(scope, body), shape)
+    content = json.dumps(shape.render_error(from_vox(exc))).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
+        (b"content-length", str(len(content)).encode()),
     ]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": content})
 
 
 FORM_TYPES = (b"multipart/", b"application/x-www-form-urlencoded")
@@ -194,6 +223,7 @@ class WireRulesMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        body = b""
         try:
             check_request_line(scope)
             if _has_json_body(scope):
@@ -201,7 +231,7 @@ class WireRulesMiddleware:
                 check_json_body(body)
                 receive = _replay(body, receive)
         except ValidationFailed as exc:
-            await send_error(self.shapes, scope, send, exc)
+            await send_error(self.shapes, scope, send, exc, body)
             return
         except _ClientGone:
             return
