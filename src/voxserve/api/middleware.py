@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -126,42 +127,51 @@ class BodyLimitMiddleware:
         if length is not None and length.isdigit() and int(length) > limit:
             await self._reject(scope, send, limit)
             return
-        guarded_receive, guarded_send = self._guard(scope, receive, send, limit)
+        guard = _BodyGuard(limit, receive, send, lambda: self._reject(scope, send, limit))
         try:
-            await self.app(scope, guarded_receive, guarded_send)
-        except _TooLarge:  # raised before the app answered (a middleware reading the body)
-            await guarded_send({"type": "http.response.start", "status": 413, "headers": []})
-
-    def _guard(
-        self, scope: Scope, receive: Receive, send: Send, limit: int
-    ) -> tuple[Receive, Send]:
-        """``receive`` that raises once the body passes ``limit``, and ``send`` that answers 413
-        in place of whatever the app answers after that (a form parser turns the error into its
-        own 400); a response already started just ends."""
-        seen = 0
-        refused = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal refused
-            if message["type"] == "http.response.start" and seen > limit:
-                refused = True
-                await self._reject(scope, send, limit)
-            elif not refused:
-                await send(message)
-
-        return counting_receive, guarded_send
+            await self.app(scope, guard.receive, guard.send)
+        except _TooLarge:  # raised before the app could answer (a middleware reading the body)
+            if guard.started:
+                raise
+            await self._reject(scope, send, limit)
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         await send_error(self.shapes, scope, send, _TooLarge(limit))
+
+
+class _BodyGuard:
+    """``receive`` that raises once the body passes ``limit``, and ``send`` that answers 413
+    in place of whatever the app answers after that (a form parser turns the error into its
+    own 400); a response already started just ends."""
+
+    def __init__(
+        self, limit: int, receive: Receive, send: Send, reject: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.limit = limit
+        self.seen = 0
+        self.started = False
+        self.refused = False
+        self._receive = receive
+        self._send = send
+        self._reject = reject
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise _TooLarge(self.limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.refused = self.seen > self.limit
+            if self.refused:
+                await self._reject()
+                return
+        if not self.refused:
+            await self._send(message)
 
 
 JSON_DETECTORS = {"/v1/audio/speech": speech_shape, "/v1/chat/completions": chat_shape}
