@@ -217,3 +217,15 @@ def test_oversized_chunked_upload_answers_413(tmp_path: Path) -> None:
             response = client.post(path, content=chunks(), headers=headers)
             assert_mistral_error(response, 413)
         assert file_count(client) == 0
+
+
+def test_out_of_range_numbers_in_query_and_body_answer_4xx(server: LiveServer) -> None:
+    with server.client() as client:
+        for expires in ("²", "9" * 5000, "-1"):
+            signed = client.get("/v1/files/f/signed", params={"expires": expires, "signature": "s"})
+            assert signed.status_code == 404, signed.text
+        for limit in ("96076792050570240", "-96076792050570240"):
+            assert client.get("/v1/usage", params={"limit": limit}).status_code == 422
+        body = {"name": "v", "sample_audio": "AAAA", "retention_notice": 2**40}
+        assert_mistral_error(client.post("/v1/audio/voices", json=body), 422)
+        assert custom_voice_count(client) == 0

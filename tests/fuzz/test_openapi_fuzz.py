@@ -20,7 +20,7 @@ from tests.support.backends import postgres_server_url as postgres_server_url  #
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.fuzz
-EXAMPLES = 25
+EXAMPLES = 80
 """Examples per operation and backend: bounds the run to a few minutes."""
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,

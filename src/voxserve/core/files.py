@@ -146,7 +146,9 @@ class FileService:
             NotFound: a wrong or expired signature, or a deleted file (all look alike).
         """
         gone = NotFound("This link is invalid or has expired.")
-        if not expires.isdigit() or int(expires) < time.time():
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            raise gone
+        if int(expires) < time.time():
             raise gone
         if not hmac.compare_digest(self._sign(file_id, int(expires)), signature):
             raise gone
