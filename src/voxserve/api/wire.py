@@ -5,8 +5,8 @@ when it holds a NUL character or a lone surrogate (neither can be stored in Post
 as UTF-8 or spoken). JSON bodies are also refused when nested deeper than ``MAX_JSON_DEPTH``, or
 when they hold a non-finite number (``NaN``, ``Infinity``, ``1e999``) or an integer beyond 64
 bits. Page numbers and offsets are bounded by ``MAX_OFFSET`` (so ``page * page_size`` always
-fits a 64-bit SQL integer). Field lengths that match the storage columns are checked where the
-field is read (``clean_text``).
+fits a 64-bit SQL integer). Field lengths that match the storage columns are checked by the wire
+models (``max_length``) and, for uploaded files, by ``core.files``.
 """
 
 from __future__ import annotations
@@ -50,20 +50,6 @@ def check_text(text: str, field: str) -> str:
     return text
 
 
-def clean_text(text: str, field: str, *, max_length: int) -> str:
-    """``text`` when it is clean and at most ``max_length`` characters long.
-
-    Raises:
-        ValidationFailed: a NUL character, a lone surrogate or too long.
-    """
-    check_text(text, field)
-    if len(text) > max_length:
-        raise ValidationFailed(
-            f"{field}: at most {max_length} characters (got {len(text)}).", field=field
-        )
-    return text
-
-
 def _clean(text: str) -> str:
     bad = forbidden_character(text)
     if bad is not None:
@@ -86,7 +72,9 @@ class _Refused(Exception):
 def _finite(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
-        raise _Refused(ValidationFailed(f"body: the number {literal[:40]} is out of range."))
+        raise _Refused(
+            ValidationFailed(f"body: the number {literal[:40]} is out of range.", field="body")
+        )
     return value
 
 
