@@ -31,6 +31,9 @@ class LimitSettings(BaseModel):
     """Longest speech ``input`` accepted (422 beyond)."""
     max_audio_seconds: float = Field(4 * 3600.0, gt=0)
     """Longest audio accepted for transcription."""
+    chat_max_tokens: int = Field(4096, ge=1)
+    """Most tokens one chat answer may take: a larger ``max_tokens`` answers 422, and without
+    one the answer stops here or at the end of the model's context, whichever comes first."""
     transcription_window_seconds: float = Field(600.0, ge=30)
     """Longer audio is decoded and transcribed one window at a time (bounded memory)."""
 
@@ -95,7 +98,21 @@ class FetchSettings(BaseModel):
     """Safety rules for fetching user-supplied URLs (``file_url``, ``voice_url``, chat audio)."""
 
     allow_private_addresses: bool = False
-    """Allow loopback, private and link-local targets (for tests and closed networks only)."""
+    """Allow loopback, RFC 1918, carrier-grade NAT and unique-local targets (for tests and closed
+    networks only); shorthand for listing those ranges in ``private_networks``."""
+    private_networks: list[str] = Field(default_factory=list)
+    """Non-public CIDR ranges that may be fetched from, e.g. ``["10.1.0.0/16"]``. Link-local and
+    cloud metadata addresses (``169.254.169.254``) are refused even when listed."""
+
+    @model_validator(mode="after")
+    def _check_networks(self) -> FetchSettings:
+        for value in self.private_networks:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"fetch.private_networks: {value!r} is not a CIDR range") from None
+        return self
+
     max_bytes: int = Field(100 * 1024 * 1024, ge=1)
     timeout_seconds: float = Field(30.0, gt=0)
     max_redirects: int = Field(3, ge=0)
@@ -136,8 +153,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     public_url: str | None = None
-    """Externally visible base URL used in ``audio_url`` and signed file URLs; default derived from
-    the request."""
+    """Externally visible base URL used in ``audio_url`` and signed file URLs. Unset, such URLs are
+    built only for requests to a loopback host (``127.0.0.1``, ``localhost``); a request to any
+    other host that needs one answers 503 (the ``Host`` header is never trusted)."""
     secret_key: str | None = None
     """HMAC key for signed URLs; default a random key kept in ``<data_dir>/secret.key``."""
     keyless_after_revocation: bool = False

@@ -21,6 +21,7 @@ from voxserve.api.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
+    WireRulesMiddleware,
 )
 from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
@@ -92,6 +93,7 @@ def create_app(
         prefixed=[tts_gateway.SHAPE, voice_cloning.SHAPE],
     )
     install_error_handlers(app, shapes)
+    app.add_middleware(WireRulesMiddleware, shapes=shapes)  # inside the body limit
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.limits.max_request_bytes,

@@ -28,7 +28,7 @@ from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
 from voxserve.core.usage import UsageService, track_request
 from voxserve.core.voices import VoiceService
-from voxserve.errors import VoxError
+from voxserve.errors import ServiceUnavailable, VoxError
 from voxserve.settings import Settings
 
 T = TypeVar("T")
@@ -82,10 +82,27 @@ async def get_owner(
 CurrentOwner = Annotated[Owner, Depends(get_owner)]
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
 def public_base_url(request: Request) -> str:
-    """The base of URLs handed to clients: ``settings.public_url`` (behind a proxy), else the
-    URL this request came to."""
-    return get_services(request).settings.public_url or str(request.base_url)
+    """The base of URLs handed to clients (``audio_url``, signed file URLs):
+    ``settings.public_url``; without it, the URL this request came to only when its host is a
+    loopback one (a ``Host`` header is the client's to choose, so it is never trusted further).
+
+    Raises:
+        ServiceUnavailable: no ``public_url`` and a request to a host that is not loopback.
+    """
+    public_url = get_services(request).settings.public_url
+    if public_url:
+        return public_url
+    host = (request.url.hostname or "").lower()
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return str(request.base_url)
+    raise ServiceUnavailable(
+        "This answer holds a URL of this server, and the server does not know its public "
+        "address: set VOXSERVE_PUBLIC_URL (e.g. https://speech.example.com)."
+    )
 
 
 def status_of(exc: BaseException) -> int:

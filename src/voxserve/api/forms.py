@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData, UploadFile
 
 from voxserve.api.bodies import inline_schema
+from voxserve.api.wire import check_text
 from voxserve.errors import ValidationFailed
 
 TRUE = {"true", "1", "yes", "on"}
@@ -87,13 +89,19 @@ def openai_style(form: FormData) -> bool:
 
 
 def text(form: FormData, name: str) -> str | None:
+    """The field's stripped text (None when absent or blank).
+
+    Raises:
+        ValidationFailed: a NUL character or a lone surrogate in it.
+    """
     value = form.get(name)
-    return value.strip() or None if isinstance(value, str) else None
+    return check_text(value.strip(), name) or None if isinstance(value, str) else None
 
 
 def repeated(form: FormData, name: str) -> tuple[str, ...]:
+    """Every value of a repeated field (``name`` or ``name[]``), stripped, blanks dropped."""
     values = [*form.getlist(name), *form.getlist(f"{name}[]")]
-    return tuple(v.strip() for v in values if isinstance(v, str) and v.strip())
+    return tuple(check_text(v.strip(), name) for v in values if isinstance(v, str) and v.strip())
 
 
 def boolean(form: FormData, name: str) -> bool:
@@ -110,9 +118,12 @@ def number(form: FormData, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        parsed = float(value)
     except ValueError:
         raise ValidationFailed(f"{name}: '{value}' is not a number.", field=name) from None
+    if not math.isfinite(parsed):
+        raise ValidationFailed(f"{name}: '{value}' is not a finite number.", field=name)
+    return parsed
 
 
 class TranscriptionFormFields(BaseModel):

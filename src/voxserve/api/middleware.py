@@ -1,5 +1,5 @@
-"""ASGI middleware: request ids with access logs, unexpected errors answered in the app, and the
-request body size limit."""
+"""ASGI middleware: request ids with access logs, unexpected errors answered in the app, the
+request body size limit, and the wire rules every request obeys (``api.wire``)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,24 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxserve.api.errors import from_vox
-from voxserve.api.shapes import ErrorInfo, ShapeRegistry
-from voxserve.errors import PayloadTooLarge
+from voxserve.api.shapes import (
+    SHAPE_HEADER,
+    ErrorInfo,
+    ShapeRegistry,
+    chat_shape,
+    sdk_shape,
+    speech_shape,
+)
+from voxserve.api.wire import check_json_body, check_text
+from voxserve.errors import PayloadTooLarge, ValidationFailed
 from voxserve.logs import request_id_var
 
 log = logging.getLogger("voxserve.access")
@@ -117,38 +127,170 @@ class BodyLimitMiddleware:
         if length is not None and length.isdigit() and int(length) > limit:
             await self._reject(scope, send, limit)
             return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        guard = _BodyGuard(limit, receive, send, lambda: self._reject(scope, send, limit))
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, send, limit)
+            await self.app(scope, guard.receive, guard.send)
+        except _TooLarge:  # raised before the app could answer (a middleware reading the body)
+            if guard.started:
+                raise
+            await self._reject(scope, send, limit)
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
-        err = from_vox(_TooLarge(limit))
-        body = json.dumps(self.shapes.for_path(scope["path"]).render_error(err)).encode()
-        headers: list[Any] = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(self.shapes, scope, send, _TooLarge(limit))
+
+
+class _BodyGuard:
+    """``receive`` that raises once the body passes ``limit``, and ``send`` that answers 413
+    in place of whatever the app answers after that (a form parser turns the error into its
+    own 400); a response already started just ends."""
+
+    def __init__(
+        self, limit: int, receive: Receive, send: Send, reject: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.limit = limit
+        self.seen = 0
+        self.started = False
+        self.refused = False
+        self._receive = receive
+        self._send = send
+        self._reject = reject
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise _TooLarge(self.limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.refused = self.seen > self.limit
+            if self.refused:
+                await self._reject()
+                return
+        if not self.refused:
+            await self._send(message)
+
+
+JSON_DETECTORS = {"/v1/audio/speech": speech_shape, "/v1/chat/completions": chat_shape}
+"""How the shared JSON routes tell the shapes apart by the body (see ``api.shapes``)."""
+
+
+def shape_name(scope: Scope, body: bytes) -> str:
+    """The shared shape a refused request is answered in: the ``X-Voxserve-Shape`` header's,
+    else the one its body shows (when it parses), else the SDK's that sent it."""
+    headers = dict(scope["headers"])
+    explicit = headers.get(SHAPE_HEADER.lower().encode(), b"").decode("latin-1").strip().lower()
+    detect = JSON_DETECTORS.get(scope["path"])
+    if not explicit and detect is not None and body:
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            document = None
+        explicit = (detect(document) if isinstance(document, dict) else None) or ""
+    return explicit or sdk_shape(headers.get(b"user-agent", b"").decode("latin-1")) or ""
+
+
+async def send_error(
+    shapes: ShapeRegistry,
+    scope: Scope,
+    send: Send,
+    exc: PayloadTooLarge | ValidationFailed,
+    body: bytes = b"",
+) -> None:
+    """Answer ``exc`` in the shape of the path (on shared paths, see ``shape_name``)."""
+    shape = shapes.for_path(scope["path"])
+    if shape is shapes.default_shape:
+        shape = shapes.shared.get(shape_name(scope, body), shape)
+    content = json.dumps(shape.render_error(from_vox(exc))).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+FORM_TYPES = (b"multipart/", b"application/x-www-form-urlencoded")
+"""Bodies the routes read as forms (their fields are checked where they are read)."""
+
+
+class WireRulesMiddleware:
+    """Refuses (422, in the shape's envelope) a path or query with a NUL character, and a JSON
+    body that breaks the wire rules of ``api.wire``, before any route sees them.
+
+    Any body that is not a form is read whole (the body limit, outside this, bounds it) and
+    handed on unchanged: the shared routes read JSON whatever the content type.
+    """
+
+    def __init__(self, app: ASGIApp, *, shapes: ShapeRegistry) -> None:
+        self.app = app
+        self.shapes = shapes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        try:
+            check_request_line(scope)
+            if _has_json_body(scope):
+                body = await _read_body(receive)
+                check_json_body(body)
+                receive = _replay(body, receive)
+        except ValidationFailed as exc:
+            await send_error(self.shapes, scope, send, exc, body)
+            return
+        except _ClientGone:
+            return
+        await self.app(scope, receive, send)
+
+
+def check_request_line(scope: Scope) -> None:
+    """Raises ValidationFailed for a NUL character in the path or in a query name or value."""
+    check_text(scope["path"], "path")
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        check_text(name, "query")
+        check_text(value, f"query.{name}")
+
+
+def _has_json_body(scope: Scope) -> bool:
+    if scope["method"] not in ("POST", "PUT", "PATCH"):
+        return False
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return not content_type.startswith(FORM_TYPES)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body once, then waits on the client (disconnects)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _ClientGone(Exception):
+    """The client went away while its body was read."""
 
 
 class _TooLarge(PayloadTooLarge):

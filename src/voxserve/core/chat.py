@@ -149,6 +149,7 @@ class ChatService:
             ServiceUnavailable: no chat engine (says how to configure one).
             InvalidRequest: unknown model; audio that cannot be fetched or decoded; a
                 conversation (plus ``max_tokens``) longer than the model's context.
+            ValidationFailed: ``max_tokens`` above ``limits.chat_max_tokens``.
         """
         engine = self.pick_engine(request.model)
         native = engine.capabilities.audio_input
@@ -165,7 +166,9 @@ class ChatService:
             stop=request.stop,
         )
         prompt_tokens = await self._engines.count_tokens(engine.name, chat_request)
+        budget = self._answer_budget(engine, prompt_tokens, request.max_tokens)
         self._check_fits(engine, prompt_tokens, request.max_tokens)
+        chat_request = replace(chat_request, max_tokens=budget)
         log.debug("chat prompt for %s: %r", engine.name, [(m.role, m.content) for m in messages])
         return PreparedChat(request.owner_id, engine, chat_request, prompt_tokens, audio.seconds)
 
@@ -267,6 +270,23 @@ class ChatService:
                 f"The audio is {clip.duration:.0f} s long; the limit is {limit:.0f} s.",
                 field="input_audio",
             )
+
+    def _answer_budget(self, engine: ChatHandle, prompt_tokens: int, max_tokens: int | None) -> int:
+        """The most tokens the answer may take: ``max_tokens`` when given, else what is left of
+        the context, never more than ``limits.chat_max_tokens`` (so no request can hold an
+        engine for long).
+
+        Raises:
+            ValidationFailed: ``max_tokens`` above ``limits.chat_max_tokens``.
+        """
+        ceiling = self._limits.chat_max_tokens
+        if max_tokens is not None and max_tokens > ceiling:
+            raise ValidationFailed(
+                f"max_tokens: at most {ceiling} on this server (got {max_tokens}).",
+                field="max_tokens",
+            )
+        left = engine.capabilities.context_length - prompt_tokens
+        return min(max_tokens or left, left, ceiling)
 
     def _check_fits(self, engine: ChatHandle, prompt_tokens: int, max_tokens: int | None) -> None:
         context = engine.capabilities.context_length

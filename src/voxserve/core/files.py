@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import time
 from datetime import datetime
+from pathlib import PurePosixPath
 from urllib.parse import parse_qs, urlsplit
 
 from voxserve.core.ids import prefixed_id, utcnow
@@ -20,6 +21,31 @@ from voxserve.storage.protocol import BlobStore, FileRecord, FileRepository
 
 SIGNED_PATH = "/v1/files/{file_id}/signed"
 MAX_EXPIRY_HOURS = 168
+MAX_FILENAME = 512
+"""Longest file name kept (the ``files.filename`` column), after its path parts are stripped."""
+MAX_PURPOSE = 64
+MAX_CONTENT_TYPE = 200
+
+
+def safe_filename(name: str | None) -> str:
+    """The uploaded name kept as data: its last path part (``/`` or ``\\`` separated), without
+    control characters; ``upload`` when nothing is left."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base if base not in ("", ".", "..") else "upload"
+
+
+def check_lengths(filename: str, purpose: str, content_type: str | None) -> None:
+    """Raises ValidationFailed for a field longer than its column."""
+    for field, value, limit in (
+        ("file", filename, MAX_FILENAME),
+        ("purpose", purpose, MAX_PURPOSE),
+        ("content_type", content_type or "", MAX_CONTENT_TYPE),
+    ):
+        if len(value) > limit:
+            raise ValidationFailed(
+                f"{field}: at most {limit} characters (got {len(value)}).", field=field
+            )
 
 
 class FileService:
@@ -41,17 +67,21 @@ class FileService:
         """Store the bytes, then the row (a crash in between leaves an orphan blob that the
         cleanup removes).
 
+        The file name is kept as data: path parts are stripped (``safe_filename``).
+
         Raises:
-            ValidationFailed: an empty file.
+            ValidationFailed: an empty file, or a name, purpose or content type too long.
         """
         if not data:
             raise ValidationFailed("file: the file is empty.", field="file")
+        filename = safe_filename(filename)
+        check_lengths(filename, purpose, content_type)
         file_id = prefixed_id("file")
         key = f"files/{owner_id}/{file_id}"
         record = FileRecord(
             id=file_id,
             owner_id=owner_id,
-            filename=filename or "upload",
+            filename=filename,
             bytes=len(data),
             purpose=purpose,
             blob_key=key,
@@ -116,7 +146,9 @@ class FileService:
             NotFound: a wrong or expired signature, or a deleted file (all look alike).
         """
         gone = NotFound("This link is invalid or has expired.")
-        if not expires.isdigit() or int(expires) < time.time():
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+            raise gone
+        if int(expires) < time.time():
             raise gone
         if not hmac.compare_digest(self._sign(file_id, int(expires)), signature):
             raise gone

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -112,14 +113,15 @@ def strip_tags(text: str) -> str:
 
 
 def pace_speed(value: str) -> float | None:
-    """``slow``/``fast``... or a number like ``1.2``; None when not understood."""
+    """``slow``/``fast``... or a finite number like ``1.2``; None when not understood (``nan``
+    and ``inf`` included: they must never reach an engine)."""
     if value in PACE_SPEEDS:
         return PACE_SPEEDS[value]
     try:
         speed = float(value.rstrip("x"))
     except ValueError:
         return None
-    return min(max(speed, 0.25), 4.0)
+    return min(max(speed, 0.25), 4.0) if math.isfinite(speed) else None
 
 
 def split_sentences(text: str, max_chars: int = MAX_PIECE_CHARS) -> list[str]:

@@ -9,8 +9,9 @@ Every refusal is an ``InvalidRequest`` (400) whose message starts with the field
   fc00::/7), link-local, multicast, unspecified, reserved, shared (100.64.0.0/10) and anything
   else Python does not call globally routable, also inside IPv6 forms that reach an IPv4 address
   (``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``, 6to4). Numeric hosts in non-canonical spellings
-  (``2130706433``, ``0x7f.1``, ``127.1``) are refused outright. ``allow_private_addresses`` lifts
-  the range rule (tests, closed networks); every other rule stays;
+  (``2130706433``, ``0x7f.1``, ``127.1``) are refused outright. ``private_networks`` (CIDR
+  ranges; ``allow_private_addresses`` for every private range) lifts the range rule inside those
+  ranges, never for link-local or metadata addresses (``net.ranges``); every other rule stays;
 - redirects are followed by hand, at most ``max_redirects``, each hop checked by the same rules;
 - the body is streamed and dropped once it passes ``max_bytes``, counted after any
   ``Content-Encoding`` is undone (a larger ``Content-Length`` is refused before reading);
@@ -45,6 +46,7 @@ import httpx
 from voxserve import __version__
 from voxserve.core.fetching import Fetched
 from voxserve.errors import InvalidRequest
+from voxserve.net.ranges import PRIVATE_NETWORKS, IPNetwork, allowed, parse_networks
 from voxserve.settings import FetchSettings
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -101,15 +103,22 @@ def non_public_kind(ip: IPAddress) -> str | None:
     return next((kind for kind, hit in checks if hit), None)
 
 
-def _check_public(ip: IPAddress, name: str | None) -> None:
-    """Refuses ``ip`` unless it is public; ``name`` is the host it was resolved from."""
+def _check_public(ip: IPAddress, name: str | None, networks: tuple[IPNetwork, ...] = ()) -> None:
+    """Refuses ``ip`` unless it is public or allowed by ``networks`` (itself and any IPv4
+    address it embeds); ``name`` is the host it was resolved from."""
     kind = non_public_kind(ip)
-    if kind is None:
-        return
     embedded = _embedded_ipv4(ip)
+    if kind is None or allowed([ip] if embedded is None else [ip, embedded], networks):
+        return
     shown = f"{ip} ({embedded})" if embedded is not None else str(ip)
     subject = f"{name} resolves to {shown}, which" if name else f"the address {shown}"
     raise _Refused(f"{subject} is {kind}; {_RANGE_RULE}")
+
+
+def allowed_networks(settings: FetchSettings) -> tuple[IPNetwork, ...]:
+    """The non-public ranges ``settings`` opens."""
+    shorthand = PRIVATE_NETWORKS if settings.allow_private_addresses else ()
+    return parse_networks([*shorthand, *settings.private_networks])
 
 
 def _literal_address(host: str) -> IPAddress | None:
@@ -281,6 +290,7 @@ class HttpUrlFetcher:
         dialer: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._settings = settings
+        self._networks = allowed_networks(settings)
         self._transport = transport
         self._resolver = resolver
         self._dialer = dialer or httpcore.AnyIOBackend()
@@ -357,9 +367,8 @@ class HttpUrlFetcher:
             if not found:
                 raise _Refused(f"could not resolve the host {url.host}")
             addresses = [ipaddress.ip_address(address) for address in found]
-        if not self._settings.allow_private_addresses:
-            for ip in addresses:
-                _check_public(ip, url.host if literal is None else None)
+        for ip in addresses:
+            _check_public(ip, url.host if literal is None else None, self._networks)
         return [str(ip) for ip in addresses]
 
     async def _read(self, response: httpx.Response, url: httpx.URL) -> Fetched:

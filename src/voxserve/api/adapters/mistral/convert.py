@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from voxserve.api.adapters.mistral.protocol.chat import ChatCompletionRequest as WireChatRequest
 from voxserve.api.adapters.mistral.protocol.chat import ChatContentPart, ChatMessageIn
@@ -23,6 +24,7 @@ from voxserve.api.adapters.mistral.protocol.transcription import (
 )
 from voxserve.api.adapters.mistral.protocol.voices import VoiceCreateRequest, VoiceResponse
 from voxserve.api.forms import TranscriptionForm
+from voxserve.api.wire import MAX_OFFSET
 from voxserve.core.aliases import resolve_alias
 from voxserve.core.b64 import decode_base64
 from voxserve.core.chat import AudioInput, ChatCompletionRequest, InputMessage, Part
@@ -236,6 +238,18 @@ def file_object(record: FileRecord) -> FileObject:
     )
 
 
+def content_disposition(filename: str) -> str:
+    """An ``attachment`` header for any file name: an ASCII ``filename`` for old clients and the
+    exact name as RFC 5987 ``filename*`` (UTF-8, percent-encoded)."""
+    fallback = (
+        "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in filename).strip()
+        or "download"
+    )
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
 
@@ -250,6 +264,6 @@ def decode_cursor(token: str | None) -> int:
         raise ValidationFailed(
             "page_token: not a token this server issued.", field="page_token"
         ) from None
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed("page_token: not a token this server issued.", field="page_token")
     return offset

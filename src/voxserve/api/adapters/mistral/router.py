@@ -55,9 +55,11 @@ from voxserve.api.deps import (
 from voxserve.api.forms import TranscriptionForm
 from voxserve.api.shapes import ErrorInfo, SharedDocs
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.wire import MAX_OFFSET, MAX_PAGE, CleanText, check_text
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import encode_base64
 from voxserve.core.chat import ChatCompletionRequest as CoreChatRequest
+from voxserve.core.files import MAX_EXPIRY_HOURS
 from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.transcription import PreparedTranscription, TranscriptionService, join_text
 from voxserve.core.types import FileRecord, Segment, VoiceQuery
@@ -192,7 +194,7 @@ async def list_voices(
     owner: CurrentOwner,
     voices: VoiceServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     type: VoiceTypeParam = "all",
 ) -> VoiceListResponse:
     """List voices with offset pagination (deprecated upstream in favour of v2)."""
@@ -298,15 +300,16 @@ async def upload_file(
     owner: CurrentOwner,
     files: FileServiceDep,
     file: Annotated[UploadFile, File(description="The file (audio for transcription and chat).")],
-    purpose: Annotated[str, Form(examples=["audio"])] = "audio",
-    visibility: Annotated[str | None, Form(examples=["user"])] = None,
+    purpose: Annotated[CleanText, Form(examples=["audio"])] = "audio",
+    visibility: Annotated[CleanText | None, Form(examples=["user"])] = None,
 ) -> FileObject:
-    """Upload a file; use its id as ``file_id`` in transcriptions, or get a signed URL."""
+    """Upload a file; use its id as ``file_id`` in transcriptions, or get a signed URL. The file
+    name is kept as data, without its path parts."""
     record = await files.upload(
         owner.id,
-        filename=file.filename or "upload",
+        filename=check_text(file.filename or "upload", "file"),
         data=await file.read(),
-        content_type=file.content_type,
+        content_type=check_text(file.content_type or "", "content_type") or None,
         purpose=purpose,
     )
     return convert.file_object(record)
@@ -316,7 +319,7 @@ async def upload_file(
 async def list_files(
     owner: CurrentOwner,
     files: FileServiceDep,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     purpose: str | None = None,
 ) -> FileList:
@@ -358,7 +361,9 @@ async def get_signed_url(
     request: Request,
     owner: CurrentOwner,
     files: FileServiceDep,
-    expiry: Annotated[int, Query(description="Hours the URL stays valid (1 to 168).")] = 24,
+    expiry: Annotated[
+        int, Query(ge=1, le=MAX_EXPIRY_HOURS, description="Hours the URL stays valid (1 to 168).")
+    ] = 24,
 ) -> SignedUrl:
     """A URL that serves the file without an API key until it expires."""
     record = await files.get(owner.id, file_id)
@@ -375,9 +380,8 @@ async def open_signed_url(
 
 
 def file_response(record: FileRecord, data: bytes, media_type: str | None = None) -> Response:
-    safe = record.filename.replace('"', "").replace("\r", "").replace("\n", "")
     return Response(
         data,
         media_type=media_type or record.content_type or "application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+        headers={"Content-Disposition": convert.content_disposition(record.filename)},
     )

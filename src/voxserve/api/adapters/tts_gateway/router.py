@@ -50,6 +50,7 @@ from voxserve.api.deps import (
 )
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.wire import MAX_PAGE
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.speech import PreparedSpeech, SpeechService
@@ -89,13 +90,14 @@ async def generate_speech(
     generations: GenerationServiceDep,
 ) -> TtsReply[TtsGeneration]:
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
+    base_url = public_base_url(request)  # refused before anything is spoken or stored
     prepared = await speech.prepare(to_core(body, owner.id))
     audio, stored = await speech.generate(prepared, body.response_format)
     generation = TtsGeneration(
         audio_data=encode_base64(audio),
         format=body.response_format,
         generation_id=stored.id,
-        audio_url=generations.url(stored, base_url=public_base_url(request)),
+        audio_url=generations.url(stored, base_url=base_url),
         chunks=chunk_count(body.input),
         credits_used=prepared.characters,
     )
@@ -142,7 +144,7 @@ async def list_my_voices(
     request: Request,
     owner: CurrentOwner,
     voices: VoiceServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> TtsReply[TtsVoicePage]:
     """The owner's saved voices (from every API shape), newest first."""

@@ -30,6 +30,7 @@ from voxserve.api.adapters.voice_cloning.protocol import (
 )
 from voxserve.api.deps import CurrentOwner, UrlFetchDep, VoiceServiceDep
 from voxserve.api.shapes import ErrorInfo
+from voxserve.api.wire import MAX_PAGE, CleanText, check_text
 from voxserve.core.ids import utcnow
 from voxserve.core.types import VoiceQuery
 from voxserve.core.voice_types import VoiceType
@@ -62,7 +63,7 @@ async def list_voices(
     voices: VoiceServiceDep,
     voice_type: CloningVoiceType = "custom",
     keyword: str | None = None,
-    skip: Annotated[int, Query(ge=0, description="Page number, from 0.")] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_PAGE, description="Page number, from 0.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> CloningReply[CloningVoiceList]:
     """The owner's voices (``custom``, from every API shape) or the ``built-in`` presets;
@@ -85,13 +86,13 @@ async def clone_voice(
     fetch: UrlFetchDep,
     file: Annotated[UploadFile | None, File(description="WAV, MP3 or M4A sample.")] = None,
     voice_url: Annotated[
-        str | None,
+        CleanText | None,
         Form(
             description="URL of a WAV, MP3 or M4A sample.",
             examples=["https://example.com/sample.wav"],
         ),
     ] = None,
-    display_name: Annotated[str | None, Form(max_length=200, examples=["My voice"])] = None,
+    display_name: Annotated[CleanText | None, Form(max_length=200, examples=["My voice"])] = None,
     denoise: Annotated[bool, Form(description="Reduce background noise first.")] = False,
     language: Annotated[str | None, Form(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z]{2,4})?$")] = None,
 ) -> CloningReply[CloningVoice]:
@@ -112,7 +113,7 @@ async def read_sample(
     if (file is None) == (not url):
         raise InvalidRequest("Give either file or voice_url (exactly one).", field="file")
     if file is not None:
-        return await file.read(), file.filename
+        return await file.read(), check_text(file.filename or "", "file") or None
     return await fetch(url, field="voice_url"), url_filename(url)
 
 

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 GenderLiteral = Literal["female", "male", "neutral"]
 
+MAX_RETENTION_DAYS = 36500
+"""``retention_notice`` is days (a 32-bit column): a century is plenty."""
+
 
 class VoiceResponse(BaseModel):
     """A voice; ``user_id`` is null for presets. SDK 3.7.0 requires id, name, created_at,
@@ -44,7 +47,7 @@ class VoiceResponse(BaseModel):
     gender: str | None = None
     age: int | None = None
     tags: list[str] | None = None
-    color: str | None = None
+    color: str | None = Field(None, max_length=32)
     description: str | None = None
     retention_notice: int = 30
     trimmed_seconds: float | None = None
@@ -117,7 +120,7 @@ class VoiceCreateRequest(BaseModel):
     tags: list[str] | None = None
     color: str | None = Field(None, max_length=32)
     description: str | None = Field(None, max_length=500)
-    retention_notice: int = Field(30, ge=0)
+    retention_notice: int = Field(30, ge=0, le=MAX_RETENTION_DAYS)
     emotion_samples: dict[str, str] | None = None
     """voxserve extension: extra base64 samples keyed by emotion (``{"happy": "UklGR..."}``)."""
 
@@ -132,13 +135,13 @@ class VoiceUpdateRequest(BaseModel):
     )
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    slug: str | None = None
+    slug: str | None = Field(None, max_length=200)
     languages: list[str] | None = None
     gender: GenderLiteral | None = None
     age: int | None = Field(None, ge=0, le=150)
     tags: list[str] | None = None
-    color: str | None = None
+    color: str | None = Field(None, max_length=32)
     description: str | None = Field(None, max_length=500)
-    retention_notice: int | None = Field(None, ge=0)
+    retention_notice: int | None = Field(None, ge=0, le=MAX_RETENTION_DAYS)
     emotion_samples: dict[str, str] | None = None
     """voxserve extension: add or replace emotion samples (base64)."""
