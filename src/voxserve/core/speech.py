@@ -26,7 +26,7 @@ from voxserve.core.generations import GenerationService
 from voxserve.core.presets import Preset, preferred_voice
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
 from voxserve.core.usage import Metering, UsageService
-from voxserve.core.voice_samples import decode_reference, voice_state_key
+from voxserve.core.voice_samples import voice_state_key
 from voxserve.core.voices import VoiceService
 from voxserve.engines.handles import TTSHandle
 from voxserve.engines.manager import EngineManager
@@ -289,7 +289,7 @@ class SpeechService:
                 raise InvalidRequest(
                     "Give either voice_id or ref_audio, not both.", field="ref_audio"
                 )
-            clip = await run_in_thread(decode_reference, request.ref_audio, self._limits)
+            clip = await self._voices.reference_clip(request.ref_audio)
             return VoiceChoice(reference=clip)
         voice_id = request.voice_id
         if not voice_id:
