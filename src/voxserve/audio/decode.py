@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.container
@@ -26,8 +27,10 @@ from voxserve.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-Source = bytes | Path
-"""Encoded audio: the file's bytes, or a path to it."""
+Source = bytes | Path | BinaryIO
+"""Encoded audio: the file's bytes, a path to it, or an open binary file (an upload spooled to
+disk: decoded from the file, never read into memory whole). Each use reads a file from its
+start."""
 
 # Demuxers that may hold audio. The allow-list keeps untrusted uploads away from demuxers that
 # open other URLs or files (hls, concat, image sequences) and from lenient probes that would
@@ -93,7 +96,7 @@ def decode_head(data: Source, *, sample_rate: int, max_seconds: float) -> tuple[
     head: list[Samples] = []
     kept = 0
     complete = True
-    with _open(data if isinstance(data, Path) else bytes(data)) as container:
+    with _open(data) as container:
         declared = _declared_duration(container)
         decoder = _Decoder(container)
         for samples, _ in _resampled(decoder.pieces(), sample_rate):
@@ -163,11 +166,14 @@ def _decode_all(source: Source, sample_rate: int | None) -> AudioClip:
 
 @contextmanager
 def _open(source: Source) -> Iterator[av.container.InputContainer]:
-    file: str | io.BytesIO
+    file: str | BinaryIO
     if isinstance(source, Path):
         if not source.is_file():
             raise FileNotFoundError(f"No such audio file: {source}")
         file = str(source)
+    elif not isinstance(source, bytes | bytearray | memoryview):
+        source.seek(0)
+        file = source
     elif len(source) == 0:
         raise ValidationFailed("Audio is empty: no data was received.")
     else:

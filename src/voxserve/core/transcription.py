@@ -15,14 +15,16 @@ it is decoded. Decoding runs on the decode pool (429 when it is full).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
-from voxserve.audio.decode import decode, iter_decode, measure_duration
+from voxserve.audio.decode import Source, decode, iter_decode, measure_duration
 from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.core.engine_choice import EngineChoice
@@ -49,7 +51,8 @@ TRANSLATION_HINT = (
 class AudioSource:
     """Exactly one of: uploaded bytes, a URL, or a stored file id."""
 
-    data: bytes | None = None
+    data: Source | None = None
+    """The audio: bytes, or an upload spooled to disk (an open file, decoded from there)."""
     url: str | None = None
     file_id: str | None = None
 
@@ -152,7 +155,7 @@ class TranscriptionService:
         )
         return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest)
 
-    async def load_source(self, owner_id: str, source: AudioSource) -> bytes:
+    async def load_source(self, owner_id: str, source: AudioSource) -> Source:
         given = [x is not None for x in (source.data, source.url, source.file_id)]
         if sum(given) != 1:
             raise InvalidRequest(
@@ -223,7 +226,7 @@ class TranscriptionService:
                 offset += len(chunk) / rate
 
     async def _open_windows(
-        self, data: bytes, sample_rate: int, window_seconds: float
+        self, data: Source, sample_rate: int, window_seconds: float
     ) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
         """Measure (413 over the limit), then decode the first window; return it, the whole
         duration, and the decoder positioned after it (None when the first window holds
@@ -338,12 +341,18 @@ async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
         return await run_in_thread(decode, data, sample_rate=sample_rate)
 
 
-def _measure(data: bytes, limit: float) -> float:
+def _measure(data: Source, limit: float) -> float:
     return measure_duration(data, limit=limit)
 
 
-def _check_not_empty(data: bytes) -> None:
-    if not data:
+def _check_not_empty(data: Source) -> None:
+    if isinstance(data, bytes | bytearray | memoryview):
+        empty = not data
+    elif isinstance(data, Path):
+        empty = data.stat().st_size == 0
+    else:
+        empty = data.seek(0, os.SEEK_END) == 0
+    if empty:
         raise InvalidRequest("The audio file is empty.", field="file")
 
 
