@@ -100,11 +100,13 @@ def decode_head(data: Source, *, sample_rate: int, max_seconds: float) -> tuple[
         declared = _declared_duration(container)
         decoder = _Decoder(container)
         for samples, _ in _resampled(decoder.pieces(), sample_rate):
-            if kept >= keep and len(samples):
+            if len(samples) > keep - kept:  # audio past the head: stop decoding here
+                head.append(samples[: keep - kept])
+                kept = keep
                 complete = False
                 break
-            head.append(samples[: keep - kept])
-            kept += len(head[-1])
+            head.append(samples)
+            kept += len(samples)
         decoder.check_not_empty()
     clip = AudioClip(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate)
     if complete or declared is None:
