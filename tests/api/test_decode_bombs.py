@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,13 +14,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
-import numpy as np
 import pytest
 from mistralai.client import Mistral
 
 from tests.support.audio_samples import tone_wav
+from tests.support.decode_bombs import silent_flac
 from tests.support.live_server import LiveServer, run_server
 from voxserve.api.app import create_app
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
@@ -29,23 +27,6 @@ from voxserve.settings import Settings
 from voxserve.storage.memory import create_memory_storage
 
 BOMB_HOURS = 10
-RATE = 8000
-
-
-def silent_flac(hours: float, rate: int = RATE) -> bytes:
-    """Hours of silence as FLAC: a few MB (the encoder writes the length into its header)."""
-    buf = io.BytesIO()
-    minute = np.zeros((1, rate * 60), dtype=np.int16)
-    with av.open(buf, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=rate, layout="mono")
-        for i in range(round(hours * 60)):
-            frame = av.AudioFrame.from_ndarray(minute, format="s16", layout="mono")
-            frame.sample_rate, frame.pts = rate, i * rate * 60
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

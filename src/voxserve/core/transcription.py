@@ -225,6 +225,23 @@ class TranscriptionService:
                         yield shifted(segment, offset)
                 offset += len(chunk) / rate
 
+    async def decode_whole(self, data: bytes, sample_rate: int) -> AudioClip:
+        """The whole audio at ``sample_rate`` (for engines that hear it, as chat's audio-native
+        ones), measured first: over ``limits.max_audio_seconds`` nothing is decoded.
+
+        Raises:
+            InvalidRequest: empty or undecodable audio. PayloadTooLarge: over the limit.
+            Overloaded: the decode pool is full.
+        """
+        _check_not_empty(data)
+        with _bad_audio():
+            self._check_length(
+                await self._decoding.run(_measure, data, self._limits.max_audio_seconds)
+            )
+            clip: AudioClip = await self._decoding.run(_decode_at, data, sample_rate)
+        self._check_length(clip.duration)  # the container may have declared less
+        return clip
+
     async def _open_windows(
         self, data: Source, sample_rate: int, window_seconds: float
     ) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
@@ -339,6 +356,10 @@ async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
     _check_not_empty(data)
     with _bad_audio():
         return await run_in_thread(decode, data, sample_rate=sample_rate)
+
+
+def _decode_at(data: bytes, sample_rate: int) -> AudioClip:
+    return decode(data, sample_rate=sample_rate)
 
 
 def _measure(data: Source, limit: float) -> float:
