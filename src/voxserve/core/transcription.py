@@ -35,7 +35,6 @@ from voxserve.engines.handles import STTHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
-from voxserve.offload import run_in_thread
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -349,13 +348,6 @@ def _check_abilities(engine: STTHandle, request: TranscriptionRequest) -> None:
         )
     if request.task == "translate" and not caps.translation:
         raise Unsupported(f"The '{engine.name}' engine cannot translate. {TRANSLATION_HINT}")
-
-
-async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
-    """The whole audio, decoded in a worker thread; bad audio is a 400 (see ``_open_windows``)."""
-    _check_not_empty(data)
-    with _bad_audio():
-        return await run_in_thread(decode, data, sample_rate=sample_rate)
 
 
 def _decode_at(data: bytes, sample_rate: int) -> AudioClip:
