@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from voxserve.audio.pool import DecodePool
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
@@ -52,6 +53,8 @@ class Services:
     """The one engine-choice policy (model name -> engine) the services share."""
     models: ModelListing
     """Every model this server serves (``/v1/models``)."""
+    decoding: DecodePool
+    """The decode pool the services share (its saturation shows in ``/ready``)."""
 
 
 @asynccontextmanager
@@ -97,8 +100,16 @@ def catalogue_names() -> dict[str, Kind]:
 async def _build(settings: Settings, storage: Storage, manager: EngineManager) -> Services:
     choice = EngineChoice(manager, settings.engines, catalogue_names())
     presets = PresetCatalog(manager.tts_handles)
+    decode = settings.decode
+    decoding = DecodePool(decode.workers, decode.queue, retry_after=decode.retry_after_seconds)
     voices = VoiceService(
-        storage.voices, storage.blobs, presets, manager, settings.limits, settings.retention
+        storage.voices,
+        storage.blobs,
+        presets,
+        manager,
+        settings.limits,
+        settings.retention,
+        decoding,
     )
     usage = UsageService(storage.usage, storage.keys)
     secret = await run_in_thread(settings.load_secret_key)
@@ -115,7 +126,9 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         settings.engines,
     )
     fetcher = HttpUrlFetcher(settings.fetch)
-    transcription = TranscriptionService(manager, choice, files, fetcher, usage, settings.limits)
+    transcription = TranscriptionService(
+        manager, choice, files, fetcher, usage, settings.limits, decoding
+    )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
     return Services(
         settings=settings,
@@ -138,6 +151,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         ),
         choice=choice,
         models=ModelListing(manager, speech, transcription, chat),
+        decoding=decoding,
     )
 
 

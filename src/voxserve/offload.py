@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import anyio.to_thread
+from anyio import CapacityLimiter
 
 T = TypeVar("T")
 
@@ -41,13 +42,28 @@ async def run_in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return task.result()
 
 
-async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
-    """Create an iterator with ``make()`` and pull each item from it in a worker thread.
+async def run_in_limited_thread(
+    limiter: CapacityLimiter, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """``run_in_thread`` on threads of their own: at most ``limiter``'s tokens at once, so work
+    behind it (decoding) never takes the threads every other request needs."""
+    task = _start(functools.partial(fn, *args, **kwargs), limiter)
+    cancelled = await _settle(task)
+    if cancelled is not None:
+        raise cancelled
+    return task.result()
+
+
+async def iterate_in_thread(
+    make: Callable[[], Iterator[T]], *, limiter: CapacityLimiter | None = None
+) -> AsyncGenerator[T, None]:
+    """Create an iterator with ``make()`` and pull each item from it in a worker thread (one
+    of ``limiter``'s when given).
 
     When the consumer stops early (``aclose()``, cancellation, an error), the iterator is closed in
     a worker thread, so a generator-based engine runs its cleanup and stops working.
     """
-    task = _start(make)
+    task = _start(make, limiter)
     cancelled = await _settle(task)
     if cancelled is not None:
         if not task.cancelled() and task.exception() is None:
@@ -56,7 +72,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
     iterator = task.result()
     try:
         while True:
-            item = await run_in_thread(_pull, iterator)
+            item = await _run(limiter, _pull, iterator)
             if item is _DONE:
                 return
             yield cast(T, item)
@@ -64,9 +80,15 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T
         await _close(iterator)
 
 
-def _start(fn: Callable[[], T]) -> asyncio.Task[T]:
+async def _run(limiter: CapacityLimiter | None, fn: Callable[..., T], *args: Any) -> T:
+    if limiter is None:
+        return await run_in_thread(fn, *args)
+    return await run_in_limited_thread(limiter, fn, *args)
+
+
+def _start(fn: Callable[[], T], limiter: CapacityLimiter | None = None) -> asyncio.Task[T]:
     # A task of its own, so that cancelling the caller never abandons the thread.
-    return asyncio.ensure_future(anyio.to_thread.run_sync(fn))
+    return asyncio.ensure_future(anyio.to_thread.run_sync(fn, limiter=limiter))
 
 
 async def _settle(task: asyncio.Task[T]) -> asyncio.CancelledError | None:

@@ -38,6 +38,18 @@ class LimitSettings(BaseModel):
     """Longer audio is decoded and transcribed one window at a time (bounded memory)."""
 
 
+class DecodeSettings(BaseModel):
+    """Decoding uploaded and fetched audio: threads of its own, bounded, so a costly file (hours
+    of silence in a few MB) can never starve other requests."""
+
+    workers: int = Field(2, ge=1)
+    """Decodes that run at once (on the decode pool's threads, never the engines')."""
+    queue: int = Field(8, ge=0)
+    """Decodes that may wait for a thread before new ones answer 429."""
+    retry_after_seconds: int = Field(2, ge=1)
+    """``Retry-After`` sent with that 429."""
+
+
 class EngineSettings(BaseModel):
     """Which engines serve requests, and how many requests each runs at once."""
 
@@ -171,6 +183,7 @@ class Settings(BaseSettings):
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from tests.support.audio_samples import tone_wav
+from tests.support.decode_bombs import silent_flac
 from voxserve.bootstrap import Services, open_services
 from voxserve.core.chat import (
     AudioInput,
@@ -21,7 +22,12 @@ from voxserve.core.chat import (
 )
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine
 from voxserve.engines.protocol import ChatDelta, ChatRequest, Segment
-from voxserve.errors import InvalidRequest, ServiceUnavailable, ValidationFailed
+from voxserve.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from voxserve.settings import Settings
 
 OWNER = "o1"
@@ -124,6 +130,18 @@ async def test_audio_native_engine_gets_the_audio_unchanged(settings: Settings) 
     assert part.clip.duration == pytest.approx(2.5)
     assert prepared.prompt_audio_seconds == 3
     assert stt.calls == []
+
+
+async def test_audio_native_engine_refuses_hours_of_audio_before_decoding(
+    settings: Settings,
+) -> None:
+    limited = settings.model_copy(
+        update={"limits": settings.limits.model_copy(update={"max_audio_seconds": 600})}
+    )
+    bomb = silent_flac(1)  # an hour of silence, declared in the header (#14 item 2)
+    async with services(limited, FakeSTTEngine(), FakeChatEngine(audio_input=True)) as s:
+        with pytest.raises(PayloadTooLarge, match="limit is 600 s"):
+            await s.chat.prepare(ask("Describe it.", AudioInput(b64(bomb), "flac")))
 
 
 @pytest.mark.parametrize(

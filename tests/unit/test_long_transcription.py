@@ -13,7 +13,7 @@ from voxserve.bootstrap import open_services
 from voxserve.core.auth import LOCAL_OWNER_ID
 from voxserve.core.transcription import AudioSource, TranscriptionRequest
 from voxserve.engines.fake import FakeSTTEngine
-from voxserve.errors import InvalidRequest
+from voxserve.errors import PayloadTooLarge
 from voxserve.settings import Settings
 
 
@@ -78,17 +78,17 @@ def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
 
 @pytest.mark.parametrize(
     ("container", "measured"),
-    [("wav", 0), ("flac", 1)],
+    [("wav", 1), ("flac", 1)],
     ids=["duration-in-header", "streamed-flac-without-one"],
 )
-async def test_long_audio_is_decoded_once(
+async def test_long_audio_is_decoded_once_and_measured_without_decoding(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, container: str, measured: int
 ) -> None:
     windowed = settings.model_copy(
         update={"limits": settings.limits.model_copy(update={"transcription_window_seconds": 30})}
     )
     streams = counting(monkeypatch, "iter_decode")
-    measures = counting(monkeypatch, "decode_head")
+    measures = counting(monkeypatch, "measure_duration")
     if container == "wav":
         data = pcm16_wav(tone(75), 16000)
     else:  # a stream encoder cannot go back to write the length into the header
@@ -97,8 +97,8 @@ async def test_long_audio_is_decoded_once(
     prepared, transcript = await transcribe(windowed, data, FakeSTTEngine("One. Two."))
     assert prepared.duration == pytest.approx(75, abs=0.1)
     assert transcript.segments[-1].end == pytest.approx(75, abs=0.1)
-    # The windows come from one decoder; only a file that declares no duration is also
-    # decoded to measure it.
+    # The windows come from one decoder; the length is measured once, without decoding (from
+    # the header, or from the packets of a file that declares none: #14 item 2).
     assert (len(streams), len(measures)) == (1, measured)
 
 
@@ -117,6 +117,6 @@ async def test_a_file_over_the_limit_is_refused_before_transcribing(settings: Se
         }
     )
     engine = FakeSTTEngine()
-    with pytest.raises(InvalidRequest, match="limit is 60 s"):
+    with pytest.raises(PayloadTooLarge, match="limit is 60 s"):
         await transcribe(limited, pcm16_wav(tone(75), 16000), engine)
     assert engine.calls == []

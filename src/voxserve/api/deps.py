@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from voxserve.audio.pool import PoolState
 from voxserve.bootstrap import Services
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
@@ -163,6 +164,8 @@ EngineStatusDep = Annotated[
     Callable[[], list[dict[str, Any]]], Depends(_service(lambda s: s.engines.status))
 ]
 """The engines' load and queue state, for ``/ready``."""
+DecodeStateDep = Annotated[Callable[[], PoolState], Depends(_service(lambda s: s.decoding.state))]
+"""The decode pool's state, for ``/ready``."""
 
 
 def model_listing(request: Request) -> ModelListing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,9 @@ FALSE = {"false", "0", "no", "off", ""}
 @dataclass(frozen=True)
 class TranscriptionForm:
     model: str | None
-    file: bytes | None
+    file: BinaryIO | None
+    """The uploaded audio as Starlette spooled it (on disk past 1 MB): decoded from the file,
+    never read into memory whole (#14 item 8)."""
     file_url: str | None
     file_id: str | None
     language: str | None
@@ -48,7 +50,7 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
     upload = form.get("file")
     data = None
     if isinstance(upload, UploadFile):
-        data = await upload.read()
+        data = upload.file
     elif isinstance(upload, str) and upload:
         raise ValidationFailed(
             "file: send the audio as a file part, not a text field.", field="file"

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from voxserve.api.deps import AuthServiceDep, EngineStatusDep
+from voxserve.api.deps import AuthServiceDep, DecodeStateDep, EngineStatusDep
 
 router = APIRouter(tags=["health"])
 
@@ -38,6 +38,23 @@ class EngineState(BaseModel):
     """How many it works on at once."""
 
 
+class DecodeState(BaseModel):
+    """The decode pool: uploaded and fetched audio is decoded on threads of its own."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    active: int
+    """Decodes running."""
+    waiting: int
+    """Decodes waiting for a thread."""
+    limit: int
+    """Decodes run at once."""
+    queue: int
+    """Decodes that may wait before new ones answer 429."""
+    saturated: bool
+    """New decodes are refused (429) now: the server is not ready for more audio."""
+
+
 class Readiness(BaseModel):
     model_config = ConfigDict(
         use_attribute_docstrings=True,
@@ -55,13 +72,23 @@ class Readiness(BaseModel):
                             "limit": 1,
                         }
                     ],
+                    "decoding": {
+                        "active": 0,
+                        "waiting": 0,
+                        "limit": 2,
+                        "queue": 8,
+                        "saturated": False,
+                    },
                 }
             ]
         },
     )
 
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "saturated", "unavailable"]
+    """``saturated`` (503): the decode pool refuses new audio; ``unavailable`` (503): storage
+    does not answer."""
     engines: list[EngineState]
+    decoding: DecodeState
     reason: str | None = None
     """Why storage does not answer (the error's type), when unavailable."""
 
@@ -76,18 +103,26 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     response_model_exclude_none=True,
-    responses={503: {"model": Readiness, "description": "Storage does not answer."}},
+    responses={
+        503: {"model": Readiness, "description": "Storage does not answer, or decoding is full."}
+    },
 )
-async def ready(auth: AuthServiceDep, engine_status: EngineStatusDep) -> JSONResponse:
-    """Storage answers; lists the engines and their load and queue state."""
+async def ready(
+    auth: AuthServiceDep, engine_status: EngineStatusDep, decode_state: DecodeStateDep
+) -> JSONResponse:
+    """Storage answers and the decode pool takes new audio; lists the engines and their load
+    and queue state, and the decode pool's."""
+    engines = states(engine_status())
+    decoding = DecodeState.model_validate(decode_state(), from_attributes=True)
     try:
         await auth.keyless()  # reads the key table: storage answers
-        body = Readiness(status="ready", engines=states(engine_status()))
+        status: Literal["ready", "saturated"] = "saturated" if decoding.saturated else "ready"
+        body = Readiness(status=status, engines=engines, decoding=decoding)
     except Exception as exc:  # any storage failure means not ready
         reason = type(exc).__name__
-        body = Readiness(status="unavailable", engines=states(engine_status()), reason=reason)
-    status = 200 if body.status == "ready" else 503
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+        body = Readiness(status="unavailable", engines=engines, decoding=decoding, reason=reason)
+    status_code = 200 if body.status == "ready" else 503
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code)
 
 
 def states(status: list[dict[str, Any]]) -> list[EngineState]:

@@ -13,7 +13,9 @@ import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.container
@@ -25,8 +27,10 @@ from voxserve.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-Source = bytes | Path
-"""Encoded audio: the file's bytes, or a path to it."""
+Source = bytes | Path | BinaryIO
+"""Encoded audio: the file's bytes, a path to it, or an open binary file (an upload spooled to
+disk: decoded from the file, never read into memory whole). Each use reads a file from its
+start."""
 
 # Demuxers that may hold audio. The allow-list keeps untrusted uploads away from demuxers that
 # open other URLs or files (hls, concat, image sequences) and from lenient probes that would
@@ -77,25 +81,37 @@ def iter_decode(
         decoder.check_not_empty()
 
 
-def decode_head(data: bytes, *, sample_rate: int, max_seconds: float) -> tuple[AudioClip, float]:
+def decode_head(data: Source, *, sample_rate: int, max_seconds: float) -> tuple[AudioClip, float]:
     """The first ``max_seconds`` of the audio, and the whole file's duration.
 
-    Memory stays bounded by ``max_seconds`` however long the file is (a tiny FLAC may hold hours
-    of silence); the rest is decoded only to measure it.
+    Decoding stops at ``max_seconds``: a tiny FLAC may hold hours of silence, and neither time
+    nor memory may grow with them. The duration is the decoded length when decoding reached the
+    end; otherwise the container's declared duration (at least what was decoded), or, when the
+    container declares none, what was decoded (a lower bound).
 
     Raises:
         ValidationFailed: as :func:`decode`.
     """
     keep = round(max_seconds * sample_rate) if math.isfinite(max_seconds) else sys.maxsize
     head: list[Samples] = []
-    kept = total = 0
-    for chunk in iter_decode(bytes(data), sample_rate=sample_rate, chunk_seconds=10.0):
-        total += len(chunk)
-        if kept < keep:
-            head.append(chunk[: keep - kept])
-            kept += len(head[-1])
-    samples = np.concatenate(head) if head else np.zeros(0, np.float32)
-    return AudioClip(samples, sample_rate), total / sample_rate
+    kept = 0
+    complete = True
+    with _open(data) as container:
+        declared = _declared_duration(container)
+        decoder = _Decoder(container)
+        for samples, _ in _resampled(decoder.pieces(), sample_rate):
+            if len(samples) > keep - kept:  # audio past the head: stop decoding here
+                head.append(samples[: keep - kept])
+                kept = keep
+                complete = False
+                break
+            head.append(samples)
+            kept += len(samples)
+        decoder.check_not_empty()
+    clip = AudioClip(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate)
+    if complete or declared is None:
+        return clip, clip.duration
+    return clip, max(declared, clip.duration)
 
 
 def probe_duration(source: Source) -> float | None:
@@ -105,12 +121,41 @@ def probe_duration(source: Source) -> float | None:
         ValidationFailed: the input is not a readable audio file.
     """
     with _open(source) as container:
+        return _declared_duration(container)
+
+
+def measure_duration(source: Source, *, limit: float) -> float:
+    """The duration in seconds, without decoding: the container's declared one, else the sum of
+    its packets' durations (demuxing only), counted no further than just past ``limit``.
+
+    Raises:
+        ValidationFailed: the input is not a readable audio file.
+    """
+    with _open(source) as container:
+        declared = _declared_duration(container)
+        if declared is not None:
+            return declared
         stream = _audio_stream(container)
-        if stream.duration is not None and stream.time_base is not None:
-            return float(stream.duration * stream.time_base)
-        if container.duration is not None:
-            return container.duration / av.time_base
-        return None
+        base = float(stream.time_base or Fraction(1, stream.rate or 1))
+        end = 0.0
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    end = max(end, (packet.pts + (packet.duration or 0)) * base)
+                if end > limit:
+                    break
+        except av.FFmpegError:
+            pass  # a damaged tail: what was read so far is the duration
+        return end
+
+
+def _declared_duration(container: av.container.InputContainer) -> float | None:
+    stream = _audio_stream(container)
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    return None
 
 
 def _decode_all(source: Source, sample_rate: int | None) -> AudioClip:
@@ -123,11 +168,14 @@ def _decode_all(source: Source, sample_rate: int | None) -> AudioClip:
 
 @contextmanager
 def _open(source: Source) -> Iterator[av.container.InputContainer]:
-    file: str | io.BytesIO
+    file: str | BinaryIO
     if isinstance(source, Path):
         if not source.is_file():
             raise FileNotFoundError(f"No such audio file: {source}")
         file = str(source)
+    elif not isinstance(source, bytes | bytearray | memoryview):
+        source.seek(0)
+        file = source
     elif len(source) == 0:
         raise ValidationFailed("Audio is empty: no data was received.")
     else:

@@ -32,7 +32,6 @@ from voxserve.core.transcription import (
     AudioSource,
     TranscriptionRequest,
     TranscriptionService,
-    decode_for_engine,
 )
 from voxserve.core.usage import UsageService
 from voxserve.engines.handles import ChatHandle
@@ -242,7 +241,7 @@ class ChatService:
             raise InvalidRequest(exc.message, field="input_audio") from None
 
     async def _native_part(self, data: bytes, hint: str | None) -> AudioPart:
-        clip = await decode_for_engine(data, NATIVE_SAMPLE_RATE)
+        clip = await self._transcription.decode_whole(data, NATIVE_SAMPLE_RATE)
         self._check_duration(clip)
         fmt = sniff_format(data) or hint
         if fmt is None:

@@ -25,8 +25,8 @@ from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.generations import GenerationService
 from voxserve.core.presets import Preset, preferred_voice
 from voxserve.core.text import parse_tags, split_clauses, split_sentences, strip_tags
-from voxserve.core.usage import UsageService
-from voxserve.core.voice_samples import decode_reference, voice_state_key
+from voxserve.core.usage import Metering, UsageService
+from voxserve.core.voice_samples import voice_state_key
 from voxserve.core.voices import VoiceService
 from voxserve.engines.handles import TTSHandle
 from voxserve.engines.manager import EngineManager
@@ -184,11 +184,14 @@ class SpeechService:
             tail = encoder.encode(resampler.flush()) if resampler else b""
             return tail + encoder.finish()
 
-        async with self._metered(prepared, endpoint):
-            async for chunk in self._pcm(prepared):
+        async with self._metered(prepared, endpoint) as meter:
+            delivery = _Delivery(prepared, meter)
+            async for index, chunk in self._indexed_pcm(prepared):
+                delivery.fed(index)
                 data = await _off_loop(fmt, encode_chunk, chunk)
                 if data:
                     yield data
+                    delivery.sent()  # the consumer came back for more: this data went out
             tail = await _off_loop(fmt, encode_tail)
             if tail:
                 yield tail
@@ -222,26 +225,32 @@ class SpeechService:
         return await run_in_thread(encode, samples, rate, fmt)
 
     @asynccontextmanager
-    async def _metered(self, prepared: PreparedSpeech, endpoint: str) -> AsyncIterator[None]:
+    async def _metered(self, prepared: PreparedSpeech, endpoint: str) -> AsyncIterator[Metering]:
         """Credits are taken before the first chunk and refunded if anything up to the last
-        encoded byte fails; usage is recorded at the end."""
+        encoded byte fails (a client that hangs up keeps paying for the pieces it received);
+        usage is recorded at the end."""
         async with self._usage.metered(
             prepared.owner_id, endpoint, credits=prepared.characters
         ) as meter:
             meter.engine = prepared.engine.name
-            yield
+            yield meter
             meter.characters = prepared.characters
 
     async def _pcm(self, prepared: PreparedSpeech) -> AsyncIterator[Samples]:
+        async for _, chunk in self._indexed_pcm(prepared):
+            yield chunk
+
+    async def _indexed_pcm(self, prepared: PreparedSpeech) -> AsyncIterator[tuple[int, Samples]]:
+        """The audio, each chunk with the index of the piece (sentence) it speaks."""
         admitted = False
-        for sentence in prepared.pieces:
+        for index, sentence in enumerate(prepared.pieces):
             for piece in self._scheduled(prepared.engine.name, sentence):
                 chunks = self._engines.stream_tts(prepared.engine.name, piece, admitted=admitted)
                 admitted = True
                 async with aclosing(chunks):
                     async for chunk in chunks:
                         if len(chunk):
-                            yield chunk
+                            yield index, chunk
 
     def _scheduled(self, engine: str, sentence: SynthesisRequest) -> list[SynthesisRequest]:
         """The sentence whole when the engine is free; cut at clauses when others use it."""
@@ -280,7 +289,7 @@ class SpeechService:
                 raise InvalidRequest(
                     "Give either voice_id or ref_audio, not both.", field="ref_audio"
                 )
-            clip = await run_in_thread(decode_reference, request.ref_audio, self._limits)
+            clip = await self._voices.reference_clip(request.ref_audio)
             return VoiceChoice(reference=clip)
         voice_id = request.voice_id
         if not voice_id:
@@ -359,6 +368,30 @@ class SpeechService:
         await self._blobs.put(key, state)
         log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
         return state
+
+
+class _Delivery:
+    """What a stream has handed to its client, in pieces: a piece counts (all its characters)
+    once audio of it went out, so the charge of a stream the client left is the characters of
+    the pieces it received; the whole input's count applies only when the stream completes."""
+
+    def __init__(self, prepared: PreparedSpeech, meter: Metering) -> None:
+        self._pieces = prepared.pieces
+        self._meter = meter
+        self._fed = -1
+        self._sent = -1
+
+    def fed(self, index: int) -> None:
+        """Audio of piece ``index`` went into the encoder."""
+        self._fed = index
+
+    def sent(self) -> None:
+        """Everything the encoder gave so far reached the client."""
+        if self._fed > self._sent:
+            self._sent = self._fed
+            delivered = sum(len(p.text) for p in self._pieces[: self._sent + 1])
+            self._meter.delivered_credits = delivered
+            self._meter.characters = delivered
 
 
 async def _off_loop(fmt: AudioFormat, work: Callable[..., bytes], *args: Samples) -> bytes:

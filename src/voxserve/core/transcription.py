@@ -6,21 +6,26 @@ are decoded. ``task="translate"`` gives English text whatever the language spoke
 ``translation``).
 
 Long audio is decoded once, window by window: ``prepare`` starts the decoder and keeps it,
-positioned after the first window; the duration comes from the container's metadata (decoding
-to the end just to measure happens only for files that declare none).
+positioned after the first window. The duration is known before any decoding, from the
+container's metadata or, for files that declare none, from its packets (demuxing, counted only
+up to the limit), so audio over ``limits.max_audio_seconds`` is refused (413) before a sample of
+it is decoded. Decoding runs on the decode pool (429 when it is full).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
-from voxserve.audio.decode import decode, decode_head, iter_decode, probe_duration
+from voxserve.audio.decode import Source, decode, iter_decode, measure_duration
+from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.fetching import UrlFetcher
@@ -29,8 +34,7 @@ from voxserve.core.usage import UsageService
 from voxserve.engines.handles import STTHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
-from voxserve.errors import InvalidRequest, Unsupported, ValidationFailed
-from voxserve.offload import iterate_in_thread, run_in_thread
+from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -46,7 +50,8 @@ TRANSLATION_HINT = (
 class AudioSource:
     """Exactly one of: uploaded bytes, a URL, or a stored file id."""
 
-    data: bytes | None = None
+    data: Source | None = None
+    """The audio: bytes, or an upload spooled to disk (an open file, decoded from there)."""
     url: str | None = None
     file_id: str | None = None
 
@@ -101,8 +106,10 @@ class TranscriptionService:
         fetcher: UrlFetcher,
         usage: UsageService,
         limits: LimitSettings,
+        decoding: DecodePool,
     ) -> None:
         self._engines = engines
+        self._decoding = decoding
         self._choice = choice
         self._files = files
         self._fetcher = fetcher
@@ -123,7 +130,9 @@ class TranscriptionService:
 
         Raises:
             InvalidRequest: no source or several, a refused URL, undecodable or empty audio,
-                an unknown model, audio over the length limit.
+                an unknown model.
+            PayloadTooLarge: audio over ``limits.max_audio_seconds`` (nothing decoded).
+            Overloaded: the decode pool is full.
             Unsupported: diarization or translation asked of an engine that cannot.
             ServiceUnavailable: a known model whose engine is not installed.
             NotFound: an unknown file id.
@@ -140,18 +149,12 @@ class TranscriptionService:
         )
         data = await self.load_source(request.owner_id, request.source)
         window = self._limits.transcription_window_seconds
-        audio, duration, rest = await open_windows(data, engine.capabilities.sample_rate, window)
-        if duration > self._limits.max_audio_seconds:
-            if rest is not None:
-                await rest.aclose()
-            raise InvalidRequest(
-                f"The audio is {duration:.0f} s long; the limit is "
-                f"{self._limits.max_audio_seconds:.0f} s.",
-                field="file",
-            )
+        audio, duration, rest = await self._open_windows(
+            data, engine.capabilities.sample_rate, window
+        )
         return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest)
 
-    async def load_source(self, owner_id: str, source: AudioSource) -> bytes:
+    async def load_source(self, owner_id: str, source: AudioSource) -> Source:
         given = [x is not None for x in (source.data, source.url, source.file_id)]
         if sum(given) != 1:
             raise InvalidRequest(
@@ -211,6 +214,8 @@ class TranscriptionService:
             async for segment in first:
                 yield segment
             async for chunk in rest:
+                # The container may have declared less than it holds: the limit still holds.
+                self._check_length(offset + len(chunk) / rate)
                 _, later = await self._engines.transcribe(
                     prepared.engine.name, AudioClip(chunk, rate), options, admitted=True
                 )
@@ -218,6 +223,59 @@ class TranscriptionService:
                     async for segment in later:
                         yield shifted(segment, offset)
                 offset += len(chunk) / rate
+
+    async def decode_whole(self, data: bytes, sample_rate: int) -> AudioClip:
+        """The whole audio at ``sample_rate`` (for engines that hear it, as chat's audio-native
+        ones), measured first: over ``limits.max_audio_seconds`` nothing is decoded.
+
+        Raises:
+            InvalidRequest: empty or undecodable audio. PayloadTooLarge: over the limit.
+            Overloaded: the decode pool is full.
+        """
+        _check_not_empty(data)
+        with _bad_audio():
+            self._check_length(
+                await self._decoding.run(_measure, data, self._limits.max_audio_seconds)
+            )
+            clip: AudioClip = await self._decoding.run(_decode_at, data, sample_rate)
+        self._check_length(clip.duration)  # the container may have declared less
+        return clip
+
+    async def _open_windows(
+        self, data: Source, sample_rate: int, window_seconds: float
+    ) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
+        """Measure (413 over the limit), then decode the first window; return it, the whole
+        duration, and the decoder positioned after it (None when the first window holds
+        everything). Bad audio is a 400 here (the request, not a field, is wrong)."""
+        _check_not_empty(data)
+        limit = self._limits.max_audio_seconds
+        with _bad_audio():
+            duration = await self._decoding.run(_measure, data, limit)
+        self._check_length(duration)
+        windows = self._decoding.iterate(
+            lambda: iter_decode(data, sample_rate=sample_rate, chunk_seconds=window_seconds)
+        )
+        try:
+            with _bad_audio():
+                first = await anext(windows, None)
+                if first is None:
+                    raise ValidationFailed("Audio is empty: the file contains no audio samples.")
+        except BaseException:
+            await windows.aclose()
+            raise
+        clip = AudioClip(first, sample_rate)
+        if len(first) < round(window_seconds * sample_rate):
+            await windows.aclose()
+            return clip, clip.duration, None
+        return clip, max(duration, clip.duration), windows
+
+    def _check_length(self, seconds: float) -> None:
+        limit = self._limits.max_audio_seconds
+        if seconds > limit:
+            raise PayloadTooLarge(
+                f"The audio is at least {seconds:.0f} s long; the limit is {limit:.0f} s "
+                "(VOXSERVE_LIMITS__MAX_AUDIO_SECONDS)."
+            )
 
     async def transcribe(self, prepared: PreparedTranscription) -> Transcript:
         info, segments = await self.stream(prepared)
@@ -292,52 +350,22 @@ def _check_abilities(engine: STTHandle, request: TranscriptionRequest) -> None:
         raise Unsupported(f"The '{engine.name}' engine cannot translate. {TRANSLATION_HINT}")
 
 
-async def decode_for_engine(data: bytes, sample_rate: int) -> AudioClip:
-    """The whole audio, decoded in a worker thread; bad audio is a 400 (see ``open_windows``)."""
-    _check_not_empty(data)
-    with _bad_audio():
-        return await run_in_thread(decode, data, sample_rate=sample_rate)
+def _decode_at(data: bytes, sample_rate: int) -> AudioClip:
+    return decode(data, sample_rate=sample_rate)
 
 
-async def open_windows(
-    data: bytes, sample_rate: int, window_seconds: float
-) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
-    """Decode the first window; return it, the whole duration, and the decoder positioned after
-    it (None when the first window holds everything).
-
-    Decoding runs in worker threads. Bad audio is a 400 here (the request, not a field, is
-    wrong).
-    """
-    _check_not_empty(data)
-    windows = iterate_in_thread(
-        lambda: iter_decode(data, sample_rate=sample_rate, chunk_seconds=window_seconds)
-    )
-    try:
-        with _bad_audio():
-            first = await anext(windows, None)
-            if first is None:
-                raise ValidationFailed("Audio is empty: the file contains no audio samples.")
-            clip = AudioClip(first, sample_rate)
-            if len(first) < round(window_seconds * sample_rate):
-                await windows.aclose()
-                return clip, clip.duration, None
-            duration = await run_in_thread(_whole_duration, data, sample_rate)
-    except BaseException:
-        await windows.aclose()
-        raise
-    return clip, max(duration, clip.duration), windows
+def _measure(data: Source, limit: float) -> float:
+    return measure_duration(data, limit=limit)
 
 
-def _whole_duration(data: bytes, sample_rate: int) -> float:
-    """The duration the container declares, else (no metadata) measured by decoding."""
-    declared = probe_duration(data)
-    if declared is not None:
-        return declared
-    return decode_head(data, sample_rate=sample_rate, max_seconds=0)[1]
-
-
-def _check_not_empty(data: bytes) -> None:
-    if not data:
+def _check_not_empty(data: Source) -> None:
+    if isinstance(data, bytes | bytearray | memoryview):
+        empty = not data
+    elif isinstance(data, Path):
+        empty = data.stat().st_size == 0
+    else:
+        empty = data.seek(0, os.SEEK_END) == 0
+    if empty:
         raise InvalidRequest("The audio file is empty.", field="file")
 
 

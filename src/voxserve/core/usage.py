@@ -2,7 +2,8 @@
 
 One character synthesised is one credit; transcription and chat are metered in audio seconds
 and tokens. Credits are reserved before work starts and refunded when it fails, so a failed
-request costs nothing and concurrent requests cannot overspend a balance.
+request costs nothing and concurrent requests cannot overspend a balance. A client that goes
+away mid-stream is refunded only what it did not receive (``Metering.delivered_credits``).
 
 Every metered request leaves one usage record: the work inside ``metered`` records its outcome
 (a refused reservation too, with status 402); a request that fails before it reaches ``metered``
@@ -41,6 +42,9 @@ class Metering:
     audio_seconds: float = 0.0
     tokens: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    delivered_credits: int = 0
+    """Credits for output the client already received (the speech pieces sent so far): kept
+    when the client goes away before the end, so hanging up never makes speech free."""
 
 
 @dataclass
@@ -121,21 +125,19 @@ class UsageService:
             raise
         meter = Metering()
         status = 200
+        charged = credits
         try:
             yield meter
         except BaseException as exc:
-            status = (
-                exc.status
-                if isinstance(exc, VoxError)
-                else 499
-                if isinstance(exc, asyncio.CancelledError | GeneratorExit)
-                else 500
-            )
-            await self.refund(owner_id, credits)
+            gone = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            status = exc.status if isinstance(exc, VoxError) else 499 if gone else 500
+            # A failure of ours costs nothing; a client that hung up pays for what it received.
+            charged = min(meter.delivered_credits, credits) if gone else 0
+            await self.refund(owner_id, credits - charged)
             raise
         finally:
             _mark_recorded()  # now, not in the shielded task: the request may end first
-            await asyncio.shield(self._record(owner_id, endpoint, meter, status, credits))
+            await asyncio.shield(self._record(owner_id, endpoint, meter, status, charged))
 
     async def record_failure(
         self, owner_id: str, endpoint: str, status: int, engine: str | None = None
@@ -174,7 +176,7 @@ class UsageService:
     async def _record(
         self, owner_id: str, endpoint: str, meter: Metering, status: int, credits: int
     ) -> None:
-        ok = status == 200
+        ok = status == 200 or credits > 0  # a partial delivery records what it charged
         record = UsageRecord(
             owner_id=owner_id,
             endpoint=endpoint,

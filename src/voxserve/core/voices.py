@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -16,10 +17,13 @@ from typing import Any
 import numpy as np
 
 from voxserve.audio.encode import encode
+from voxserve.audio.pool import DecodePool
+from voxserve.audio.types import AudioClip
 from voxserve.core.ids import utcnow, uuid7
 from voxserve.core.presets import Preset, PresetCatalog
 from voxserve.core.voice_samples import (
     PreparedSample,
+    decode_reference,
     emotion_name,
     prepare_sample,
     sample_key,
@@ -65,8 +69,10 @@ class VoiceService:
         engines: EngineManager,
         limits: LimitSettings,
         retention: RetentionSettings,
+        decoding: DecodePool,
     ) -> None:
         self._repo = repo
+        self._decoding = decoding
         self._blobs = blobs
         self._presets = presets
         self._engines = engines
@@ -211,10 +217,21 @@ class VoiceService:
         if await self._repo.count(owner_id) >= self._limits.max_custom_voices:
             raise LimitExceeded(limit_message(self._limits.max_custom_voices))
 
+    async def reference_clip(self, data: bytes) -> AudioClip:
+        """A one-off cloning reference (``ref_audio``), checked like a sample, decoded on the
+        decode pool.
+
+        Raises:
+            ValidationFailed: as a sample. Overloaded: the decode pool is full.
+        """
+        return await self._decoding.run(decode_reference, data, self._limits)
+
     async def _prepare(self, data: bytes, field_name: str, denoise: bool) -> PreparedSample:
-        return await run_in_thread(
+        # Only the first sample_max_seconds are decoded, on the decode pool (429 when full).
+        prepare = functools.partial(
             prepare_sample, data, self._limits, field_name=field_name, denoise=denoise
         )
+        return await self._decoding.run(prepare)
 
     async def _set_emotion_sample(
         self, owner_id: str, voice_id: str, emotion: str, data: bytes

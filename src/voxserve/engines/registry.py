@@ -67,7 +67,7 @@ def _tts(settings: Settings) -> list[Engine]:
 
 def _stt(settings: Settings) -> list[Engine]:
     from voxserve.engines.faster_whisper import FasterWhisperEngine
-    from voxserve.engines.pocketsphinx import PocketsphinxEngine
+    from voxserve.engines.worker_process import ProcessSTTEngine
 
     found: list[Engine] = []
     remote = settings.remote
@@ -83,7 +83,8 @@ def _stt(settings: Settings) -> list[Engine]:
             )
         )
     found.extend(FasterWhisperEngine.discover(settings.resolved_models_dir))
-    found.append(PocketsphinxEngine())
+    # It holds the GIL while decoding: a worker process keeps the event loop free (#14 item 5).
+    found.append(ProcessSTTEngine("voxserve.engines.pocketsphinx:PocketsphinxEngine"))
     return found
 
 

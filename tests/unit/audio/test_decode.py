@@ -18,7 +18,14 @@ from tests.unit.audio.signals import (
     tone,
     write_container,
 )
-from voxserve.audio.decode import decode, decode_head, decode_path, iter_decode, probe_duration
+from voxserve.audio.decode import (
+    decode,
+    decode_head,
+    decode_path,
+    iter_decode,
+    measure_duration,
+    probe_duration,
+)
 from voxserve.audio.encode import encode, make_stream_encoder
 from voxserve.errors import ValidationFailed
 
@@ -213,7 +220,7 @@ def test_probe_duration() -> None:
         probe_duration(b"garbage" * 100)
 
 
-def test_decode_head_keeps_only_the_head_of_a_long_file() -> None:
+def test_decode_head_decodes_only_the_head_of_a_long_file() -> None:
     rate, minutes = 8000, 10
     encoder = make_stream_encoder("flac", rate)
     second = tone(1.0, rate, amp=0.3)
@@ -227,5 +234,24 @@ def test_decode_head_keeps_only_the_head_of_a_long_file() -> None:
         tracemalloc.stop()
 
     assert clip.duration == 30
-    assert duration == 60 * minutes
+    assert 30 <= duration < 60  # no declared length: what was decoded, a lower bound (#14 item 2)
     assert peak < 60 * minutes * rate * 4 / 5
+    whole = encode(np.tile(second, 60 * minutes), rate, "flac")  # declares its length
+    assert decode_head(whole, sample_rate=rate, max_seconds=30)[1] == 60 * minutes
+
+
+@pytest.mark.parametrize("declares", [True, False], ids=["declared", "streamed"])
+def test_measure_duration_reads_no_further_than_the_limit(declares: bool) -> None:
+    rate = 8000
+    second = tone(1.0, rate, amp=0.3)
+    if declares:
+        data = encode(np.tile(second, 120), rate, "flac")
+    else:
+        encoder = make_stream_encoder("flac", rate)
+        data = b"".join(encoder.encode(second) for _ in range(120)) + encoder.finish()
+
+    assert measure_duration(data, limit=1000) == pytest.approx(120, abs=0.6)
+    if declares:  # metadata: the whole length, read from the header
+        assert measure_duration(data, limit=10) == pytest.approx(120)
+    else:  # packets: counted just past the limit
+        assert 10 < measure_duration(data, limit=10) < 11

@@ -12,7 +12,7 @@ from voxserve.api.adapters.tts_gateway.protocol import (
     TtsSavedVoice,
     TtsUpdatedVoice,
 )
-from voxserve.audio.decode import decode_head, probe_duration
+from voxserve.audio.decode import measure_duration
 from voxserve.core.b64 import decode_base64
 from voxserve.core.ids import iso
 from voxserve.core.speech import SpeechRequest
@@ -66,10 +66,9 @@ async def check_clone_sample(data: bytes) -> None:
 
 
 def _duration(data: bytes) -> float:
-    declared = probe_duration(data)
-    if declared is not None:
-        return declared
-    return decode_head(data, sample_rate=8000, max_seconds=0.1)[1]
+    # From metadata or packets: nothing is decoded, and a long file is read no further than
+    # the shortest length that passes.
+    return measure_duration(data, limit=CLONE_MIN_SECONDS)
 
 
 def voice_draft(body: TtsCloneRequest, sample: bytes) -> VoiceDraft:
