@@ -98,11 +98,21 @@ class AuthService:
         key = await self._keys.create_key(owner.id, name, hash_key(secret), secret[:8], admin=admin)
         return NewKey(key=key, owner=owner, secret=secret)
 
-    async def list_keys(self) -> list[ApiKey]:
-        return await self._keys.list_keys()
+    async def list_keys(self, *, owner_id: str | None = None) -> list[ApiKey]:
+        """Every key (revoked ones too), or only ``owner_id``'s."""
+        keys = await self._keys.list_keys()
+        return [k for k in keys if owner_id is None or k.owner_id == owner_id]
 
-    async def revoke_key(self, key_id: str) -> None:
-        """Raises NotFound when no active key has this id."""
+    async def revoke_key(self, key_id: str, *, owner_id: str | None = None) -> None:
+        """Revoke a key (only one of ``owner_id``'s when given): its web sessions end too.
+
+        Raises:
+            NotFound: no active key has this id (or it is another owner's).
+        """
+        if owner_id is not None and not any(
+            k.id == key_id for k in await self.list_keys(owner_id=owner_id)
+        ):
+            raise NotFound(f"Key '{key_id}' not found.")
         if not await self._keys.revoke_key(key_id):
             raise NotFound(f"Key '{key_id}' not found.")
 
@@ -112,6 +122,10 @@ class AuthService:
         if await self._keys.count_active_keys():
             return False
         return self._reopen_after_revocation or not await self._keys.ever_created()
+
+    async def open_keyless(self) -> bool:
+        """Requests without a key run as the local owner now (loopback server, no keys)."""
+        return self._open_when_keyless and await self.keyless()
 
     async def authenticate(self, secret: str | None) -> Owner:
         """The owner of a presented key (or the local owner in keyless loopback mode).
@@ -134,7 +148,7 @@ class AuthService:
             if await self._keys.is_revoked(hash_key(secret)):
                 raise Unauthorized("This API key was revoked.")
         # Keyless loopback mode takes any key too: SDKs such as openai insist on sending one.
-        if self._open_when_keyless and await self.keyless():
+        if await self.open_keyless():
             # A plain read first: the upsert takes the write lock, needed only the first time.
             owner = await self._keys.get_owner(LOCAL_OWNER_ID)
             owner = owner or await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")

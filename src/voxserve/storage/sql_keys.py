@@ -63,9 +63,10 @@ class SqlKeyRepository:
             return [owner_record(row) for row in await session.scalars(statement)]
 
     async def add_credits(self, owner_id: str, amount: int) -> Owner | None:
-        balance = func.max(func.coalesce(OwnerRow.credits, 0) + amount, 0)
-        if self._db.dialect == "postgresql":
-            balance = func.greatest(func.coalesce(OwnerRow.credits, 0) + amount, 0)
+        total = func.coalesce(OwnerRow.credits, 0) + amount
+        # SQLite's two-argument max() is PostgreSQL's greatest().
+        pick = func.greatest if self._db.dialect == "postgresql" else func.max
+        balance: Any = pick(total, 0)
         statement = update(OwnerRow).where(OwnerRow.id == owner_id).values(credits=balance)
         async with self._db.write() as session:
             await session.execute(statement.execution_options(synchronize_session=False))
