@@ -30,7 +30,10 @@ class KeyInfo(BaseModel):
 
 
 class KeyList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     data: list[KeyInfo]
+    """Oldest first, revoked keys included."""
 
 
 class NewKeyInfo(KeyInfo):
@@ -61,7 +64,10 @@ class OwnerInfo(BaseModel):
 
 
 class OwnerList(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     data: list[OwnerInfo]
+    """Oldest first."""
 
 
 class OwnerCreateRequest(BaseModel):
