@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from voxserve.api.deps import AuthServiceDep, CurrentAdmin, CurrentPrincipal
 from voxserve.core.auth import Principal
 from voxserve.core.ids import iso
-from voxserve.core.types import Owner
+from voxserve.core.types import ApiKey, Owner
 from voxserve.errors import Forbidden
-from voxserve.storage.protocol import ApiKey
 
 router = APIRouter(tags=["keys"])
 
