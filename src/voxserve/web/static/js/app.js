@@ -1,5 +1,5 @@
 // The web app's shell: who is signed in, the navigation, and one view per #/route.
-import { getJson, request } from "./api.js";
+import { request } from "./api.js";
 import { el, say } from "./dom.js";
 import { dashboardView } from "./dashboard.js";
 import { keysView } from "./keys.js";
@@ -15,7 +15,8 @@ const views = {
 export const app = { session: null };
 
 async function loadSession() {
-  try { app.session = await getJson("/web/session"); } catch { app.session = null; }
+  const response = await fetch("/web/session", { credentials: "same-origin" });
+  app.session = response.ok ? await response.json() : null;
 }
 
 function showNav() {
@@ -52,10 +53,17 @@ async function signOut() {
   app.session = null; say("Signed out"); location.hash = ""; await render();
 }
 
+// A failed action (a button's request refused...) is said, not left as an uncaught error.
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  say(event.reason && event.reason.message ? event.reason.message : "Something failed.", true);
+});
 window.addEventListener("hashchange", render);
+// Any 401 (the session expired, was signed out elsewhere or its key revoked): back to sign-in.
 window.addEventListener("signed-out", async () => {
+  if (!app.session) return;
   await loadSession();
-  if (!app.session) render();
+  if (!app.session) { say("Your session has ended: sign in again."); render(); }
 });
 document.addEventListener("DOMContentLoaded", async () => {
   document.getElementById("sign-out").addEventListener("click", signOut);
