@@ -71,7 +71,8 @@ class OwnerList(BaseModel):
 
 class OwnerCreateRequest(BaseModel):
     model_config = ConfigDict(
-        use_attribute_docstrings=True, json_schema_extra={"examples": [{"name": "team-a", "credits": 100000}]}
+        use_attribute_docstrings=True,
+        json_schema_extra={"examples": [{"name": "team-a", "credits": 100000}]},
     )
 
     name: str = Field(min_length=1, max_length=200)

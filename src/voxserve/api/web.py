@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import Scope
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Scope
 
 from voxserve.api.deps import (
     SESSION_COOKIE,
