@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.support.live_server import LiveServer
 from tests.support.speech_data import SpeechClip
 from tests.web.conftest import screenshot
+from voxserve.core.gateway_presets import variant_id
 
 
 def sign_in(page: Page, key: str) -> None:
@@ -75,6 +76,17 @@ def test_create_a_voice_by_upload_and_by_recording(
     page.get_by_role("button", name="Create voice").click()
     expect(page.get_by_role("heading", name="Recorded", exact=True)).to_be_visible()
     screenshot(page, "voices")
+
+
+def test_filter_voices_and_copy_a_variant_id(page: Page, web_server: tuple[LiveServer, str]) -> None:
+    sign_in(page, web_server[1])
+    page.get_by_role("link", name="Voices").click()
+    page.get_by_label("Filter gender").select_option("male")
+    expect(page.get_by_role("heading", name="Alice")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Bob")).to_be_visible()
+    page.get_by_role("button", name="Copy the id of Paul happy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == variant_id("en_paul_happy")
 
 
 def test_transcribe_a_clip_and_see_its_words(

@@ -101,6 +101,20 @@ function createForm(refresh) {
   return form;
 }
 
+// The gateway's named presets (Paul, Jane...): one stable id per emotional variant.
+async function namedPresets() {
+  const answer = await getJson("/api/tts/voices/presets");
+  const families = answer.data.voices.filter((v) => v.variant_ids);
+  return el("section", {}, el("h2", { text: "Named presets" }),
+    el("p", { class: "muted", text: "Click a variant to copy its voice ID." }),
+    el("div", { class: "voices" }, families.map((f) => el("article", { class: "card voice" },
+      el("h3", { text: f.name }),
+      el("p", { class: "muted", text: `${f.language} · ${f.gender} · ${f.variants.length} variants${f.maps_to ? ` · served by ${f.maps_to}` : ""}` }),
+      el("div", { class: "chips", role: "group", "aria-label": `Variants of ${f.name}` },
+        f.variants.map((v) => el("button", { type: "button", class: "secondary", text: v,
+          "aria-label": `Copy the id of ${f.name} ${v}`, onclick: () => copy(f.variant_ids[v]) })))))));
+}
+
 export async function voicesView() {
   const grid = el("div", { class: "voices", "aria-live": "polite" });
   const text = el("input", { type: "search" });
@@ -121,5 +135,6 @@ export async function voicesView() {
   return el("div", {}, el("h1", { text: "Voices" }), createForm(refresh),
     el("section", {}, el("h2", { text: "Library" }), el("div", { class: "row" },
       el("div", {}, ...field("Search", text)), el("div", {}, ...field("Filter language", language)),
-      el("div", {}, ...field("Filter gender", gender)), el("div", {}, ...field("Type", type))), grid));
+      el("div", {}, ...field("Filter gender", gender)), el("div", {}, ...field("Type", type))), grid),
+    await namedPresets());
 }
