@@ -18,7 +18,8 @@ EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-F
 def test_keyless_speech_refuses_a_text_plain_json_body_with_415(live_server: LiveServer) -> None:
     with live_server.client() as client:
         answer = client.post(
-            "/v1/audio/speech", content=httpx.Request("POST", "/", json=SPEECH).content,
+            "/v1/audio/speech",
+            content=httpx.Request("POST", "/", json=SPEECH).content,
             headers={"Content-Type": "text/plain"},
         )
         assert answer.status_code == 415
@@ -54,7 +55,7 @@ def test_keyless_mode_answers_only_loopback_host_names(live_server: LiveServer) 
 
 
 async def test_a_cross_site_post_with_the_session_cookie_is_refused(settings: Settings) -> None:
-    key, = await make_keys(settings, "alice")
+    (key,) = await make_keys(settings, "alice")
     with run_server(settings, [FakeTTSEngine()]) as live, live.client() as client:
         assert client.post("/web/session", json={"api_key": key}).status_code == 200
         foreign = client.post("/v1/audio/speech", json=SPEECH, headers=EVIL)
@@ -67,7 +68,7 @@ async def test_a_cross_site_post_with_the_session_cookie_is_refused(settings: Se
 
 
 async def test_signing_in_from_another_site_is_refused(settings: Settings) -> None:
-    key, = await make_keys(settings, "alice")
+    (key,) = await make_keys(settings, "alice")
     with run_server(settings, [FakeTTSEngine()]) as live, live.client() as client:
         answer = client.post("/web/session", json={"api_key": key}, headers=EVIL)
         assert answer.status_code == 403

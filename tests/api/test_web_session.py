@@ -4,7 +4,7 @@ again rotates it; keys and owners over HTTP."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -18,8 +18,8 @@ from voxserve.settings import Settings, WebSettings
 
 @pytest.fixture
 async def keyed(settings: Settings) -> tuple[Settings, str, str]:
-    user, = await make_keys(settings, "alice")
-    admin, = await make_keys(settings, "root", admin=True)
+    (user,) = await make_keys(settings, "alice")
+    (admin,) = await make_keys(settings, "root", admin=True)
     return settings, user, admin
 
 
@@ -96,11 +96,11 @@ def test_revoking_the_key_signs_its_sessions_out(
 
 async def test_an_expired_session_is_signed_out(settings: Settings) -> None:
     short = settings.model_copy(update={"web": WebSettings(session_hours=1 / 3600)})
-    user, = await make_keys(short, "alice")
+    (user,) = await make_keys(short, "alice")
     with run_server(short, [FakeTTSEngine()]) as live, live.client() as client:
         sign_in(client, user)
         assert client.get("/web/session").status_code == 200
-        time.sleep(1.2)
+        await asyncio.sleep(1.2)
         assert client.get("/web/session").status_code == 401
 
 

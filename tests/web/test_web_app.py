@@ -78,7 +78,9 @@ def test_create_a_voice_by_upload_and_by_recording(
     screenshot(page, "voices")
 
 
-def test_filter_voices_and_copy_a_variant_id(page: Page, web_server: tuple[LiveServer, str]) -> None:
+def test_filter_voices_and_copy_a_variant_id(
+    page: Page, web_server: tuple[LiveServer, str]
+) -> None:
     sign_in(page, web_server[1])
     page.get_by_role("link", name="Voices").click()
     page.get_by_label("Filter gender").select_option("male")
