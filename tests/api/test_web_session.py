@@ -127,3 +127,10 @@ def test_keyless_loopback_opens_signed_in_as_the_local_owner(live_server: LiveSe
     with live_server.client() as client:
         info = client.get("/web/session").json()
         assert info["keyless"] is True and info["owner_id"] == "local"
+
+
+async def test_the_cookie_is_secure_behind_https(settings: Settings) -> None:
+    https = settings.model_copy(update={"public_url": "https://voice.example"})
+    (user,) = await make_keys(https, "alice")
+    with run_server(https, [FakeTTSEngine()]) as live, live.client() as client:
+        assert "Secure" in sign_in(client, user).headers["set-cookie"]

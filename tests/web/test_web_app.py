@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.live_server import LiveServer
 from tests.support.speech_data import SpeechClip
@@ -152,3 +152,15 @@ def test_every_page_fits_360_px(page: Page, web_server: tuple[LiveServer, str]) 
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, (name, width)
         screenshot(page, f"narrow-{name.lower()}")
+
+
+def test_keyless_loopback_opens_signed_in(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        expect(page.get_by_text("Signed in as local")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    finally:
+        context.close()

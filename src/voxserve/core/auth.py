@@ -179,6 +179,8 @@ class AuthService:
         key, owner = found
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
+        # Sign-ins are rare: a good moment to forget sessions that ended a day ago or more.
+        await sessions.purge_expired(now - timedelta(days=1))
         session = await sessions.create(
             WebSession(hash_key(token), owner.id, key.id, now, now + self._session_lifetime)
         )
