@@ -1,9 +1,9 @@
 """What a browser on another site must not do here: the request rules for browsers.
 
 - JSON bodies come as ``application/json`` (or ``+json``); multipart is for uploads and
-  urlencoded only for the transcription forms (the Mistral SDK sends it). Anything else, or a
-  body with no content type at all (what a cross-site ``fetch`` of a ``Blob`` sends without a
-  CORS preflight), answers 415 before any route reads it.
+  urlencoded only for the form routes (``FORM_PATHS``, ``FORM_ROUTES``; the Mistral SDK sends
+  it). Anything else, or a body with no content type at all (what a cross-site ``fetch`` of
+  a ``Blob`` sends without a CORS preflight), answers 415 before any route reads it.
 - A request that changes state with the web session cookie and no key is refused (403) when it
   comes from another site (``Sec-Fetch-Site``, else ``Origin``): the cookie is ``SameSite=Lax``,
   this is the second lock. Signing in is checked the same way (no login CSRF).
@@ -28,6 +28,10 @@ from voxserve.errors import Forbidden, UnsupportedMediaType, VoxError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_PATHS = ("/audio/transcriptions", "/audio/translations")
+FORM_ROUTES = frozenset({"/voices"})
+"""With ``FORM_PATHS`` (path endings): the routes that read HTML-form fields (transcription;
+the voice-cloning shape's ``POST /voices`` with a ``voice_url``), the only ones that take
+``application/x-www-form-urlencoded``."""
 SESSION_PATH = "/web/session"
 
 
@@ -107,7 +111,9 @@ def check_content_type(request: Request) -> None:
         return
     if media == "multipart/form-data":
         return
-    if media == "application/x-www-form-urlencoded" and request.url.path.endswith(FORM_PATHS):
+    path = request.url.path
+    form_route = path.endswith(FORM_PATHS) or path in FORM_ROUTES
+    if media == "application/x-www-form-urlencoded" and form_route:
         return
     raise UnsupportedMediaType(
         f"Content type '{media or 'none'}' is not accepted here: send JSON as 'application/json'"
