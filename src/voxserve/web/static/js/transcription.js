@@ -17,7 +17,7 @@ export const formats = {
 
 function showTranscript(box, result, audio) {
   box.replaceChildren(...result.segments.map((segment) => el("p", { class: "segment" },
-    el("time", { text: `${stamp(segment.start).slice(3, 8)}–${stamp(segment.end).slice(3, 8)}` }),
+    el("time", { text: `${stamp(segment.start).slice(3, 8)}–${stamp(segment.end).slice(3, 8)}` }), " ",
     ...(segment.words && segment.words.length ? segment.words.map((w) => [el("span", { class: "word", tabindex: 0, role: "button",
       title: `${w.start.toFixed(2)} s`, "data-start": w.start, text: w.word.trim(),
       onclick: () => { audio.currentTime = w.start; audio.play().catch(() => {}); },
