@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
 from voxserve.core.auth import AuthService
@@ -138,6 +139,8 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
             storage.keys,
             open_when_keyless=settings.binds_loopback,
             reopen_after_revocation=settings.keyless_after_revocation,
+            sessions=storage.sessions,
+            session_lifetime=timedelta(hours=settings.web.session_hours),
         ),
         voices=voices,
         speech=speech,

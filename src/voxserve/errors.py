@@ -7,9 +7,11 @@ wire envelope. No web framework is imported here.
     │   └── Unsupported        400  the engine cannot do it (says what to install or configure)
     ├── Unauthorized           401
     ├── PaymentRequired        402  the owner's credit balance is spent
+    ├── Forbidden              403  refused for who or where it comes from (cross-site, not admin)
     ├── NotFound               404  also for other owners' objects (no existence leak)
     ├── Conflict               409
     ├── PayloadTooLarge        413
+    ├── UnsupportedMediaType   415  a JSON body not sent as ``application/json``
     ├── LimitExceeded          400  a per-owner quota (e.g. custom voices) is reached;
     │                               429 would tell clients to retry, which cannot help
     ├── Overloaded             429  an engine queue is full; ``retry_after`` seconds
@@ -57,6 +59,11 @@ class PaymentRequired(VoxError):
     code = "insufficient_credits"
 
 
+class Forbidden(VoxError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(VoxError):
     status = 404
     code = "not_found"
@@ -70,6 +77,11 @@ class Conflict(VoxError):
 class PayloadTooLarge(VoxError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(VoxError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class LimitExceeded(VoxError):

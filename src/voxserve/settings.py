@@ -142,6 +142,18 @@ class RetentionSettings(BaseModel):
     """Blobs without a row older than this are removed by the cleanup."""
 
 
+class WebSettings(BaseModel):
+    """The web app at ``/`` and the rules for browsers (sessions, CORS)."""
+
+    enabled: bool = True
+    """Serve the web app (pages at ``/``, sign-in at ``/web/session``)."""
+    session_hours: float = Field(168.0, gt=0)
+    """A web session ends this long after sign-in."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Other web apps (``https://app.example``) whose pages may call this API with an API key.
+    Empty (the default): no CORS headers, browsers keep other sites out."""
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
@@ -184,6 +196,7 @@ class Settings(BaseSettings):
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

@@ -170,11 +170,11 @@ def test_docs_page_uses_only_its_own_assets(live_server: LiveServer) -> None:
         assert "cdn" not in page.text.lower()
 
 
-def test_root_leads_to_the_docs(live_server: LiveServer) -> None:
+def test_root_is_the_web_app(live_server: LiveServer) -> None:
     with live_server.client() as client:
         response = client.get("/", follow_redirects=False)
-        assert response.status_code in (302, 307)
-        assert response.headers["location"] == "/docs"
+        assert response.status_code == 200
+        assert "/web/static/js/app.js" in response.text
 
 
 def test_errors_are_stated_in_each_shapes_envelope(spec: dict[str, Any]) -> None:

@@ -411,7 +411,7 @@ def test_voice_errors(live_server: LiveServer) -> None:
 def test_presets_list_languages_genders_and_variants(live_server: LiveServer) -> None:
     with live_server.client() as client:
         presets = ok_data(client.get("/api/tts/voices/presets"))
-    assert presets["total"] == 2
+    assert presets["total"] == 2 + 4  # the engine's two, and the named Jane, Paul, Oliver, Marie
     alice = next(v for v in presets["voices"] if v["id"] == VOICE)
     assert alice == {
         "id": VOICE,
@@ -421,6 +421,8 @@ def test_presets_list_languages_genders_and_variants(live_server: LiveServer) ->
         "gender": "female",
         "variants": ["happy", "sad"],
         "engine": "fake-tts",
+        "variant_ids": None,
+        "maps_to": None,
     }
 
 

@@ -106,3 +106,18 @@ def test_say_then_transcribe_gives_the_words_back_with_real_models(
     invoke("say", text, "-o", str(audio))
     heard = invoke("transcribe", str(audio))
     assert wer([text], [heard]) <= 0.5, heard
+
+
+def test_admin_keys_owners_by_name_and_credits_add() -> None:
+    out = invoke("keys", "create", "--name", "root", "--admin")
+    assert "admin key id" in out
+    invoke("owners", "create", "bob", "--credits", "10")
+    assert "bob" in invoke("owners", "list")
+    assert "110 credits" in invoke("credits", "add", "bob", "100")
+    key_out = invoke("keys", "create", "--name", "bob laptop", "--owner", "bob")
+    assert "(bob)" in key_out
+    assert "balance 110 credits" in invoke("usage", "--owner", "bob")
+    owner_id = invoke("owners", "list").split("bob")[0].split()[-1]
+    assert "100 credits" in invoke("credits", "add", owner_id, "--", "-10")
+    failed = runner.invoke(app, ["credits", "add", "nobody", "5"])
+    assert failed.exit_code == 1 and "not found" in failed.output

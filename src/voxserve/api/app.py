@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 import voxserve
-from voxserve.api import health, models, usage
+from voxserve.api import health, keys, models, usage, web
 from voxserve.api.adapters.mistral import router as mistral
 from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
 from voxserve.api.adapters.voice_cloning import router as voice_cloning
+from voxserve.api.browser import BrowserGuardMiddleware
+from voxserve.api.deps import SESSION_COOKIE
 from voxserve.api.docs import install_docs
 from voxserve.api.errors import install_error_handlers
 from voxserve.api.middleware import (
@@ -100,6 +103,20 @@ def create_app(
         max_upload_bytes=settings.limits.max_upload_bytes,
         shapes=shapes,
     )
+    app.add_middleware(
+        BrowserGuardMiddleware,
+        shapes=shapes,
+        session_cookie=SESSION_COOKIE,
+        allowed_origins=settings.web.cors_origins,
+    )
+    if settings.web.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.web.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["authorization", "x-api-key", "content-type", "x-voxserve-shape"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(shared_router(shapes))
@@ -111,8 +128,12 @@ def create_app(
         (tts_gateway.router, tts_gateway.SHAPE),
         (voice_cloning.router, voice_cloning.SHAPE),
         (usage.router, shapes.default_shape),
+        (keys.router, shapes.default_shape),
+        (web.router, shapes.default_shape),
     ):
         app.include_router(router, responses=error_responses(shape))
+    if settings.web.enabled:
+        web.install_web(app)
     install_docs(app)
     return app
 

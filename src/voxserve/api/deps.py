@@ -14,12 +14,12 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
 from voxserve.audio.pool import PoolState
 from voxserve.bootstrap import Services
-from voxserve.core.auth import AuthService
+from voxserve.core.auth import AuthService, Principal
 from voxserve.core.chat import ChatService
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
@@ -29,7 +29,7 @@ from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
 from voxserve.core.usage import UsageService, track_request
 from voxserve.core.voices import VoiceService
-from voxserve.errors import ServiceUnavailable, VoxError
+from voxserve.errors import Forbidden, ServiceUnavailable, Unauthorized, VoxError
 from voxserve.settings import Settings
 
 T = TypeVar("T")
@@ -60,6 +60,17 @@ header_key = APIKeyHeader(
 )
 
 
+SESSION_COOKIE = "voxserve_session"
+"""The web app's session cookie (HttpOnly, SameSite=Lax; set by ``POST /web/session``)."""
+
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="The web app's session cookie, set by signing in at `/`.",
+)
+
+
 def presented_key(bearer: HTTPAuthorizationCredentials | None, header: str | None) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
     if bearer is not None and bearer.credentials.strip():
@@ -67,20 +78,52 @@ def presented_key(bearer: HTTPAuthorizationCredentials | None, header: str | Non
     return header or None
 
 
-async def get_owner(
+async def get_principal(
     services: _ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
     header: Annotated[str | None, Depends(header_key)],
-) -> Owner:
-    """The owner of the presented key (declares both security schemes in the OpenAPI document).
+    cookie: Annotated[str | None, Depends(session_cookie)],
+) -> Principal:
+    """Who the request runs as: the presented key's owner, else the web session's (declares
+    the three security schemes in the OpenAPI document). A key wins over the cookie.
 
     Raises:
-        Unauthorized: no key, or a wrong or revoked one (keyless loopback mode excepted).
+        Unauthorized: no key and no live session, or a wrong or revoked key (keyless loopback
+            mode excepted).
     """
-    return await services.auth.authenticate(presented_key(bearer, header))
+    secret = presented_key(bearer, header)
+    if secret is None and cookie:
+        principal = await services.auth.session_principal(cookie)
+        if principal is not None:
+            return principal
+        if not await services.auth.open_keyless():
+            raise Unauthorized("Your session has ended: sign in again.")
+    return await services.auth.principal(secret)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_owner(principal: CurrentPrincipal) -> Owner:
+    """The owner the request runs as (see ``get_principal``)."""
+    return principal.owner
 
 
 CurrentOwner = Annotated[Owner, Depends(get_owner)]
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    """An operator (an admin key, or keyless loopback mode).
+
+    Raises:
+        Forbidden: the key is not an admin key.
+    """
+    if not principal.admin:
+        raise Forbidden("This needs an admin key (voxserve keys create --admin).")
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(get_admin)]
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

@@ -1,6 +1,6 @@
 """The interactive docs, served offline: ``/docs`` (Swagger UI) with its assets shipped in the
 package (``api/static/swagger-ui``, swagger-ui-dist 5.35.0, Apache-2.0), no CDN; ``GET /`` leads
-there. The Authorize button takes an API key (Bearer or ``x-api-key``, the security schemes the
+there when the web app is off. The Authorize button takes an API key (Bearer or ``x-api-key``, the security schemes the
 owner dependency declares)."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 async def root() -> RedirectResponse:
-    """Where a newcomer's browser lands: the docs (until the web app takes ``/``)."""
+    """Where a browser lands when the web app is off (``VOXSERVE_WEB__ENABLED=false``; the web
+    app, installed first, answers ``/`` otherwise)."""
     return RedirectResponse("/docs")
 
 

@@ -11,6 +11,8 @@ from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
 from voxserve.cli.common import run_with_services
+from voxserve.cli.owners import credits_app, owner_ref, owners_app
+from voxserve.core.auth import NewKey
 from voxserve.core.usage import UsageReport
 from voxserve.core.voice_types import VoiceType
 from voxserve.settings import Settings
@@ -22,6 +24,8 @@ voices_app = typer.Typer(help="Browse the voice library.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(voices_app, name="voices")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(owners_app, name="owners")
+app.add_typer(credits_app, name="credits")
 app.command()(local.say)
 app.command()(local.transcribe)
 
@@ -61,18 +65,25 @@ def serve(
 def keys_create(
     name: Annotated[str, typer.Option(help="A name for the key (and its new owner).")],
     owner: Annotated[
-        str | None, typer.Option(help="Add the key to this existing owner id.")
+        str | None, typer.Option(help="Add the key to this existing owner (name or id).")
     ] = None,
     credits: Annotated[
         int | None,
         typer.Option(min=0, help="Credit balance of the new owner (unlimited if unset)."),
     ] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An operator key: manages every owner and key.")
+    ] = False,
 ) -> None:
     """Create an API key. The key is printed once, alone on the last line."""
-    new = run_with_services(
-        Settings(), lambda s: s.auth.create_key(name, owner_id=owner, credits=credits)
-    )
-    typer.echo(f"key id {new.key.id} for owner {new.owner.id} ({new.owner.name})")
+
+    async def work(services: Services) -> NewKey:
+        owner_id = None if owner is None else await owner_ref(services, owner)
+        return await services.auth.create_key(name, owner_id=owner_id, credits=credits, admin=admin)
+
+    new = run_with_services(Settings(), work)
+    kind = "admin key" if new.key.admin else "key"
+    typer.echo(f"{kind} id {new.key.id} for owner {new.owner.id} ({new.owner.name})")
     typer.echo("Store this key now; only its hash is kept:")
     typer.echo(new.secret)
 
@@ -97,14 +108,16 @@ def keys_revoke(key_id: str) -> None:
 
 @voices_app.command("list")
 def voices_list(
-    owner: Annotated[str, typer.Option(help="Owner id whose custom voices to include.")] = "local",
+    owner: Annotated[
+        str, typer.Option(help="Owner (name or id) whose custom voices to include.")
+    ] = "local",
     type: Annotated[VoiceType, typer.Option(help="all, custom or preset")] = "all",
 ) -> None:
     """List preset voices and an owner's custom voices."""
 
     async def work(services: Services) -> None:
         items, total = await services.voices.list(
-            owner,
+            await owner_ref(services, owner),
             type=type,
             query=VoiceQuery(),
             offset=0,
@@ -123,7 +136,9 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
 
 @app.command()
 def usage(
-    owner: Annotated[str, typer.Option(help="Owner id (see `voxserve keys list`).")] = "local",
+    owner: Annotated[
+        str, typer.Option(help="Owner name or id (see `voxserve owners list`).")
+    ] = "local",
     period: Annotated[Literal["day", "month"], typer.Option(help="day or month")] = "day",
     since: Annotated[
         datetime | None, typer.Option(formats=DATE_FORMATS, help="Start (inclusive), UTC.")
@@ -135,10 +150,14 @@ def usage(
 ) -> None:
     """Show an owner's credit balance and usage: totals, per day or month, recent records."""
     start, end = (t.replace(tzinfo=UTC) if t else None for t in (since, until))
-    report = run_with_services(
-        Settings(),
-        lambda s: s.usage.report(owner, since=start, until=end, period=period, limit=records),
-    )
+
+    async def work(services: Services) -> UsageReport:
+        owner_id = await owner_ref(services, owner)
+        return await services.usage.report(
+            owner_id, since=start, until=end, period=period, limit=records
+        )
+
+    report = run_with_services(Settings(), work)
     for line in usage_lines(owner, report, period):
         typer.echo(line)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voxserve.core.presets import Preset, PresetCatalog, languages_overlap
+from voxserve.core.gateway_presets import EXAMPLE_VOICE_ID, family_variant_names
+from voxserve.core.presets import Preset, PresetCatalog, languages_overlap, preferred_voice
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ HOSTED_VOICES: dict[str, HostedVoice] = {
     "marin": HostedVoice("en", "female"),
     "cedar": HostedVoice("en", "male"),
 }
+
+# The gateway's named presets: each variant's stable id is its Voxtral 2 name's alias.
+HOSTED_VOICES.update({k: HOSTED_VOICES[v] for k, v in family_variant_names().items()})
+HOSTED_VOICES[EXAMPLE_VOICE_ID] = HostedVoice("en", "")  # the default English preset
 
 HOSTED_TTS_MODELS = frozenset(
     {
@@ -127,6 +132,9 @@ def resolve_alias(
     if hosted is None:
         return None
     candidates = presets.for_engine(engine) if engine else presets.all()
+    if alias == EXAMPLE_VOICE_ID:
+        preset = preferred_voice(candidates, "en")
+        return AliasMatch(preset, None) if preset else None
     preset = _best(candidates, hosted)
     return AliasMatch(preset, hosted.emotion) if preset else None
 

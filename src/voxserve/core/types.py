@@ -9,6 +9,7 @@ from __future__ import annotations
 from voxserve.engines.protocol import ChatDelta, Segment, Word
 from voxserve.engines.registry import Engine, engines_to_preload
 from voxserve.storage.protocol import (
+    ApiKey,
     FileRecord,
     Owner,
     Storage,
@@ -18,6 +19,7 @@ from voxserve.storage.protocol import (
 )
 
 __all__ = [
+    "ApiKey",
     "ChatDelta",
     "Engine",
     "FileRecord",

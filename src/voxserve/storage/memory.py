@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from voxserve.errors import Conflict
 from voxserve.storage.blobs_memory import MemoryBlobStore
+from voxserve.storage.memory_sessions import MemorySessionRepository
 from voxserve.storage.memory_state import MemoryState, utc, utc_fields
 from voxserve.storage.memory_usage import MemoryUsageRepository
 from voxserve.storage.memory_voices import MemoryVoiceRepository
@@ -37,6 +38,7 @@ __all__ = [
     "MemoryBlobStore",
     "MemoryFileRepository",
     "MemoryKeyRepository",
+    "MemorySessionRepository",
     "MemoryUsageRepository",
     "MemoryVoiceRepository",
     "create_memory_storage",
@@ -74,9 +76,31 @@ class MemoryKeyRepository:
                 self._state.owners[owner_id] = found
             return found
 
-    async def create_key(self, owner_id: str, name: str, key_hash: str, prefix: str) -> ApiKey:
+    async def list_owners(self) -> builtins.list[Owner]:
+        with self._state.lock:
+            owners = list(self._state.owners.values())
+        return sorted(owners, key=lambda owner: (owner.created_at, owner.id))
+
+    async def find_owners_by_name(self, name: str) -> builtins.list[Owner]:
+        return [owner for owner in await self.list_owners() if owner.name == name]
+
+    async def add_credits(self, owner_id: str, amount: int) -> Owner | None:
+        await self._state.turn()
+        with self._state.lock:
+            found = self._state.owners.get(owner_id)
+            if found is None:
+                return None
+            balance = max((found.credits or 0) + amount, 0)
+            found = self._state.owners[owner_id] = dataclasses.replace(found, credits=balance)
+            return found
+
+    async def create_key(
+        self, owner_id: str, name: str, key_hash: str, prefix: str, *, admin: bool = False
+    ) -> ApiKey:
         """Raises ValueError for an unknown owner or a hash that is already stored."""
-        key = ApiKey(_new_id("key"), owner_id, name, prefix, created_at=datetime.now(UTC))
+        key = ApiKey(
+            _new_id("key"), owner_id, name, prefix, created_at=datetime.now(UTC), admin=admin
+        )
         await self._state.turn()
         with self._state.lock:
             if owner_id not in self._state.owners:
@@ -200,6 +224,7 @@ def create_memory_storage() -> Storage:
     state = MemoryState()
     return Storage(
         keys=MemoryKeyRepository(state),
+        sessions=MemorySessionRepository(state),
         voices=MemoryVoiceRepository(state),
         files=MemoryFileRepository(state),
         usage=MemoryUsageRepository(state),

@@ -10,7 +10,14 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from voxserve.storage.protocol import ApiKey, FileRecord, Owner, UsageRecord, VoiceRecord
+from voxserve.storage.protocol import (
+    ApiKey,
+    FileRecord,
+    Owner,
+    UsageRecord,
+    VoiceRecord,
+    WebSession,
+)
 
 R = TypeVar("R")
 
@@ -52,6 +59,7 @@ class MemoryState:
         """Keys by id, each with its hash."""
         self.voices: dict[str, VoiceRecord] = {}
         self.files: dict[str, FileRecord] = {}
+        self.sessions: dict[str, WebSession] = {}
         self.usage: list[UsageRecord] = []
         self.usage_ids = itertools.count(1)
 

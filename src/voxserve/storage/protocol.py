@@ -32,6 +32,22 @@ class ApiKey:
     """First characters of the key, to tell keys apart in listings."""
     created_at: datetime
     revoked_at: datetime | None = None
+    admin: bool = False
+    """An operator key (``voxserve keys create --admin``): sees every owner and key."""
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser: the cookie carries a random token, only its hash is stored."""
+
+    id: str
+    """SHA-256 of the cookie's token."""
+    owner_id: str
+    key_id: str
+    """The key that signed in; revoking it ends the session."""
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,19 @@ class KeyRepository(Protocol):
     async def get_or_create_owner(self, owner_id: str, name: str) -> Owner:
         """The owner with this id, created if missing (for the loopback local owner)."""
 
-    async def create_key(self, owner_id: str, name: str, key_hash: str, prefix: str) -> ApiKey: ...
+    async def create_key(
+        self, owner_id: str, name: str, key_hash: str, prefix: str, *, admin: bool = False
+    ) -> ApiKey: ...
+
+    async def list_owners(self) -> list[Owner]:
+        """Every owner, oldest first."""
+
+    async def find_owners_by_name(self, name: str) -> list[Owner]:
+        """Owners called exactly ``name`` (names are not unique)."""
+
+    async def add_credits(self, owner_id: str, amount: int) -> Owner | None:
+        """Add ``amount`` (may be negative, never below 0) to the balance; an unlimited owner
+        (``credits`` None) gets a balance of ``amount``. None when no owner has this id."""
 
     async def find_by_hash(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
         """The active (not revoked) key with this hash and its owner."""
@@ -165,6 +193,24 @@ class KeyRepository(Protocol):
     async def ever_created(self) -> bool:
         """True once any key has been created, revoked ones included (revoked keys are kept):
         revoking the last key must not reopen keyless mode by itself."""
+
+
+class SessionRepository(Protocol):
+    """Web app sign-in sessions, by token hash. Expired and revoked ones are kept until purged."""
+
+    async def create(self, session: WebSession) -> WebSession: ...
+
+    async def find_live(
+        self, session_id: str, now: datetime
+    ) -> tuple[WebSession, ApiKey, Owner] | None:
+        """The session with this id, its key and owner, if it is not revoked, not expired and
+        its key is active."""
+
+    async def revoke(self, session_id: str, at: datetime) -> bool:
+        """End the session; False when no live session has this id."""
+
+    async def purge_expired(self, before: datetime) -> int:
+        """Remove sessions that expired or were revoked before ``before``; how many."""
 
 
 class VoiceRepository(Protocol):
@@ -292,6 +338,7 @@ class Storage:
     """Everything the services persist to, built once by the composition root."""
 
     keys: KeyRepository
+    sessions: SessionRepository
     voices: VoiceRepository
     files: FileRepository
     usage: UsageRepository

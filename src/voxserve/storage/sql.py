@@ -16,6 +16,7 @@ from voxserve.storage.migrate import migrate_engine
 from voxserve.storage.protocol import Storage
 from voxserve.storage.sql_files import SqlFileRepository
 from voxserve.storage.sql_keys import SqlKeyRepository
+from voxserve.storage.sql_sessions import SqlSessionRepository
 from voxserve.storage.sql_usage import SqlUsageRepository
 from voxserve.storage.sql_voices import SqlVoiceRepository
 
@@ -37,6 +38,7 @@ async def open_storage(database_url: str, blob_dir: Path) -> AsyncIterator[Stora
         db = Database(engine)
         yield Storage(
             keys=SqlKeyRepository(db),
+            sessions=SqlSessionRepository(db),
             voices=SqlVoiceRepository(db),
             files=SqlFileRepository(db),
             usage=SqlUsageRepository(db),

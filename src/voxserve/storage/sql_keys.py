@@ -52,8 +52,32 @@ class SqlKeyRepository:
             row = await session.get_one(OwnerRow, owner_id)
             return owner_record(row)
 
-    async def create_key(self, owner_id: str, name: str, key_hash: str, prefix: str) -> ApiKey:
+    async def list_owners(self) -> list[Owner]:
+        statement = select(OwnerRow).order_by(OwnerRow.created_at, OwnerRow.id)
+        async with self._db.read() as session:
+            return [owner_record(row) for row in await session.scalars(statement)]
+
+    async def find_owners_by_name(self, name: str) -> list[Owner]:
+        statement = select(OwnerRow).where(OwnerRow.name == name).order_by(OwnerRow.created_at)
+        async with self._db.read() as session:
+            return [owner_record(row) for row in await session.scalars(statement)]
+
+    async def add_credits(self, owner_id: str, amount: int) -> Owner | None:
+        total = func.coalesce(OwnerRow.credits, 0) + amount
+        # SQLite's two-argument max() is PostgreSQL's greatest().
+        pick = func.greatest if self._db.dialect == "postgresql" else func.max
+        balance: Any = pick(total, 0)
+        statement = update(OwnerRow).where(OwnerRow.id == owner_id).values(credits=balance)
+        async with self._db.write() as session:
+            await session.execute(statement.execution_options(synchronize_session=False))
+            row = await session.get(OwnerRow, owner_id, populate_existing=True)
+            return None if row is None else owner_record(row)
+
+    async def create_key(
+        self, owner_id: str, name: str, key_hash: str, prefix: str, *, admin: bool = False
+    ) -> ApiKey:
         row = ApiKeyRow(
+            admin=admin,
             id=new_id("key"),
             owner_id=owner_id,
             name=name,

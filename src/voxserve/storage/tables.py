@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -33,6 +35,7 @@ from voxserve.storage.protocol import (
     UsageRecord,
     VoiceRecord,
     VoiceSample,
+    WebSession,
 )
 from voxserve.storage.voice_rules import MAIN_EMOTION
 
@@ -96,6 +99,18 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
     prefix: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -180,6 +195,18 @@ def api_key_record(row: ApiKeyRow) -> ApiKey:
         name=row.name,
         prefix=row.prefix,
         created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        admin=bool(row.admin),
+    )
+
+
+def session_record(row: SessionRow) -> WebSession:
+    return WebSession(
+        id=row.id,
+        owner_id=row.owner_id,
+        key_id=row.key_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
         revoked_at=row.revoked_at,
     )
 

@@ -14,7 +14,9 @@ from voxserve.api.adapters.tts_gateway.protocol import (
 )
 from voxserve.audio.decode import measure_duration
 from voxserve.core.b64 import decode_base64
+from voxserve.core.gateway_presets import PresetFamily
 from voxserve.core.ids import iso
+from voxserve.core.presets import Preset
 from voxserve.core.speech import SpeechRequest
 from voxserve.core.text import chunk_text, strip_tags
 from voxserve.core.voice_types import VoiceDraft, VoiceView
@@ -88,6 +90,22 @@ def voice_changes(sent: dict[str, Any]) -> dict[str, Any]:
     if "language" in sent:
         changes["languages"] = [sent["language"]] if sent["language"] else []
     return changes
+
+
+def family_voice(family: PresetFamily, served_by: Preset | None) -> TtsPresetVoice:
+    """A named preset family; its id is the neutral variant's."""
+    ids = family.variants()
+    return TtsPresetVoice(
+        id=ids[family.emotions[0]],
+        name=family.name,
+        language=family.language,
+        languages=[family.language],
+        gender=family.gender,
+        variants=list(family.emotions),
+        engine=served_by.engine if served_by else None,
+        variant_ids=ids,
+        maps_to=served_by.id if served_by else None,
+    )
 
 
 def primary_language(view: VoiceView) -> str | None:

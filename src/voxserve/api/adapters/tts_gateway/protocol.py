@@ -202,6 +202,10 @@ class TtsPresetVoice(BaseModel):
     variants: list[str]
     """Emotional variants, chosen with an inline ``[emotion=<variant>]`` tag."""
     engine: str | None
+    variant_ids: dict[str, str] | None = None
+    """Named presets (Paul, Jane...): each variant's own stable ``voice_id``."""
+    maps_to: str | None = None
+    """Named presets: the installed voice that speaks for them."""
 
 
 class TtsPresetList(BaseModel):

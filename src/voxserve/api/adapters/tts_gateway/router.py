@@ -16,6 +16,7 @@ from voxserve.api.adapters.tts_gateway.convert import (
     check_clone_sample,
     chunk_count,
     cloned_voice,
+    family_voice,
     preset_voice,
     saved_voice,
     to_core,
@@ -43,7 +44,9 @@ from voxserve.api.adapters.tts_gateway.protocol import (
 from voxserve.api.bodies import inline_schema
 from voxserve.api.deps import (
     CurrentOwner,
+    DefaultSpeechEngineDep,
     GenerationServiceDep,
+    SettingsDep,
     SpeechDep,
     VoiceServiceDep,
     public_base_url,
@@ -52,10 +55,14 @@ from voxserve.api.shapes import ErrorInfo
 from voxserve.api.streaming import prime, sse, sse_response, with_error_event
 from voxserve.api.wire import MAX_PAGE
 from voxserve.audio.types import AudioFormat
+from voxserve.core.aliases import resolve_alias
 from voxserve.core.b64 import decode_base64, encode_base64
+from voxserve.core.gateway_presets import FAMILIES
+from voxserve.core.presets import Preset
 from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.types import VoiceQuery
 from voxserve.core.voice_types import preset_view
+from voxserve.core.voices import VoiceService
 from voxserve.errors import VoxError
 
 PREFIX = "/api/tts"
@@ -158,10 +165,19 @@ async def list_my_voices(
 
 @router.get("/voices/presets", response_model=TtsReply[TtsPresetList])
 async def list_preset_voices(
-    owner: CurrentOwner, voices: VoiceServiceDep
+    owner: CurrentOwner,
+    voices: VoiceServiceDep,
+    engine: DefaultSpeechEngineDep,
+    settings: SettingsDep,
 ) -> TtsReply[TtsPresetList]:
-    """The installed engines' preset voices, with languages, gender and emotional variants."""
-    items = [preset_voice(preset_view(p)) for p in voices.presets.all()]
+    """The named presets (Paul, Jane... with a stable id per emotional variant, each served by
+    an installed voice), then the installed engines' own presets."""
+    pinned = settings.engines.voice_aliases
+    items = [
+        family_voice(f, served_by(f.variants()[f.emotions[0]], voices, engine, pinned))
+        for f in FAMILIES
+    ]
+    items += [preset_voice(preset_view(p)) for p in voices.presets.all()]
     return TtsReply(data=TtsPresetList(voices=items, total=len(items)))
 
 
@@ -193,3 +209,11 @@ async def get_voice_sample(
 ) -> Response:
     """A voice's sample as mono 16-bit WAV (the ``ref_audio_url`` of saved voices)."""
     return Response(await voices.sample(owner.id, voice_id), media_type="audio/wav")
+
+
+def served_by(
+    voice_id: str, voices: VoiceService, engine: str | None, pinned: dict[str, str]
+) -> Preset | None:
+    """The installed preset speech uses for a named preset's id."""
+    match = resolve_alias(voice_id, voices.presets, engine=engine, pinned=pinned)
+    return match.preset if match else None
