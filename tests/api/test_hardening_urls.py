@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
+from voxserve.bootstrap import open_services
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
 
@@ -26,6 +27,12 @@ SPEAK = {"input": "Hello there.", "voice_id": "fake-tts:alice", "response_format
 
 def make_settings(tmp_path: Path, **fields: Any) -> Settings:
     return Settings(data_dir=tmp_path / "d", models_dir=tmp_path / "m", port=0, **fields)
+
+
+async def make_key(settings: Settings) -> str:
+    """A key, so requests are not keyless (keyless mode answers only loopback hosts anyway)."""
+    async with open_services(settings, engines=[FakeTTSEngine()]) as services:
+        return (await services.auth.create_key("urls")).secret
 
 
 @pytest.fixture
@@ -41,9 +48,10 @@ def wav_server(tmp_path: Path) -> Iterator[str]:
     httpd.shutdown()
 
 
-def test_audio_urls_use_the_public_url(tmp_path: Path) -> None:
+async def test_audio_urls_use_the_public_url(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, public_url="https://speech.example.com")
-    with run_server(settings, [FakeTTSEngine()]) as server, server.client() as client:
+    key = await make_key(settings)
+    with run_server(settings, [FakeTTSEngine()]) as server, server.client(key) as client:
         generated = client.post("/api/tts/generate", json=SPEAK).json()["data"]
         assert generated["audio_url"].startswith("https://speech.example.com/v1/files/")
         file_id = client.post("/v1/files", files={"file": ("a.wav", b"abc")}).json()["id"]
@@ -51,8 +59,10 @@ def test_audio_urls_use_the_public_url(tmp_path: Path) -> None:
         assert signed.json()["url"].startswith("https://speech.example.com/")
 
 
-def test_audio_urls_are_not_guessed_from_a_non_loopback_host(live_server: LiveServer) -> None:
-    with live_server.client() as client:
+async def test_audio_urls_are_not_guessed_from_a_non_loopback_host(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    key = await make_key(settings)
+    with run_server(settings, [FakeTTSEngine()]) as live_server, live_server.client(key) as client:
         before = client.get("/v1/usage").json()
         refused = client.post("/api/tts/generate", json=SPEAK, headers={"host": "evil.example"})
         assert refused.status_code == 503, refused.text

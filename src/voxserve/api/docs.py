@@ -1,7 +1,7 @@
 """The interactive docs, served offline: ``/docs`` (Swagger UI) with its assets shipped in the
 package (``api/static/swagger-ui``, swagger-ui-dist 5.35.0, Apache-2.0), no CDN; ``GET /`` leads
-there when the web app is off. The Authorize button takes an API key (Bearer or ``x-api-key``, the security schemes the
-owner dependency declares)."""
+there when the web app is off. The Authorize button takes an API key (Bearer or ``x-api-key``,
+the security schemes the owner dependency declares)."""
 
 from __future__ import annotations
 
