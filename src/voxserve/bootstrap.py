@@ -18,6 +18,7 @@ from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
 from voxserve.core.presets import PresetCatalog
+from voxserve.core.realtime import RealtimeTranscriptionService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
@@ -52,6 +53,8 @@ class Services:
     """The one engine-choice policy (model name -> engine) the services share."""
     models: ModelListing
     """Every model this server serves (``/v1/models``)."""
+    realtime_stt: RealtimeTranscriptionService
+    """Realtime transcription sessions (the WebSocket shapes)."""
 
 
 @asynccontextmanager
@@ -138,6 +141,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         ),
         choice=choice,
         models=ModelListing(manager, speech, transcription, chat),
+        realtime_stt=RealtimeTranscriptionService(manager, choice, usage, settings.realtime),
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 import voxserve
 from voxserve.api import health, models, usage
+from voxserve.api.adapters.mistral import realtime as mistral_realtime
 from voxserve.api.adapters.mistral import router as mistral
 from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
@@ -111,6 +112,7 @@ def create_app(
         (usage.router, shapes.default_shape),
     ):
         app.include_router(router, responses=error_responses(shape))
+    app.include_router(mistral_realtime.router)
     install_docs(app)
     return app
 

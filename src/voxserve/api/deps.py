@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
@@ -23,6 +23,7 @@ from voxserve.core.chat import ChatService
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
+from voxserve.core.realtime import RealtimeTranscriptionService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
@@ -167,3 +168,22 @@ def default_speech_engine(request: Request) -> str | None:
 
 DefaultSpeechEngineDep = Annotated[str | None, Depends(default_speech_engine)]
 SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]
+
+
+# ------------------------------------------------------------------ realtime sockets
+
+
+def _socket_service(pick: Callable[[Services], T]) -> Callable[[WebSocket], T]:
+    def dependency(websocket: WebSocket) -> T:
+        services: Services = websocket.app.state.services
+        return pick(services)
+
+    return dependency
+
+
+RealtimeSTTDep = Annotated[
+    RealtimeTranscriptionService, Depends(_socket_service(lambda s: s.realtime_stt))
+]
+"""Realtime transcription (metered per session inside the service)."""
+SocketAuthDep = Annotated[AuthService, Depends(_socket_service(lambda s: s.auth))]
+"""Authentication for a socket's handshake (see ``api.sockets.authenticate``)."""

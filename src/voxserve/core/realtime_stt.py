@@ -87,6 +87,8 @@ RealtimeSTTEvent = (
 Step = Callable[[Samples], StreamUpdate]
 Runner = Callable[[Step, Samples], Awaitable[StreamUpdate]]
 """Runs one blocking stream call off the event loop, holding the engine's slot."""
+StreamFactory = Callable[[RealtimeSTTConfig], STTStream]
+"""Opens the session's stream when audio starts (once its settings are final)."""
 VoiceActivity = Callable[[Samples], Awaitable[list[float]]]
 """Speech probabilities of the complete 32 ms frames in a chunk (16 kHz), off the loop."""
 
@@ -101,14 +103,15 @@ class TranscriptionSession:
 
     def __init__(
         self,
-        stream: STTStream,
+        stream: STTStream | StreamFactory,
         run: Runner,
         config: RealtimeSTTConfig,
         *,
         voice_activity: VoiceActivity | None = None,
         frame_seconds: float = 0.032,
     ) -> None:
-        self._stream = stream
+        self._stream: STTStream | None = stream if isinstance(stream, STTStream) else None
+        self._open_stream = stream if not isinstance(stream, STTStream) else None
         self._run = run
         self._config = config
         self._voice_activity = voice_activity
@@ -135,7 +138,12 @@ class TranscriptionSession:
 
     @property
     def audio_seconds(self) -> float:
-        return self._stream.audio_seconds
+        return self._stream.audio_seconds if self._stream is not None else 0.0
+
+    @property
+    def started(self) -> bool:
+        """Audio has started (settings are locked)."""
+        return self._started
 
     def update(self, config: RealtimeSTTConfig) -> None:
         """Raises InvalidRequest once audio has started (settings are locked then)."""
@@ -195,6 +203,9 @@ class TranscriptionSession:
         if self._started:
             return
         self._started = True
+        if self._stream is None:
+            assert self._open_stream is not None
+            self._stream = self._open_stream(self._config)
         fmt = self._config.audio_format
         self._decoder = PCMDecoder(fmt.encoding, fmt.sample_rate, ENGINE_RATE)
         if self._config.turn_detection is not None and self._voice_activity is not None:
@@ -216,6 +227,7 @@ class TranscriptionSession:
                 self._wake.clear()
                 while self._work_ready():
                     audio, commit = self._take_work()
+                    assert self._stream is not None
                     step = self._stream.commit if commit else self._stream.step
                     self._publish(await self._run(step, audio))
                     if self._ended and not self._closed and commit:

@@ -1,0 +1,157 @@
+"""What every realtime WebSocket shares: authentication and admission at the handshake, reading
+client messages within limits, sending events one at a time.
+
+A socket is refused before it is accepted, with a real HTTP status in the shape's envelope
+(401 no or wrong key, 429 session limits, 400/503 unknown or missing model): clients see a
+failed handshake, never an accepted socket that closes at once. Keys travel in the
+``Authorization: Bearer`` or ``x-api-key`` header, never in the query string. On shutdown the
+server (uvicorn) closes open sockets with 1012, which ends each session's loop as a disconnect.
+
+Close codes: 1000 normal end, 1008 policy (a closed session refused), 1011 internal error,
+1012 server restart (shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from fastapi import WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from voxserve.api.errors import from_vox
+from voxserve.api.shapes import ErrorInfo
+from voxserve.core.auth import AuthService
+from voxserve.core.types import Owner
+from voxserve.errors import InvalidRequest, PayloadTooLarge, VoxError
+
+log = logging.getLogger(__name__)
+Render = Callable[[ErrorInfo], dict[str, Any]]
+
+
+class IdleTimeout(VoxError):
+    """No audio for the configured time (the session ends with an ``error`` event)."""
+
+    status = 408
+    code = "idle_timeout"
+
+
+def presented_socket_key(websocket: WebSocket) -> str | None:
+    """The key of ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
+    auth = websocket.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return websocket.headers.get("x-api-key") or None
+
+
+async def authenticate(websocket: WebSocket, auth: AuthService, render: Render) -> Owner | None:
+    """The socket's owner, or None after refusing the handshake (401 in the shape's envelope)."""
+    try:
+        return await auth.authenticate(presented_socket_key(websocket))
+    except VoxError as exc:
+        await refuse(websocket, exc, render)
+        return None
+
+
+async def refuse(websocket: WebSocket, exc: VoxError, render: Render) -> None:
+    """Refuse the handshake with ``exc``'s HTTP status and body (before ``accept``)."""
+    info = from_vox(exc)
+    headers = {"Retry-After": str(info.retry_after)} if info.retry_after else None
+    response = JSONResponse(render(info), status_code=info.status, headers=headers)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:  # a server without the denial extension: a plain 403
+        await websocket.close(code=1008, reason=exc.message[:120])
+
+
+class EventSender:
+    """Sends JSON events; one at a time (the reader and the writer task both send)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+        self._lock = asyncio.Lock()
+
+    async def send(self, event: dict[str, Any]) -> bool:
+        """Send one event; False when the socket is gone."""
+        async with self._lock:
+            if self._ws.client_state is not WebSocketState.CONNECTED:
+                return False
+            try:
+                await self._ws.send_text(json.dumps(event))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return False
+            return True
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        async with self._lock:
+            if self._ws.client_state is WebSocketState.CONNECTED:
+                try:
+                    await self._ws.close(code=code, reason=reason[:120])
+                except (RuntimeError, OSError):
+                    log.debug("socket already closed")
+
+
+class MessageReader:
+    """Reads client messages: each one a JSON object with a ``type``, within the size limit.
+
+    ``next`` returns a message dict, raises ``InvalidRequest`` for a bad message (the session
+    answers an ``error`` event and goes on), ``IdleTimeout`` when no audio came for
+    ``idle_seconds`` (``audio_arrived`` resets that clock), and ``WebSocketDisconnect`` when
+    the client went away.
+    """
+
+    def __init__(self, websocket: WebSocket, *, max_bytes: int, idle_seconds: float) -> None:
+        self._ws = websocket
+        self._max_bytes = max_bytes
+        self._idle = idle_seconds
+        self._last_audio = time.monotonic()
+        self.idle_enabled = True
+
+    def audio_arrived(self) -> None:
+        self._last_audio = time.monotonic()
+
+    async def next(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes") or b""
+            if len(data) > self._max_bytes:
+                raise PayloadTooLarge(f"Messages are limited to {self._max_bytes} bytes.")
+            raise InvalidRequest("Send JSON text messages; binary frames are not accepted.")
+        if len(text) > self._max_bytes:
+            raise PayloadTooLarge(f"Messages are limited to {self._max_bytes} bytes.")
+        return parse_message(text)
+
+    async def _receive(self) -> MutableMapping[str, Any]:
+        if not self.idle_enabled:
+            return await self._ws.receive()
+        left = self._last_audio + self._idle - time.monotonic()
+        try:
+            return await asyncio.wait_for(self._ws.receive(), timeout=max(left, 0.0))
+        except TimeoutError:
+            raise IdleTimeout(
+                f"No audio received for {self._idle:.0f} s; the session ended."
+            ) from None
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    """A client message: a JSON object with a string ``type``.
+
+    Raises:
+        InvalidRequest: not JSON, not an object, or no ``type``.
+    """
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise InvalidRequest("The message is not valid JSON.") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise InvalidRequest("A message is a JSON object with a 'type'.", field="type")
+    return message

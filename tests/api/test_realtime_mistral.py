@@ -1,0 +1,211 @@
+"""Mistral realtime transcription over a live server with the fake recogniser (named as a fake):
+the wire through ``mistralai``'s realtime client, every bad input, handshake refusals, limits.
+Recognition quality with real weights: tests/e2e/test_realtime_real.py (marker ``model``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import websockets
+from mistralai.client import Mistral
+from mistralai.extra.exceptions import RealtimeTranscriptionException
+from mistralai.extra.realtime import (
+    AudioFormat,
+    RealtimeTranscriptionSessionCreated,
+)
+
+from tests.support.live_server import LiveServer, run_server
+from voxserve.bootstrap import open_services
+from voxserve.engines.fake import FakeSTTEngine, FakeTTSEngine
+from voxserve.settings import RealtimeSettings, Settings
+from voxserve.storage.memory import create_memory_storage
+
+TRANSCRIPT = "Hello there. General Kenobi."
+PATH = "/v1/audio/transcriptions/realtime"
+
+
+@pytest.fixture
+def fake_engines() -> list[object]:
+    return [FakeTTSEngine(), FakeSTTEngine(TRANSCRIPT)]
+
+
+def ws_url(server: LiveServer, model: str = "voxtral-mini-transcribe-realtime-2602") -> str:
+    return server.url.replace("http", "ws") + f"{PATH}?model={model}"
+
+
+def loud(seconds: float) -> bytes:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (np.sin(2 * np.pi * 220 * t) * 0.5 * 32767).astype("<i2").tobytes()
+
+
+def quiet(seconds: float) -> bytes:
+    return bytes(2 * int(seconds * 16000))
+
+
+async def chunks(data: bytes, size: int = 3200) -> AsyncIterator[bytes]:
+    for at in range(0, len(data), size):
+        yield data[at : at + size]
+        await asyncio.sleep(0)
+
+
+async def test_sdk_stream_gets_session_deltas_and_done(live_server: LiveServer) -> None:
+    client = Mistral(api_key="any", server_url=live_server.url)
+    events = [
+        e
+        async for e in client.audio.realtime.transcribe_stream(
+            chunks(quiet(3.0)),  # no turn ends: the fake repeats itself in every segment
+            model="voxtral-mini-transcribe-realtime-2602",
+            audio_format=AudioFormat(encoding="pcm_s16le", sample_rate=16000),
+            target_streaming_delay_ms=480,
+        )
+    ]
+    kinds = [getattr(e, "type", type(e).__name__) for e in events]
+    assert isinstance(events[0], RealtimeTranscriptionSessionCreated)
+    session = events[0].session
+    assert session.model == "voxtral-mini-transcribe-realtime-2602"
+    assert session.request_id and session.audio_format.sample_rate == 16000
+    assert "transcription.language" in kinds
+    assert kinds.index("transcription.language") < kinds.index("transcription.text.delta")
+    done = events[-1]
+    assert done.type == "transcription.done"
+    assert done.text == TRANSCRIPT and done.language == "en"
+    deltas = "".join(e.text for e in events if getattr(e, "type", "") == "transcription.text.delta")
+    assert deltas.split() == TRANSCRIPT.split()
+
+
+async def raw_session(server: LiveServer) -> Any:
+    return await websockets.connect(ws_url(server))
+
+
+async def next_event(ws: Any) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def test_every_bad_input_answers_an_error_event_and_the_session_goes_on(
+    live_server: LiveServer,
+) -> None:
+    async with await raw_session(live_server) as ws:
+        assert (await next_event(ws))["type"] == "session.created"
+        bad: list[str | dict[str, Any]] = [
+            "{not json",
+            {"type": "no.such.type"},
+            {"type": "input_audio.append", "audio": "%%%not base64%%%"},
+            {"type": "input_audio.append", "audio": base64.b64encode(b"\0" * 262_146).decode()},
+            {"type": "session.update", "session": {"diarize": True}},
+            {"type": "session.update", "session": {"speaker_references": {"a": "AAAA"}}},
+            {"type": "session.update", "session": {"audio_format": {"encoding": "mp3"}}},
+            {"type": "session.update", "session": {"target_streaming_delay_ms": 5}},
+        ]
+        for message in bad:
+            await ws.send(message if isinstance(message, str) else json.dumps(message))
+            event = await next_event(ws)
+            assert event["type"] == "error", message
+            assert event["error"]["code"] in (400, 413, 422)
+            assert event["error"]["message"]
+        update = {"audio_format": {"encoding": "pcm_f32le", "sample_rate": 24000}}
+        await ws.send(json.dumps({"type": "session.update", "session": update}))
+        updated = await next_event(ws)
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["audio_format"] == update["audio_format"]
+        audio = np.zeros(2400, "<f4").tobytes()
+        await ws.send(json.dumps({"type": "input_audio.append", "audio": b64(audio)}))
+        await ws.send(json.dumps({"type": "session.update", "session": {"language": "fr"}}))
+        locked = await next_event(ws)
+        assert locked["type"] == "error" and "started" in locked["error"]["message"]
+        await ws.send(json.dumps({"type": "input_audio.end"}))
+        while (event := await next_event(ws))["type"] != "transcription.done":
+            pass
+        assert "language" in event
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def short_idle(tmp_path: Any) -> Iterator[LiveServer]:
+    settings = Settings(data_dir=tmp_path, realtime=RealtimeSettings(idle_timeout_seconds=0.5))
+    with run_server(settings, [FakeSTTEngine(TRANSCRIPT)]) as server:
+        yield server
+
+
+async def test_idle_session_ends_with_an_error_event(short_idle: LiveServer) -> None:
+    async with await raw_session(short_idle) as ws:
+        assert (await next_event(ws))["type"] == "session.created"
+        event = await next_event(ws)
+        assert event["type"] == "error" and event["error"]["code"] == 408
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1000
+
+
+async def test_unknown_model_and_a_wrong_key_are_refused_at_the_handshake(
+    live_server: LiveServer,
+) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(ws_url(live_server, "no-such-model"))
+    assert refused.value.response.status_code == 400
+    client = Mistral(api_key="any", server_url=live_server.url)
+    with pytest.raises(RealtimeTranscriptionException, match="400"):
+        await client.audio.realtime.connect("no-such-model")
+
+
+@pytest.fixture
+def keyed(settings: Settings) -> Iterator[tuple[LiveServer, str]]:
+    storage = create_memory_storage()
+
+    async def key() -> str:
+        async with open_services(settings, engines=[], storage=storage) as services:
+            return (await services.auth.create_key("alice")).secret
+
+    secret = asyncio.run(key())
+    with run_server(settings, [FakeSTTEngine(TRANSCRIPT)], storage=storage) as server:
+        yield server, secret
+
+
+async def test_the_key_is_checked_at_the_handshake(keyed: tuple[LiveServer, str]) -> None:
+    server, secret = keyed
+    for headers in ({}, {"Authorization": "Bearer vx-wrong"}):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(ws_url(server), additional_headers=headers)
+        assert refused.value.response.status_code == 401
+        assert b"authentication_error" in refused.value.response.body
+    good = {"Authorization": f"Bearer {secret}"}
+    async with websockets.connect(ws_url(server), additional_headers=good) as ws:
+        assert (await next_event(ws))["type"] == "session.created"
+    query_key = ws_url(server) + f"&api_key={secret}"
+    with pytest.raises(websockets.InvalidStatus):  # keys never travel in query strings
+        await websockets.connect(query_key)
+
+
+@pytest.fixture
+def limited(tmp_path: Any) -> Iterator[LiveServer]:
+    settings = Settings(
+        data_dir=tmp_path, realtime=RealtimeSettings(max_sessions=4, max_sessions_per_owner=8)
+    )
+    with run_server(settings, [FakeSTTEngine(TRANSCRIPT)]) as server:
+        yield server
+
+
+async def test_eight_sessions_against_a_limit_of_four(limited: LiveServer) -> None:
+    async def one() -> str:
+        try:
+            ws = await websockets.connect(ws_url(limited))
+        except websockets.InvalidStatus as exc:
+            return f"refused {exc.response.status_code}"
+        async with ws:
+            await next_event(ws)
+            await asyncio.sleep(0.5)  # all eight are trying while these are open
+            await ws.send(json.dumps({"type": "input_audio.append", "audio": b64(loud(1.0))}))
+            await ws.send(json.dumps({"type": "input_audio.end"}))
+            while (event := await next_event(ws))["type"] != "transcription.done":
+                pass
+            return "finished" if event["text"] == TRANSCRIPT else "wrong"
+
+    results = await asyncio.gather(*(one() for _ in range(8)))
+    assert sorted(results) == ["finished"] * 4 + ["refused 429"] * 4
