@@ -5,11 +5,13 @@ sent in 100 ms chunks at real-time pace, judged by word error rate."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
+import openai
 import pytest
 from mistralai.client import Mistral
 from mistralai.extra.realtime import AudioFormat
@@ -124,3 +126,34 @@ async def test_a_pause_between_two_clips_makes_two_turns_and_two_segments(
     assert len(segments) == 2
     assert wer([first.transcript], [segments[0].text]) <= 0.2
     assert wer([second.transcript], [segments[1].text]) <= 0.25
+
+
+async def test_openai_client_with_server_vad_completes_the_transcript(
+    whisper_server: LiveServer,
+) -> None:
+    clip = speech_data.clip(FIRST)
+    rate = 24000
+    samples = np.concatenate(
+        [speech_data.decode(clip.path, sample_rate=rate).samples, np.zeros(rate, np.float32)]
+    )
+    data, step = pcm16(samples), int(rate * CHUNK_S) * 2
+    oai = openai.AsyncOpenAI(base_url=f"{whisper_server.url}/v1", api_key="any")
+    async with oai.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert (await conn.recv()).type == "session.created"
+        start = time.monotonic()
+        for i, at in enumerate(range(0, len(data), step)):
+            await asyncio.sleep(max(0.0, start + i * CHUNK_S - time.monotonic()))
+            chunk = base64.b64encode(data[at : at + step]).decode()
+            await conn.send({"type": "input_audio_buffer.append", "audio": chunk})
+        kinds: list[str] = []
+        transcripts: list[str] = []
+        while not transcripts or kinds.count("input_audio_buffer.committed") > len(transcripts):
+            event = await asyncio.wait_for(conn.recv(), 30)
+            kinds.append(event.type)
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                transcripts.append(event.transcript)
+    assert kinds.index("input_audio_buffer.speech_started") < kinds.index(
+        "input_audio_buffer.committed"
+    )
+    assert "conversation.item.input_audio_transcription.delta" in kinds
+    assert wer([clip.transcript], [" ".join(transcripts)]) <= 0.15

@@ -13,6 +13,7 @@ import voxserve
 from voxserve.api import health, models, usage
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
 from voxserve.api.adapters.mistral import router as mistral
+from voxserve.api.adapters.openai import realtime as openai_realtime
 from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
 from voxserve.api.adapters.voice_cloning import router as voice_cloning
@@ -113,6 +114,7 @@ def create_app(
     ):
         app.include_router(router, responses=error_responses(shape))
     app.include_router(mistral_realtime.router)
+    app.include_router(openai_realtime.router)
     install_docs(app)
     return app
 

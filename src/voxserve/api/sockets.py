@@ -14,10 +14,11 @@ Close codes: 1000 normal end, 1008 policy (a closed session refused), 1011 inter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 from fastapi import WebSocket
@@ -155,3 +156,46 @@ def parse_message(text: str) -> dict[str, Any]:
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise InvalidRequest("A message is a JSON object with a 'type'.", field="type")
     return message
+
+
+Handle = Callable[[dict[str, Any]], Awaitable[None]]
+SendError = Callable[[VoxError], Awaitable[None]]
+
+
+async def serve_session(
+    sender: EventSender,
+    reader: MessageReader,
+    handle: Handle,
+    write: Callable[[], Coroutine[Any, Any, None]],
+    send_error: SendError,
+) -> None:
+    """Run a session's reader (client messages to ``handle``) and writer (``write``: events
+    until the session is done) until either ends, then close with 1000.
+
+    A bad message gets ``send_error`` and the session goes on; an idle timeout gets
+    ``send_error`` and ends it; a disconnect ends it at once (the caller's session closes, which
+    stops its engine work).
+    """
+
+    async def read() -> None:
+        while True:
+            try:
+                await handle(await reader.next())
+            except WebSocketDisconnect:
+                return
+            except IdleTimeout as exc:
+                await send_error(exc)
+                return
+            except VoxError as exc:
+                await send_error(exc)
+
+    tasks = {asyncio.create_task(read()), asyncio.create_task(write())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await task
+    await sender.close(1000)

@@ -65,7 +65,11 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class SegmentDone:
+    """A segment ended: at a turn end, a flush, the end, or a full window. ``empty``: a commit
+    that heard no words (OpenAI's protocol still completes its item; Mistral's sends nothing)."""
+
     segment: Segment
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,11 @@ class TranscriptionSession:
         if self._started and not self._ended:
             self._close_segment()
 
+    def clear(self) -> None:
+        """Drop the open segment's audio not yet decoded (words a decode step already
+        confirmed stay: they were sent)."""
+        self._open = []
+
     def end(self) -> None:
         """No more audio: finish the segment, then ``TranscriptionDone``."""
         if self._ended:
@@ -229,7 +238,7 @@ class TranscriptionSession:
                     audio, commit = self._take_work()
                     assert self._stream is not None
                     step = self._stream.commit if commit else self._stream.step
-                    self._publish(await self._run(step, audio))
+                    self._publish(await self._run(step, audio), commit=commit)
                     if self._ended and not self._closed and commit:
                         self._finish()
                         return
@@ -248,7 +257,7 @@ class TranscriptionSession:
         audio, self._open = _joined(self._open), []
         return audio, False
 
-    def _publish(self, update: StreamUpdate) -> None:
+    def _publish(self, update: StreamUpdate, *, commit: bool = False) -> None:
         if update.language and not self._language_sent:
             self._language = update.language
         if update.words or update.segment:
@@ -261,6 +270,9 @@ class TranscriptionSession:
         if update.segment is not None:
             self._segments.append(update.segment)
             self._events.put_nowait(SegmentDone(update.segment))
+        elif commit:  # a commit that heard no words still closes its segment (empty)
+            at = self.audio_seconds
+            self._events.put_nowait(SegmentDone(Segment("", at, at, ()), empty=True))
 
     def _send_language(self) -> None:
         if not self._language_sent and self._language:

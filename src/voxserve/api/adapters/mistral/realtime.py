@@ -10,19 +10,23 @@ unknown ``type``, bad base64, an oversized chunk, settings after audio started) 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from typing import Any
 
 from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ValidationError
-from starlette.websockets import WebSocketDisconnect
 
 from voxserve.api.adapters.mistral.errors import render_error
 from voxserve.api.adapters.mistral.protocol import realtime as wire
 from voxserve.api.deps import RealtimeSTTDep, SocketAuthDep
-from voxserve.api.sockets import EventSender, IdleTimeout, MessageReader, authenticate, refuse
+from voxserve.api.sockets import (
+    EventSender,
+    MessageReader,
+    authenticate,
+    refuse,
+    serve_session,
+)
 from voxserve.audio.pcm import PCM_ENCODINGS
 from voxserve.core.b64 import decode_base64
 from voxserve.core.ids import prefixed_id
@@ -91,31 +95,13 @@ class TranscriptionSocket:
 
     async def serve(self, session: TranscriptionSession) -> None:
         await self._send(self._session_event("session.created", session.config))
-        tasks = {
-            asyncio.create_task(self._read(session)),
-            asyncio.create_task(self._write(session)),
-        }
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await task
-        await self._sender.close(1000)
-
-    async def _read(self, session: TranscriptionSession) -> None:
-        while True:
-            try:
-                await self._handle(session, await self._reader.next())
-            except WebSocketDisconnect:
-                return
-            except IdleTimeout as exc:
-                await self._send_error(exc)
-                return
-            except VoxError as exc:
-                await self._send_error(exc)
+        await serve_session(
+            self._sender,
+            self._reader,
+            lambda message: self._handle(session, message),
+            lambda: self._write(session),
+            self._send_error,
+        )
 
     async def _handle(self, session: TranscriptionSession, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -147,6 +133,8 @@ class TranscriptionSocket:
 
     async def _write(self, session: TranscriptionSession) -> None:
         async for event in session.events():
+            if isinstance(event, SegmentDone) and event.empty:
+                continue
             if isinstance(event, SessionFailed):
                 await self._send_error(event.error)
                 return
