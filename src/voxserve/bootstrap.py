@@ -19,6 +19,7 @@ from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
 from voxserve.core.presets import PresetCatalog
 from voxserve.core.realtime import RealtimeTranscriptionService
+from voxserve.core.realtime_speech import RealtimeSpeechService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
@@ -55,6 +56,8 @@ class Services:
     """Every model this server serves (``/v1/models``)."""
     realtime_stt: RealtimeTranscriptionService
     """Realtime transcription sessions (the WebSocket shapes)."""
+    realtime_speech: RealtimeSpeechService
+    """Realtime speech sessions (Mistral's WebSocket)."""
 
 
 @asynccontextmanager
@@ -120,6 +123,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
     fetcher = HttpUrlFetcher(settings.fetch)
     transcription = TranscriptionService(manager, choice, files, fetcher, usage, settings.limits)
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
+    realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)
     return Services(
         settings=settings,
         storage=storage,
@@ -141,7 +145,8 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         ),
         choice=choice,
         models=ModelListing(manager, speech, transcription, chat),
-        realtime_stt=RealtimeTranscriptionService(manager, choice, usage, settings.realtime),
+        realtime_stt=realtime_stt,
+        realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
     )
 
 

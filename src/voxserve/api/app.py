@@ -12,6 +12,7 @@ from fastapi import FastAPI
 import voxserve
 from voxserve.api import health, models, usage
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
+from voxserve.api.adapters.mistral import realtime_speech as mistral_realtime_speech
 from voxserve.api.adapters.mistral import router as mistral
 from voxserve.api.adapters.openai import realtime as openai_realtime
 from voxserve.api.adapters.openai import router as openai
@@ -114,6 +115,7 @@ def create_app(
     ):
         app.include_router(router, responses=error_responses(shape))
     app.include_router(mistral_realtime.router)
+    app.include_router(mistral_realtime_speech.router)
     app.include_router(openai_realtime.router)
     install_docs(app)
     return app

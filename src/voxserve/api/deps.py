@@ -24,6 +24,7 @@ from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
 from voxserve.core.realtime import RealtimeTranscriptionService
+from voxserve.core.realtime_speech import RealtimeSpeechService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
@@ -185,5 +186,9 @@ RealtimeSTTDep = Annotated[
     RealtimeTranscriptionService, Depends(_socket_service(lambda s: s.realtime_stt))
 ]
 """Realtime transcription (metered per session inside the service)."""
+RealtimeSpeechDep = Annotated[
+    RealtimeSpeechService, Depends(_socket_service(lambda s: s.realtime_speech))
+]
+"""Realtime speech (metered per session inside the service)."""
 SocketAuthDep = Annotated[AuthService, Depends(_socket_service(lambda s: s.auth))]
 """Authentication for a socket's handshake (see ``api.sockets.authenticate``)."""

@@ -37,6 +37,7 @@ class SessionGate:
     """
 
     def __init__(self, settings: RealtimeSettings) -> None:
+        self.settings = settings
         self._total = settings.max_sessions
         self._per_owner = settings.max_sessions_per_owner
         self._open: Counter[str] = Counter()
