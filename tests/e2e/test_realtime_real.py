@@ -14,12 +14,18 @@ import numpy as np
 import openai
 import pytest
 from mistralai.client import Mistral
-from mistralai.extra.realtime import AudioFormat
+from mistralai.extra.realtime import (
+    AudioFormat,
+    SpeechStreamAudioDelta,
+    SpeechStreamDone,
+    audio_bytes,
+)
 
 from tests.support import speech_data
 from tests.support.live_server import LiveServer, run_server
 from tests.support.models import models_dir
 from tests.support.wer import wer
+from voxserve.audio.encode import encode
 from voxserve.settings import Settings
 
 pytestmark = pytest.mark.model
@@ -157,3 +163,32 @@ async def test_openai_client_with_server_vad_completes_the_transcript(
     )
     assert "conversation.item.input_audio_transcription.delta" in kinds
     assert wer([clip.transcript], [" ".join(transcripts)]) <= 0.15
+
+
+SPOKEN = "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore."
+
+
+async def test_realtime_speech_in_fragments_transcribes_back(whisper_server: LiveServer) -> None:
+    async def fragments() -> AsyncIterator[str]:
+        words = SPOKEN.split(" ")
+        for i, word in enumerate(words):  # as an LLM streams: a word or two at a time
+            yield word + (" " if i < len(words) - 1 else "")
+            await asyncio.sleep(0.02)
+
+    client = Mistral(api_key="any", server_url=whisper_server.url)
+    events = [
+        e
+        async for e in client.audio.realtime_speech.speak_stream(
+            fragments(), "voxtral-mini-tts-latest", voice_id="piper:en_US-joe-medium"
+        )
+    ]
+    done = events[-1]
+    assert isinstance(done, SpeechStreamDone) and done.usage.prompt_tokens >= len(SPOKEN) - 20
+    pcm = b"".join(audio_bytes(e) for e in events if isinstance(e, SpeechStreamAudioDelta))
+    audio = np.frombuffer(pcm, "<f4")  # f32le at 24 kHz
+    assert len(audio) > 24000 * 3
+    wav = encode(audio, 24000, "wav")
+    result = client.audio.transcriptions.complete(
+        model="voxtral-mini-latest", file={"file_name": "s.wav", "content": wav}, language="en"
+    )
+    assert wer([SPOKEN], [result.text]) <= 0.15, result.text
