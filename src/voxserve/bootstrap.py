@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
+from voxserve.core.client_tokens import ClientTokenService
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.engine_hints import Kind
 from voxserve.core.files import FileService
@@ -58,6 +59,8 @@ class Services:
     """Realtime transcription sessions (the WebSocket shapes)."""
     realtime_speech: RealtimeSpeechService
     """Realtime speech sessions (Mistral's WebSocket)."""
+    client_tokens: ClientTokenService
+    """Browser tokens for realtime sockets."""
 
 
 @asynccontextmanager
@@ -147,6 +150,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         models=ModelListing(manager, speech, transcription, chat),
         realtime_stt=realtime_stt,
         realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
+        client_tokens=ClientTokenService(secret, settings.realtime.client_token_max_ttl_seconds),
     )
 
 

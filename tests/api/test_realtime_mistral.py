@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -209,3 +210,34 @@ async def test_eight_sessions_against_a_limit_of_four(limited: LiveServer) -> No
 
     results = await asyncio.gather(*(one() for _ in range(8)))
     assert sorted(results) == ["finished"] * 4 + ["refused 429"] * 4
+
+
+async def test_a_browser_token_opens_a_socket_and_an_expired_one_does_not(
+    keyed: tuple[LiveServer, str],
+) -> None:
+    server, secret = keyed
+    client = Mistral(api_key=secret, server_url=server.url)
+    model = "voxtral-mini-transcribe-realtime-2602"
+    created = await client.realtime.sessions.create_async(
+        request={"model": model, "purpose": "realtime"}
+    )
+    token = created.client_secret.value
+    assert secret not in token
+    left = (created.expires_at - datetime.now(UTC)).total_seconds()
+    assert 890 < left <= 900
+    url = server.url.replace("http", "ws") + PATH  # no key anywhere: the token alone
+    async with websockets.connect(url, subprotocols=["realtime", token]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "realtime"
+        event = await next_event(ws)
+        assert event["type"] == "session.created" and event["session"]["model"] == model
+    with pytest.raises(websockets.InvalidStatus) as other_model:
+        await websockets.connect(url + "?model=whisper-1", subprotocols=["realtime", token])  # type: ignore[list-item]
+    assert other_model.value.response.status_code == 401
+    short = await client.realtime.sessions.create_async(
+        request={"model": model, "purpose": "realtime", "ttl_seconds": 1}
+    )
+    await asyncio.sleep(1.1)
+    with pytest.raises(websockets.InvalidStatus) as expired:
+        await websockets.connect(url, subprotocols=["realtime", short.client_secret.value])  # type: ignore[list-item]
+    assert expired.value.response.status_code == 401
+    assert b"expired" in expired.value.response.body

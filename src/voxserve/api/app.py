@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 import voxserve
 from voxserve.api import health, models, usage
+from voxserve.api.adapters.mistral import client_sessions as mistral_client_sessions
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
 from voxserve.api.adapters.mistral import realtime_speech as mistral_realtime_speech
 from voxserve.api.adapters.mistral import router as mistral
@@ -107,6 +108,7 @@ def create_app(
     for router, shape in (
         (health.router, shapes.default_shape),
         (mistral.router, mistral.SHAPE),
+        (mistral_client_sessions.router, mistral.SHAPE),
         (openai.router, openai.SHAPE),
         (models.router, shapes.default_shape),
         (tts_gateway.router, tts_gateway.SHAPE),

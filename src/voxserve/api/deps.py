@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from voxserve.bootstrap import Services
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
+from voxserve.core.client_tokens import ClientTokenService
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
@@ -190,5 +191,11 @@ RealtimeSpeechDep = Annotated[
     RealtimeSpeechService, Depends(_socket_service(lambda s: s.realtime_speech))
 ]
 """Realtime speech (metered per session inside the service)."""
+ClientTokensSocketDep = Annotated[
+    ClientTokenService, Depends(_socket_service(lambda s: s.client_tokens))
+]
+"""Browser tokens, checked at a socket's handshake."""
+ClientTokensDep = Annotated[ClientTokenService, Depends(_service(lambda s: s.client_tokens))]
+"""Browser tokens, issued by ``POST /v1/client/sessions``."""
 SocketAuthDep = Annotated[AuthService, Depends(_socket_service(lambda s: s.auth))]
 """Authentication for a socket's handshake (see ``api.sockets.authenticate``)."""

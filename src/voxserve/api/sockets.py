@@ -4,7 +4,9 @@ client messages within limits, sending events one at a time.
 A socket is refused before it is accepted, with a real HTTP status in the shape's envelope
 (401 no or wrong key, 429 session limits, 400/503 unknown or missing model): clients see a
 failed handshake, never an accepted socket that closes at once. Keys travel in the
-``Authorization: Bearer`` or ``x-api-key`` header, never in the query string. On shutdown the
+``Authorization: Bearer`` or ``x-api-key`` header, never in the query string; a web page
+offers a browser token as ``Sec-WebSocket-Protocol: realtime, <token>`` (the server answers
+with ``realtime``). On shutdown the
 server (uvicorn) closes open sockets with 1012, which ends each session's loop as a disconnect.
 
 Close codes: 1000 normal end, 1008 policy (a closed session refused), 1011 internal error,
@@ -19,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import WebSocket
@@ -28,10 +31,11 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from voxserve.api.errors import from_vox
 from voxserve.api.shapes import ErrorInfo
 from voxserve.core.auth import AuthService
-from voxserve.core.types import Owner
-from voxserve.errors import InvalidRequest, PayloadTooLarge, VoxError
+from voxserve.core.client_tokens import ClientTokenService
+from voxserve.errors import InvalidRequest, PayloadTooLarge, Unauthorized, VoxError
 
 log = logging.getLogger(__name__)
+REALTIME_SUBPROTOCOL = "realtime"
 Render = Callable[[ErrorInfo], dict[str, Any]]
 
 
@@ -51,13 +55,43 @@ def presented_socket_key(websocket: WebSocket) -> str | None:
     return websocket.headers.get("x-api-key") or None
 
 
-async def authenticate(websocket: WebSocket, auth: AuthService, render: Render) -> Owner | None:
-    """The socket's owner, or None after refusing the handshake (401 in the shape's envelope)."""
+@dataclass(frozen=True)
+class SocketIdentity:
+    owner_id: str
+    model: str | None
+    """The model asked for (a browser token's own model when the URL names none)."""
+    subprotocol: str | None
+    """``realtime`` when the client authenticated with ``Sec-WebSocket-Protocol``."""
+
+
+async def authenticate(
+    websocket: WebSocket,
+    auth: AuthService,
+    tokens: ClientTokenService,
+    render: Render,
+    model: str | None,
+) -> SocketIdentity | None:
+    """Who opens the socket: a browser token (``Sec-WebSocket-Protocol: realtime, <token>``,
+    bound to its owner and model) or an API key; None after refusing the handshake (401)."""
     try:
-        return await auth.authenticate(presented_socket_key(websocket))
+        return await _identify(websocket, auth, tokens, model)
     except VoxError as exc:
         await refuse(websocket, exc, render)
         return None
+
+
+async def _identify(
+    websocket: WebSocket, auth: AuthService, tokens: ClientTokenService, model: str | None
+) -> SocketIdentity:
+    offered = [p.strip() for p in websocket.scope.get("subprotocols", [])]
+    token = next((p for p in offered if tokens.looks_like_token(p)), None)
+    if token is None:
+        owner = await auth.authenticate(presented_socket_key(websocket))
+        return SocketIdentity(owner.id, model, None)
+    found = tokens.verify(token)
+    if model is not None and model != found.model:
+        raise Unauthorized(f"This client token is for the model '{found.model}', not '{model}'.")
+    return SocketIdentity(found.owner_id, found.model, REALTIME_SUBPROTOCOL)
 
 
 async def refuse(websocket: WebSocket, exc: VoxError, render: Render) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from voxserve.api.adapters.mistral.errors import render_error
 from voxserve.api.adapters.mistral.protocol import realtime as wire
-from voxserve.api.deps import RealtimeSTTDep, SocketAuthDep
+from voxserve.api.deps import ClientTokensSocketDep, RealtimeSTTDep, SocketAuthDep
 from voxserve.api.sockets import (
     EventSender,
     MessageReader,
@@ -60,21 +60,23 @@ async def transcribe_realtime(
     websocket: WebSocket,
     service: RealtimeSTTDep,
     auth: SocketAuthDep,
+    tokens: ClientTokensSocketDep,
     model: str | None = Query(None),
 ) -> None:
-    owner = await authenticate(websocket, auth, render_error)
-    if owner is None:
+    who = await authenticate(websocket, auth, tokens, render_error, model)
+    if who is None:
         return
+    model = who.model
     with contextlib.ExitStack() as admission:
         try:
             engine = service.pick_engine(model)
-            admission.enter_context(service.gate.admit(owner.id))
+            admission.enter_context(service.gate.admit(who.owner_id))
         except VoxError as exc:
             await refuse(websocket, exc, render_error)
             return
-        await websocket.accept()
+        await websocket.accept(subprotocol=who.subprotocol)
         socket = TranscriptionSocket(websocket, service, model or engine.name)
-        async with service.session(owner.id, engine, RealtimeSTTConfig()) as session:
+        async with service.session(who.owner_id, engine, RealtimeSTTConfig()) as session:
             await socket.serve(session)
 
 

@@ -24,7 +24,7 @@ from voxserve.api.adapters.mistral.protocol.speech import (
     SpeechAudioDone,
     SpeechUsage,
 )
-from voxserve.api.deps import RealtimeSpeechDep, SocketAuthDep
+from voxserve.api.deps import ClientTokensSocketDep, RealtimeSpeechDep, SocketAuthDep
 from voxserve.api.sockets import EventSender, MessageReader, authenticate, refuse, serve_session
 from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.ids import prefixed_id
@@ -45,23 +45,25 @@ async def speak_realtime(
     websocket: WebSocket,
     service: RealtimeSpeechDep,
     auth: SocketAuthDep,
+    tokens: ClientTokensSocketDep,
     model: str | None = Query(None),
 ) -> None:
-    owner = await authenticate(websocket, auth, render_error)
-    if owner is None:
+    who = await authenticate(websocket, auth, tokens, render_error, model)
+    if who is None:
         return
+    model = who.model
     with contextlib.ExitStack() as admission:
         try:
             service.check_model(model)
-            admission.enter_context(service.gate.admit(owner.id))
+            admission.enter_context(service.gate.admit(who.owner_id))
         except VoxError as exc:
             await refuse(websocket, exc, render_error)
             return
-        await websocket.accept()
+        await websocket.accept(subprotocol=who.subprotocol)
         socket = SpeechSocket(
             websocket, service.gate.settings.max_message_bytes, model or "voxserve-tts"
         )
-        async with service.session(owner.id, model) as session:
+        async with service.session(who.owner_id, model) as session:
             await socket.serve(session)
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from voxserve.api.adapters.openai import realtime_protocol as wire
 from voxserve.api.adapters.openai.errors import error_type, render_error
-from voxserve.api.deps import RealtimeSTTDep, SocketAuthDep
+from voxserve.api.deps import ClientTokensSocketDep, RealtimeSTTDep, SocketAuthDep
 from voxserve.api.sockets import (
     EventSender,
     MessageReader,
@@ -53,12 +53,14 @@ async def realtime(
     websocket: WebSocket,
     service: RealtimeSTTDep,
     auth: SocketAuthDep,
+    tokens: ClientTokensSocketDep,
     intent: str | None = Query(None),
     model: str | None = Query(None),
 ) -> None:
-    owner = await authenticate(websocket, auth, render_error)
-    if owner is None:
+    who = await authenticate(websocket, auth, tokens, render_error, model)
+    if who is None:
         return
+    model = who.model
     with contextlib.ExitStack() as admission:
         try:
             if intent != "transcription":
@@ -68,13 +70,13 @@ async def realtime(
                     field="intent",
                 )
             engine = service.pick_engine(model)
-            admission.enter_context(service.gate.admit(owner.id))
+            admission.enter_context(service.gate.admit(who.owner_id))
         except VoxError as exc:
             await refuse(websocket, exc, render_error)
             return
-        await websocket.accept()
+        await websocket.accept(subprotocol=who.subprotocol)
         socket = OpenAITranscriptionSocket(websocket, service, engine.name)
-        async with service.session(owner.id, engine, socket.config) as session:
+        async with service.session(who.owner_id, engine, socket.config) as session:
             await socket.serve(session)
 
 

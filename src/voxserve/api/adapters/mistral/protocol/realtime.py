@@ -4,6 +4,7 @@ them (a ``session.created`` it cannot validate would make it wait for its timeou
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,3 +133,28 @@ class ErrorDetail(BaseModel):
 class ErrorEvent(BaseModel):
     type: Literal["error"] = "error"
     error: ErrorDetail
+
+
+class ClientSessionRequest(BaseModel):
+    """``POST /v1/client/sessions``: a browser token for realtime sockets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Literal["realtime"] = "realtime"
+    model: str = Field(min_length=1)
+    """The model the token opens sockets for (and no other)."""
+    ttl_seconds: int | None = None
+    """Lifetime; 900 s when unset."""
+
+
+class ClientSecret(BaseModel):
+    value: str
+    """Offer it as ``Sec-WebSocket-Protocol: realtime, <value>``."""
+    expires_at: datetime
+
+
+class ClientSessionResponse(BaseModel):
+    object: Literal["client.session"] = "client.session"
+    purpose: Literal["realtime"] = "realtime"
+    expires_at: datetime
+    client_secret: ClientSecret
