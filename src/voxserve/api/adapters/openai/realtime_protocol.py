@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class InputFormat(BaseModel):
+class Wire(BaseModel):
+    """Base of this protocol's wire models (attribute docstrings document the schema)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class InputFormat(Wire):
     type: Literal["audio/pcm", "audio/pcmu", "audio/pcma"] = "audio/pcm"
     """``audio/pcm``: 16-bit little-endian at ``rate``; ``pcmu``/``pcma``: G.711 at 8 kHz."""
     rate: int = Field(24000, ge=1000, le=384000)
 
 
-class Transcription(BaseModel):
+class Transcription(Wire):
     model: str | None = None
     """The transcription model (hosted names resolve to the default engine)."""
     language: str | None = None
@@ -25,7 +31,7 @@ class Transcription(BaseModel):
     """Terms or text to favour."""
 
 
-class ServerVad(BaseModel):
+class ServerVad(Wire):
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     """``semantic_vad`` is served as ``server_vad`` (its eagerness sets the silence)."""
     threshold: float = Field(0.5, ge=0, le=1)
@@ -36,7 +42,7 @@ class ServerVad(BaseModel):
     eagerness: Literal["low", "medium", "high", "auto"] | None = None
 
 
-class AudioInput(BaseModel):
+class AudioInput(Wire):
     format: InputFormat = Field(default_factory=InputFormat)
     transcription: Transcription = Field(default_factory=Transcription)
     turn_detection: ServerVad | None = Field(default_factory=ServerVad)
@@ -44,11 +50,11 @@ class AudioInput(BaseModel):
     noise_reduction: dict[str, Any] | None = None
 
 
-class Audio(BaseModel):
+class Audio(Wire):
     input: AudioInput = Field(default_factory=AudioInput)
 
 
-class TranscriptionSession(BaseModel):
+class TranscriptionSession(Wire):
     """The session as ``session.created``/``session.updated`` echo it."""
 
     type: Literal["transcription"] = "transcription"
@@ -58,39 +64,39 @@ class TranscriptionSession(BaseModel):
     include: list[str] | None = None
 
 
-class SessionEvent(BaseModel):
+class SessionEvent(Wire):
     type: Literal["session.created", "session.updated"]
     event_id: str
     session: TranscriptionSession
 
 
-class SpeechStarted(BaseModel):
+class SpeechStarted(Wire):
     type: Literal["input_audio_buffer.speech_started"] = "input_audio_buffer.speech_started"
     event_id: str
     audio_start_ms: int
     item_id: str
 
 
-class SpeechStopped(BaseModel):
+class SpeechStopped(Wire):
     type: Literal["input_audio_buffer.speech_stopped"] = "input_audio_buffer.speech_stopped"
     event_id: str
     audio_end_ms: int
     item_id: str
 
 
-class Committed(BaseModel):
+class Committed(Wire):
     type: Literal["input_audio_buffer.committed"] = "input_audio_buffer.committed"
     event_id: str
     item_id: str
     previous_item_id: str | None
 
 
-class Cleared(BaseModel):
+class Cleared(Wire):
     type: Literal["input_audio_buffer.cleared"] = "input_audio_buffer.cleared"
     event_id: str
 
 
-class TranscriptDelta(BaseModel):
+class TranscriptDelta(Wire):
     type: Literal["conversation.item.input_audio_transcription.delta"] = (
         "conversation.item.input_audio_transcription.delta"
     )
@@ -100,13 +106,13 @@ class TranscriptDelta(BaseModel):
     delta: str
 
 
-class DurationUsage(BaseModel):
+class DurationUsage(Wire):
     type: Literal["duration"] = "duration"
     seconds: float
     """Audio seconds of this item."""
 
 
-class TranscriptCompleted(BaseModel):
+class TranscriptCompleted(Wire):
     type: Literal["conversation.item.input_audio_transcription.completed"] = (
         "conversation.item.input_audio_transcription.completed"
     )
@@ -117,14 +123,14 @@ class TranscriptCompleted(BaseModel):
     usage: DurationUsage
 
 
-class FailedDetail(BaseModel):
+class FailedDetail(Wire):
     type: str
     code: str | None = None
     message: str
     param: str | None = None
 
 
-class TranscriptFailed(BaseModel):
+class TranscriptFailed(Wire):
     type: Literal["conversation.item.input_audio_transcription.failed"] = (
         "conversation.item.input_audio_transcription.failed"
     )
@@ -134,7 +140,7 @@ class TranscriptFailed(BaseModel):
     error: FailedDetail
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Wire):
     type: str
     """``invalid_request_error`` (4xx) or ``server_error``."""
     code: str | None
@@ -144,7 +150,7 @@ class ErrorDetail(BaseModel):
     """The client event that caused it, when it carried an ``event_id``."""
 
 
-class ErrorEvent(BaseModel):
+class ErrorEvent(Wire):
     type: Literal["error"] = "error"
     event_id: str
     error: ErrorDetail

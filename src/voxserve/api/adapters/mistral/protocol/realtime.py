@@ -10,14 +10,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class AudioFormat(BaseModel):
+class Wire(BaseModel):
+    """Base of this protocol's wire models (attribute docstrings document the schema)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class AudioFormat(Wire):
     encoding: str = "pcm_s16le"
     """``pcm_s16le``, ``pcm_s32le``, ``pcm_f16le``, ``pcm_f32le``, ``pcm_mulaw`` or ``pcm_alaw``."""
     sample_rate: int = Field(16000, ge=1000, le=384000)
     """Any rate; the audio is resampled to the engine's."""
 
 
-class TurnDetection(BaseModel):
+class TurnDetection(Wire):
     start_threshold: float = Field(0.5, ge=0, le=1)
     """Speech probability that starts a turn."""
     eager_end_threshold: float = Field(0.5, ge=0, le=1)
@@ -29,7 +35,7 @@ class TurnDetection(BaseModel):
     """Below ``eager_end_threshold`` this long: ``turn.end`` (reason ``timeout``); 3000 unset."""
 
 
-class SessionUpdate(BaseModel):
+class SessionUpdate(Wire):
     """The settings ``session.update`` may carry (only the keys sent change)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +54,7 @@ class SessionUpdate(BaseModel):
     """Named voice samples for diarization (base64); refused like ``diarize``."""
 
 
-class Session(BaseModel):
+class Session(Wire):
     """The session as ``session.created`` and ``session.updated`` echo it."""
 
     request_id: str
@@ -61,24 +67,24 @@ class Session(BaseModel):
     turn_detection: TurnDetection | None = None
 
 
-class SessionEvent(BaseModel):
+class SessionEvent(Wire):
     type: Literal["session.created", "session.updated"]
     session: Session
 
 
-class LanguageEvent(BaseModel):
+class LanguageEvent(Wire):
     type: Literal["transcription.language"] = "transcription.language"
     audio_language: str
     """The language detected (or fixed by the session), ISO-639-1."""
 
 
-class TextDeltaEvent(BaseModel):
+class TextDeltaEvent(Wire):
     type: Literal["transcription.text.delta"] = "transcription.text.delta"
     text: str
     """Newly final text; joined in order, the deltas are the transcript."""
 
 
-class SegmentEvent(BaseModel):
+class SegmentEvent(Wire):
     type: Literal["transcription.segment"] = "transcription.segment"
     text: str
     start: float | None
@@ -86,7 +92,7 @@ class SegmentEvent(BaseModel):
     end: float | None
 
 
-class Usage(BaseModel):
+class Usage(Wire):
     prompt_audio_seconds: int = 0
     """Audio seconds heard (rounded up)."""
     prompt_tokens: int = 0
@@ -94,14 +100,14 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
-class DoneSegment(BaseModel):
+class DoneSegment(Wire):
     text: str
     start: float
     end: float
     type: Literal["transcription_segment"] = "transcription_segment"
 
 
-class DoneEvent(BaseModel):
+class DoneEvent(Wire):
     type: Literal["transcription.done"] = "transcription.done"
     model: str
     text: str
@@ -112,33 +118,44 @@ class DoneEvent(BaseModel):
     usage: Usage
 
 
-class TurnEvent(BaseModel):
+class TurnEvent(Wire):
     type: Literal["turn.start", "turn.eager_end", "turn.resume"]
     time_s: float
     """Session time of the event, in seconds."""
 
 
-class TurnEndEvent(BaseModel):
+class TurnEndEvent(Wire):
     type: Literal["turn.end"] = "turn.end"
     time_s: float
     end_reason: Literal["threshold", "timeout"]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Wire):
     message: str
     code: int
     """The HTTP status the error would answer (408: idle timeout)."""
 
 
-class ErrorEvent(BaseModel):
+class ErrorEvent(Wire):
     type: Literal["error"] = "error"
     error: ErrorDetail
 
 
-class ClientSessionRequest(BaseModel):
+class ClientSessionRequest(Wire):
     """``POST /v1/client/sessions``: a browser token for realtime sockets."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "purpose": "realtime",
+                    "model": "voxtral-mini-transcribe-realtime-2602",
+                    "ttl_seconds": 900,
+                }
+            ]
+        },
+    )
 
     purpose: Literal["realtime"] = "realtime"
     model: str = Field(min_length=1)
@@ -147,13 +164,26 @@ class ClientSessionRequest(BaseModel):
     """Lifetime; 900 s when unset."""
 
 
-class ClientSecret(BaseModel):
+class ClientSecret(Wire):
     value: str
     """Offer it as ``Sec-WebSocket-Protocol: realtime, <value>``."""
     expires_at: datetime
 
 
-class ClientSessionResponse(BaseModel):
+class ClientSessionResponse(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "object": "client.session",
+                    "purpose": "realtime",
+                    "expires_at": "2026-01-01T12:15:00Z",
+                    "client_secret": {"value": "vxrt-...", "expires_at": "2026-01-01T12:15:00Z"},
+                }
+            ]
+        }
+    )
+
     object: Literal["client.session"] = "client.session"
     purpose: Literal["realtime"] = "realtime"
     expires_at: datetime

@@ -12,7 +12,13 @@ StreamingMode = Literal["responsive", "long_form"]
 ResponseFormat = Literal["pcm", "wav", "mp3", "flac", "opus"]
 
 
-class SpeechSessionUpdate(BaseModel):
+class Wire(BaseModel):
+    """Base of this protocol's wire models (attribute docstrings document the schema)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class SpeechSessionUpdate(Wire):
     """What ``session.update`` may set (only the keys sent change)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -29,7 +35,7 @@ class SpeechSessionUpdate(BaseModel):
     """Accepted for compatibility; local engines speak at their own expressiveness."""
 
 
-class SpeechSession(BaseModel):
+class SpeechSession(Wire):
     request_id: str
     model: str
     voice: str | None
@@ -39,6 +45,6 @@ class SpeechSession(BaseModel):
     expressiveness: float = 1.0
 
 
-class SpeechSessionEvent(BaseModel):
+class SpeechSessionEvent(Wire):
     type: Literal["session.created", "session.updated"]
     session: SpeechSession
