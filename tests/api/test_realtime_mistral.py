@@ -241,3 +241,19 @@ async def test_a_browser_token_opens_a_socket_and_an_expired_one_does_not(
         await websockets.connect(url, subprotocols=["realtime", short.client_secret.value])  # type: ignore[list-item]
     assert expired.value.response.status_code == 401
     assert b"expired" in expired.value.response.body
+
+
+def test_model_cards_advertise_realtime_and_delay_ranges(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        cards = {c["id"]: c for c in http.get("/v1/models").json()["data"]}
+    stt = cards["fake-stt"]
+    assert stt["capabilities"]["audio_transcription_realtime"] is True
+    caps = stt["audio_transcription_capabilities"]
+    assert caps["modes"] == ["offline", "realtime"] and caps["turn_detection"] is True
+    assert caps["streaming_delays_ms"] == [{"min": 240, "max": 2400}]
+    assert "voxtral-mini-transcribe-realtime-2602" in stt["aliases"]
+    tts = cards["fake-tts"]
+    assert tts["audio_speech_capabilities"]["modes"] == ["offline", "realtime"]
+    client = Mistral(api_key="any", server_url=live_server.url)
+    listed = {m.id: m for m in client.models.list().data or []}
+    assert listed["fake-stt"].capabilities.audio_transcription_realtime is True

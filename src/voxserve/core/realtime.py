@@ -28,6 +28,9 @@ from voxserve.offload import run_in_thread
 from voxserve.settings import RealtimeSettings
 
 STT_ENDPOINT = "realtime_transcription"
+STREAMING_DELAY_RANGE_MS = (240, 2400)
+"""``target_streaming_delay_ms`` taken: a decode step is at least 0.5 s of audio on CPU (below
+480 ms the text runs a step behind anyway)."""
 
 
 class SessionGate:

@@ -30,7 +30,7 @@ from voxserve.api.sockets import (
 from voxserve.audio.pcm import PCM_ENCODINGS
 from voxserve.core.b64 import decode_base64
 from voxserve.core.ids import prefixed_id
-from voxserve.core.realtime import RealtimeTranscriptionService
+from voxserve.core.realtime import STREAMING_DELAY_RANGE_MS, RealtimeTranscriptionService
 from voxserve.core.realtime_stt import (
     AudioInputFormat,
     LanguageDetected,
@@ -47,8 +47,7 @@ from voxserve.core.turns import TurnEvent, TurnSettings
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed, VoxError
 
 router = APIRouter()
-DELAY_RANGE_MS = (240, 2400)
-"""``target_streaming_delay_ms`` taken (a decode step is at least 0.5 s of audio on CPU)."""
+DELAY_RANGE_MS = STREAMING_DELAY_RANGE_MS
 DIARIZE_HINT = (
     "Realtime diarization needs an engine that can tag speakers; none installed here can "
     "(omit diarize and speaker_references)."
