@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -23,9 +24,11 @@ from mistralai.extra.realtime import (
 
 from tests.support.live_server import LiveServer, run_server
 from voxserve.bootstrap import open_services
+from voxserve.core.auth import NewKey
 from voxserve.engines.fake import FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import RealtimeSettings, Settings
 from voxserve.storage.memory import create_memory_storage
+from voxserve.storage.protocol import Storage
 
 TRANSCRIPT = "Hello there. General Kenobi."
 PATH = "/v1/audio/transcriptions/realtime"
@@ -157,16 +160,22 @@ async def test_unknown_model_and_a_wrong_key_are_refused_at_the_handshake(
 
 
 @pytest.fixture
-def keyed(settings: Settings) -> Iterator[tuple[LiveServer, str]]:
+def keyed_setup(settings: Settings) -> Iterator[tuple[LiveServer, NewKey, Storage]]:
     storage = create_memory_storage()
 
-    async def key() -> str:
+    async def key() -> NewKey:
         async with open_services(settings, engines=[], storage=storage) as services:
-            return (await services.auth.create_key("alice")).secret
+            return await services.auth.create_key("alice")
 
-    secret = asyncio.run(key())
+    new = asyncio.run(key())
     with run_server(settings, [FakeSTTEngine(TRANSCRIPT)], storage=storage) as server:
-        yield server, secret
+        yield server, new, storage
+
+
+@pytest.fixture
+def keyed(keyed_setup: tuple[LiveServer, NewKey, Storage]) -> tuple[LiveServer, str]:
+    server, new, _ = keyed_setup
+    return server, new.secret
 
 
 async def test_the_key_is_checked_at_the_handshake(keyed: tuple[LiveServer, str]) -> None:
@@ -257,3 +266,46 @@ def test_model_cards_advertise_realtime_and_delay_ranges(live_server: LiveServer
     client = Mistral(api_key="any", server_url=live_server.url)
     listed = {m.id: m for m in client.models.list().data or []}
     assert listed["fake-stt"].capabilities.audio_transcription_realtime is True
+
+
+async def test_one_usage_record_per_session_in_audio_seconds(
+    keyed_setup: tuple[LiveServer, NewKey, Storage],
+) -> None:
+    server, new, storage = keyed_setup
+    headers = {"Authorization": f"Bearer {new.secret}"}
+    async with websockets.connect(ws_url(server), additional_headers=headers) as ws:
+        await next_event(ws)
+        for _ in range(25):  # 2.5 s
+            await ws.send(json.dumps({"type": "input_audio.append", "audio": b64(quiet(0.1))}))
+        await ws.send(json.dumps({"type": "input_audio.end"}))
+        while (await next_event(ws))["type"] != "transcription.done":
+            pass
+    await asyncio.sleep(0.2)
+    records = await storage.usage.records(new.owner.id)
+    realtime = [r for r in records if r.endpoint == "realtime_transcription"]
+    assert len(realtime) == 1
+    assert realtime[0].status == 200 and abs(realtime[0].audio_seconds - 2.5) < 0.05
+
+
+async def test_shutdown_closes_open_sockets_with_1012(settings: Settings) -> None:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(run_server(settings, [FakeSTTEngine(TRANSCRIPT)]))
+        ws = await websockets.connect(ws_url(server))
+        assert (await next_event(ws))["type"] == "session.created"
+        stopping = asyncio.get_running_loop().run_in_executor(None, stack.close)
+        await asyncio.wait_for(ws.wait_closed(), 30)
+        await stopping
+    assert ws.close_code == 1012
+
+
+async def test_dropped_clients_free_their_places_at_once(live_server: LiveServer) -> None:
+    for _ in range(3):  # 3 x 4 sessions, each dropped mid-audio, against 4 per owner
+        sockets = [await websockets.connect(ws_url(live_server)) for _ in range(4)]
+        for ws in sockets:
+            await next_event(ws)
+            await ws.send(json.dumps({"type": "input_audio.append", "audio": b64(quiet(1.0))}))
+        for ws in sockets:
+            ws.transport.abort()  # no close handshake: the client is simply gone
+        await asyncio.sleep(0.3)
+    async with websockets.connect(ws_url(live_server)) as ws:
+        assert (await next_event(ws))["type"] == "session.created"
