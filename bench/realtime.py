@@ -167,6 +167,8 @@ def raw_speech(models_dir: Path) -> tuple[float, Any]:
         raise SystemExit(f"no Piper voice in {models_dir / 'piper'}")
     engine.load()
     voice = engine.capabilities().voices[0].id
+    for _ in range(2):  # warm-up: the first calls pay ONNX Runtime's start-up
+        list(engine.synthesize(SynthesisRequest(text=CLAUSE, voice=voice)))
     started = time.perf_counter()
     next(iter(engine.synthesize(SynthesisRequest(text=CLAUSE, voice=voice))))
     return time.perf_counter() - started, f"piper:{voice}"
