@@ -14,12 +14,15 @@ from voxserve.audio.pool import DecodePool
 from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
+from voxserve.core.client_tokens import ClientTokenService
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.engine_hints import Kind
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
 from voxserve.core.presets import PresetCatalog
+from voxserve.core.realtime import RealtimeTranscriptionService
+from voxserve.core.realtime_speech import RealtimeSpeechService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
@@ -56,6 +59,12 @@ class Services:
     """Every model this server serves (``/v1/models``)."""
     decoding: DecodePool
     """The decode pool the services share (its saturation shows in ``/ready``)."""
+    realtime_stt: RealtimeTranscriptionService
+    """Realtime transcription sessions (the WebSocket shapes)."""
+    realtime_speech: RealtimeSpeechService
+    """Realtime speech sessions (Mistral's WebSocket)."""
+    client_tokens: ClientTokenService
+    """Browser tokens for realtime sockets."""
 
 
 @asynccontextmanager
@@ -131,6 +140,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         manager, choice, files, fetcher, usage, settings.limits, decoding
     )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
+    realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)
     return Services(
         settings=settings,
         storage=storage,
@@ -155,6 +165,9 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         choice=choice,
         models=ModelListing(manager, speech, transcription, chat),
         decoding=decoding,
+        realtime_stt=realtime_stt,
+        realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
+        client_tokens=ClientTokenService(secret, settings.realtime.client_token_max_ttl_seconds),
     )
 
 

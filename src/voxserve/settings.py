@@ -154,6 +154,23 @@ class WebSettings(BaseModel):
     Empty (the default): no CORS headers, browsers keep other sites out."""
 
 
+class RealtimeSettings(BaseModel):
+    """Realtime WebSocket sessions (transcription and speech)."""
+
+    max_sessions: int = Field(16, ge=1)
+    """Open sessions the whole server takes; one more is refused at the handshake (429)."""
+    max_sessions_per_owner: int = Field(4, ge=1)
+    """Open sessions one owner may have at once (429 beyond)."""
+    idle_timeout_seconds: float = Field(30.0, gt=0)
+    """A transcription session that gets no audio for this long ends with an ``error`` event."""
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    """Largest client message taken; a bigger one gets an ``error`` event."""
+    max_audio_chunk_bytes: int = Field(262_144, ge=1024)
+    """Most decoded audio bytes in one ``input_audio.append`` (Mistral's documented limit)."""
+    client_token_max_ttl_seconds: int = Field(3600, ge=1)
+    """Longest lifetime a browser token (``POST /v1/client/sessions``) may ask for."""
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
@@ -197,6 +214,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

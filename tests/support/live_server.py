@@ -56,7 +56,7 @@ def run_server(
         port=port,
         log_level="warning",
         lifespan="on",
-        ws="none",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -12,7 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import voxserve
 from voxserve.api import health, keys, models, usage, web
+from voxserve.api.adapters.mistral import client_sessions as mistral_client_sessions
+from voxserve.api.adapters.mistral import realtime as mistral_realtime
+from voxserve.api.adapters.mistral import realtime_speech as mistral_realtime_speech
 from voxserve.api.adapters.mistral import router as mistral
+from voxserve.api.adapters.openai import realtime as openai_realtime
 from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
 from voxserve.api.adapters.voice_cloning import router as voice_cloning
@@ -123,6 +127,7 @@ def create_app(
     for router, shape in (
         (health.router, shapes.default_shape),
         (mistral.router, mistral.SHAPE),
+        (mistral_client_sessions.router, mistral.SHAPE),
         (openai.router, openai.SHAPE),
         (models.router, shapes.default_shape),
         (tts_gateway.router, tts_gateway.SHAPE),
@@ -132,6 +137,9 @@ def create_app(
         (web.router, shapes.default_shape),
     ):
         app.include_router(router, responses=error_responses(shape))
+    app.include_router(mistral_realtime.router)
+    app.include_router(mistral_realtime_speech.router)
+    app.include_router(openai_realtime.router)
     if settings.web.enabled:
         web.install_web(app)
     install_docs(app)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from voxserve.api.errors import from_vox
@@ -128,9 +128,13 @@ def has_body(request: Request) -> bool:
     return "chunked" in request.headers.get("transfer-encoding", "").lower()
 
 
-def loopback_host(request: Request) -> bool:
+def loopback_host(request: HTTPConnection) -> bool:
     """The ``Host`` header names this machine (``localhost``, ``127.x``, ``[::1]``)."""
-    host = request.headers.get("host", "")
+    return loopback_name(request.headers.get("host", ""))
+
+
+def loopback_name(host: str) -> bool:
+    """``host`` (``name[:port]``) names this machine."""
     name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
     if name.lower() in ("localhost", "localhost.") or name.lower().endswith(".localhost"):
         return True

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
@@ -21,9 +21,12 @@ from voxserve.audio.pool import PoolState
 from voxserve.bootstrap import Services
 from voxserve.core.auth import AuthService, Principal
 from voxserve.core.chat import ChatService
+from voxserve.core.client_tokens import ClientTokenService
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
+from voxserve.core.realtime import RealtimeTranscriptionService
+from voxserve.core.realtime_speech import RealtimeSpeechService
 from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
@@ -230,3 +233,32 @@ def default_speech_engine(request: Request) -> str | None:
 
 DefaultSpeechEngineDep = Annotated[str | None, Depends(default_speech_engine)]
 SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]
+
+
+# ------------------------------------------------------------------ realtime sockets
+
+
+def _socket_service(pick: Callable[[Services], T]) -> Callable[[WebSocket], T]:
+    def dependency(websocket: WebSocket) -> T:
+        services: Services = websocket.app.state.services
+        return pick(services)
+
+    return dependency
+
+
+RealtimeSTTDep = Annotated[
+    RealtimeTranscriptionService, Depends(_socket_service(lambda s: s.realtime_stt))
+]
+"""Realtime transcription (metered per session inside the service)."""
+RealtimeSpeechDep = Annotated[
+    RealtimeSpeechService, Depends(_socket_service(lambda s: s.realtime_speech))
+]
+"""Realtime speech (metered per session inside the service)."""
+ClientTokensSocketDep = Annotated[
+    ClientTokenService, Depends(_socket_service(lambda s: s.client_tokens))
+]
+"""Browser tokens, checked at a socket's handshake."""
+ClientTokensDep = Annotated[ClientTokenService, Depends(_service(lambda s: s.client_tokens))]
+"""Browser tokens, issued by ``POST /v1/client/sessions``."""
+SocketAuthDep = Annotated[AuthService, Depends(_socket_service(lambda s: s.auth))]
+"""Authentication for a socket's handshake (see ``api.sockets.authenticate``)."""

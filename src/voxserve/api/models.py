@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from voxserve.api.deps import CurrentOwner, ModelListingDep
 from voxserve.core.models_listing import ModelInfo
 from voxserve.core.presets import PRESET_CREATED_AT
+from voxserve.core.realtime import STREAMING_DELAY_RANGE_MS
 
 router = APIRouter(tags=["models"])
 
@@ -33,6 +34,8 @@ class ModelCapabilities(BaseModel):
     audio: bool
     """The model takes audio input (chat)."""
     audio_transcription: bool
+    audio_transcription_realtime: bool = False
+    """Serves realtime transcription sockets (``/v1/audio/transcriptions/realtime``)."""
     audio_speech: bool
 
 
@@ -42,6 +45,14 @@ class SpeechCapabilities(BaseModel):
     modes: list[str] = ["offline"]
     instruction: bool = False
     response_formats: list[str] = SPEECH_FORMATS
+
+
+class DelayRange(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    min: int
+    """Shortest ``target_streaming_delay_ms`` taken."""
+    max: int
 
 
 class TranscriptionCapabilities(BaseModel):
@@ -54,6 +65,10 @@ class TranscriptionCapabilities(BaseModel):
     timestamp_granularities: list[Literal["segment", "word"]]
     languages: list[str]
     """ISO-639-1 codes; empty means any the model knows."""
+    turn_detection: bool = False
+    """Realtime sessions send turn events (Silero VAD)."""
+    streaming_delays_ms: list[DelayRange] | None = None
+    """Realtime: the ``target_streaming_delay_ms`` ranges taken."""
 
 
 class ModelExtension(BaseModel):
@@ -199,6 +214,7 @@ def card(model: ModelInfo) -> ModelCard:
         completion_chat=model.kind == "chat",
         audio=model.kind == "chat",
         audio_transcription=model.kind == "transcription",
+        audio_transcription_realtime=model.kind == "transcription" and model.realtime,
         audio_speech=model.kind == "speech",
     )
     return ModelCard(
@@ -208,7 +224,9 @@ def card(model: ModelInfo) -> ModelCard:
         aliases=list(model.aliases),
         capabilities=flags,
         max_context_length=model.context_length,
-        audio_speech_capabilities=SpeechCapabilities() if model.kind == "speech" else None,
+        audio_speech_capabilities=(
+            SpeechCapabilities(modes=["offline", "realtime"]) if model.kind == "speech" else None
+        ),
         audio_transcription_capabilities=transcription(model),
         voxserve=extension(model),
     )
@@ -217,7 +235,11 @@ def card(model: ModelInfo) -> ModelCard:
 def transcription(model: ModelInfo) -> TranscriptionCapabilities | None:
     if model.kind != "transcription":
         return None
+    low, high = STREAMING_DELAY_RANGE_MS
     return TranscriptionCapabilities(
+        modes=["offline", "realtime"] if model.realtime else ["offline"],
+        turn_detection=model.realtime,
+        streaming_delays_ms=[DelayRange(min=low, max=high)] if model.realtime else None,
         diarization=model.diarization,
         context_bias=model.hotwords,
         timestamp_granularities=["segment", "word"] if model.word_timestamps else ["segment"],

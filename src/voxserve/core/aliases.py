@@ -96,6 +96,17 @@ HOSTED_STT_MODELS = frozenset(
         "whisper-1",
         "gpt-4o-transcribe",
         "gpt-4o-mini-transcribe",
+        # realtime names (Mistral's and OpenAI's WebSocket models)
+        "voxtral-mini-transcribe-realtime-2602",
+        "voxtral-mini-transcribe-realtime-3-0",
+        "voxtral-mini-transcribe-realtime-3",
+        "voxtral-mini-transcribe-realtime-latest",
+        "voxtral-mini-realtime-latest",
+        "gpt-realtime-whisper",
+        "gpt-live-transcribe",
+        "gpt-transcribe",
+        "gpt-4o-transcribe-diarize",
+        "gpt-4o-mini-transcribe-2025-12-15",
     }
 )
 HOSTED_CHAT_MODELS = frozenset(

@@ -43,6 +43,9 @@ class ModelInfo:
     diarization: bool = False
     translation: bool = False
     """Transcription: translates speech in other languages to English (``/audio/translations``)."""
+    realtime: bool = False
+    """Transcription: serves realtime sessions (streaming needs word timestamps); speech:
+    always (realtime speech speaks through the same engines)."""
     context_length: int | None = None
     """Chat: tokens of conversation plus answer."""
     audio_native: bool = False
@@ -119,6 +122,7 @@ def _speech(engine: TTSHandle, default: bool) -> ModelInfo:
         languages=caps.languages,
         voices=len(caps.voices),
         cloning=caps.cloning,
+        realtime=True,
     )
 
 
@@ -135,6 +139,7 @@ def _transcription(engine: STTHandle, default: bool) -> ModelInfo:
         hotwords=caps.hotwords,
         diarization=caps.diarization,
         translation=caps.translation,
+        realtime=caps.word_timestamps,
     )
 
 

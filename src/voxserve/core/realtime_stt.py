@@ -65,7 +65,11 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class SegmentDone:
+    """A segment ended: at a turn end, a flush, the end, or a full window. ``empty``: a commit
+    that heard no words (OpenAI's protocol still completes its item; Mistral's sends nothing)."""
+
     segment: Segment
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ RealtimeSTTEvent = (
 Step = Callable[[Samples], StreamUpdate]
 Runner = Callable[[Step, Samples], Awaitable[StreamUpdate]]
 """Runs one blocking stream call off the event loop, holding the engine's slot."""
+StreamFactory = Callable[[RealtimeSTTConfig], STTStream]
+"""Opens the session's stream when audio starts (once its settings are final)."""
 VoiceActivity = Callable[[Samples], Awaitable[list[float]]]
 """Speech probabilities of the complete 32 ms frames in a chunk (16 kHz), off the loop."""
 
@@ -101,14 +107,15 @@ class TranscriptionSession:
 
     def __init__(
         self,
-        stream: STTStream,
+        stream: STTStream | StreamFactory,
         run: Runner,
         config: RealtimeSTTConfig,
         *,
         voice_activity: VoiceActivity | None = None,
         frame_seconds: float = 0.032,
     ) -> None:
-        self._stream = stream
+        self._stream: STTStream | None = stream if isinstance(stream, STTStream) else None
+        self._open_stream = stream if not isinstance(stream, STTStream) else None
         self._run = run
         self._config = config
         self._voice_activity = voice_activity
@@ -135,7 +142,12 @@ class TranscriptionSession:
 
     @property
     def audio_seconds(self) -> float:
-        return self._stream.audio_seconds
+        return self._stream.audio_seconds if self._stream is not None else 0.0
+
+    @property
+    def started(self) -> bool:
+        """Audio has started (settings are locked)."""
+        return self._started
 
     def update(self, config: RealtimeSTTConfig) -> None:
         """Raises InvalidRequest once audio has started (settings are locked then)."""
@@ -167,6 +179,11 @@ class TranscriptionSession:
         if self._started and not self._ended:
             self._close_segment()
 
+    def clear(self) -> None:
+        """Drop the open segment's audio not yet decoded (words a decode step already
+        confirmed stay: they were sent)."""
+        self._open = []
+
     def end(self) -> None:
         """No more audio: finish the segment, then ``TranscriptionDone``."""
         if self._ended:
@@ -195,6 +212,9 @@ class TranscriptionSession:
         if self._started:
             return
         self._started = True
+        if self._stream is None:
+            assert self._open_stream is not None
+            self._stream = self._open_stream(self._config)
         fmt = self._config.audio_format
         self._decoder = PCMDecoder(fmt.encoding, fmt.sample_rate, ENGINE_RATE)
         if self._config.turn_detection is not None and self._voice_activity is not None:
@@ -216,8 +236,9 @@ class TranscriptionSession:
                 self._wake.clear()
                 while self._work_ready():
                     audio, commit = self._take_work()
+                    assert self._stream is not None
                     step = self._stream.commit if commit else self._stream.step
-                    self._publish(await self._run(step, audio))
+                    self._publish(await self._run(step, audio), commit=commit)
                     if self._ended and not self._closed and commit:
                         self._finish()
                         return
@@ -236,7 +257,7 @@ class TranscriptionSession:
         audio, self._open = _joined(self._open), []
         return audio, False
 
-    def _publish(self, update: StreamUpdate) -> None:
+    def _publish(self, update: StreamUpdate, *, commit: bool = False) -> None:
         if update.language and not self._language_sent:
             self._language = update.language
         if update.words or update.segment:
@@ -249,6 +270,9 @@ class TranscriptionSession:
         if update.segment is not None:
             self._segments.append(update.segment)
             self._events.put_nowait(SegmentDone(update.segment))
+        elif commit:  # a commit that heard no words still closes its segment (empty)
+            at = self.audio_seconds
+            self._events.put_nowait(SegmentDone(Segment("", at, at, ()), empty=True))
 
     def _send_language(self) -> None:
         if not self._language_sent and self._language:

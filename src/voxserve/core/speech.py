@@ -369,6 +369,13 @@ class SpeechService:
         log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
         return state
 
+    def unmetered_pcm(self, prepared: PreparedSpeech) -> AsyncIterator[Samples]:
+        """The prepared speech as float32 chunks at ``prepared.sample_rate``, through the same
+        scheduler as every request, but not metered: for realtime speech sessions, which
+        reserve each piece's credits and leave one usage record for the whole session
+        (``core.realtime_speech``). Everyone else uses ``encoded``/``synthesize``."""
+        return self._pcm(prepared)
+
 
 class _Delivery:
     """What a stream has handed to its client, in pieces: a piece counts (all its characters)

@@ -22,6 +22,7 @@ from voxserve.engines.protocol import (
     TranscriptionOptions,
     Word,
 )
+from voxserve.engines.streaming import AgreementStream, STTStream
 from voxserve.errors import EngineFailure, Unsupported
 
 if TYPE_CHECKING:
@@ -119,10 +120,23 @@ class FasterWhisperEngine:
     def unload(self) -> None:
         self._model = None
 
-    def transcribe(
+    def open_stream(self, options: TranscriptionOptions) -> STTStream:
+        """A realtime stream (LocalAgreement over greedy decodes: beam 1, no temperature
+        fallback, no conditioning on previous text; the stream gives its own prompt)."""
+        return AgreementStream(self._transcribe_greedy, SAMPLE_RATE, options)
+
+    def _transcribe_greedy(
         self, audio: AudioClip, options: TranscriptionOptions
     ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
+        return self.transcribe(audio, options, greedy=True)
+
+    def transcribe(
+        self, audio: AudioClip, options: TranscriptionOptions, *, greedy: bool = False
+    ) -> tuple[TranscriptionInfo, Iterator[Segment]]:
         """Detect the language (unless given) now; decode segments as they are iterated.
+
+        ``greedy``: the fast decode realtime steps use (beam 1, one temperature, no
+        conditioning on the previous window's text).
 
         Raises:
             Unsupported: a language the model does not know (English-only models: any but en).
@@ -146,7 +160,7 @@ class FasterWhisperEngine:
             return TranscriptionInfo(fixed, 1.0 if fixed else None, 0.0), iter(())
         try:
             segments, info = model.transcribe(
-                audio.samples, **self._decode_options(options, language)
+                audio.samples, **self._decode_options(options, language, greedy)
             )
         except Exception as exc:  # CTranslate2, the VAD and the tokenizer raise assorted types
             raise EngineFailure(f"{self.name} failed to transcribe the audio") from exc
@@ -156,8 +170,15 @@ class FasterWhisperEngine:
         )
 
     def _decode_options(
-        self, options: TranscriptionOptions, language: str | None
+        self, options: TranscriptionOptions, language: str | None, greedy: bool = False
     ) -> dict[str, Any]:
+        if greedy:
+            return {
+                **self._decode_options(options, language),
+                "temperature": 0.0,
+                "beam_size": 1,
+                "condition_on_previous_text": False,
+            }
         return {
             "language": language,
             "temperature": _temperatures(options.temperature),

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -43,7 +43,8 @@ from voxserve.engines.protocol import (
     TTSEngine,
 )
 from voxserve.engines.slots import E, EngineSlots, snapshot
-from voxserve.errors import InvalidRequest, ServiceUnavailable
+from voxserve.engines.streaming import AgreementStream, StreamingSTTEngine, StreamUpdate, STTStream
+from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported
 from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
@@ -228,6 +229,43 @@ class EngineManager:
             raise
         stream = guarded(name, "transcription", iterate_in_thread(lambda: segments))
         return info, SlotStream(stream, lambda: self._give_back(slots))
+
+    def open_stt_stream(self, name: str, options: TranscriptionOptions) -> STTStream:
+        """A realtime stream on STT engine ``name``: the engine's own (``StreamingSTTEngine``),
+        else LocalAgreement over its batch decode when it gives word timestamps. Opening
+        blocks nothing; run each step through ``run_stream_step``.
+
+        Raises:
+            InvalidRequest: no such engine. Unsupported: the engine cannot stream.
+        """
+        slots = self._entry(self._stt, "stt", name)
+        engine = slots.engine
+        if isinstance(engine, StreamingSTTEngine):
+            return engine.open_stream(options)
+        capabilities = slots.handle.capabilities
+        if not capabilities.word_timestamps:
+            raise Unsupported(
+                f"{name} cannot transcribe in realtime: streaming needs an engine with word "
+                "timestamps, such as faster-whisper (voxserve models pull faster-whisper-base).",
+                field="model",
+            )
+        return AgreementStream(engine.transcribe, capabilities.sample_rate, options)
+
+    async def run_stream_step(
+        self, name: str, step: Callable[[Samples], StreamUpdate], audio: Samples
+    ) -> StreamUpdate:
+        """Run one blocking stream call (``step`` or ``commit``) in a worker thread while
+        holding a slot of engine ``name``; steps of every session queue FIFO with other work,
+        so sessions share the engine fairly (a session that waited brings more audio to its
+        next step). Never refused for a full queue: the session was admitted already.
+
+        Raises:
+            InvalidRequest; EngineFailure from the engine.
+        """
+        slots = self._entry(self._stt, "stt", name)
+        async with self._slot(slots, admitted=True):
+            with engine_errors(name, "realtime transcription"):
+                return await run_in_thread(step, audio)
 
     async def chat_stream(self, name: str, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
         """Generate an answer with chat engine ``name``, piece by piece.
