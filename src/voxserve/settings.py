@@ -44,7 +44,7 @@ class DecodeSettings(BaseModel):
 
     workers: int = Field(2, ge=1)
     """Decodes that run at once (on the decode pool's threads, never the engines')."""
-    queue: int = Field(8, ge=0)
+    queue: int = Field(32, ge=0)
     """Decodes that may wait for a thread before new ones answer 429."""
     retry_after_seconds: int = Field(2, ge=1)
     """``Retry-After`` sent with that 429."""

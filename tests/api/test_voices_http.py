@@ -128,7 +128,11 @@ def test_preset_voices_cannot_be_deleted(live_server: LiveServer) -> None:
 
 def test_voice_limit_holds_under_concurrent_creates(tmp_path: Path) -> None:
     settings = Settings(
-        data_dir=tmp_path, host="127.0.0.1", port=0, limits={"max_custom_voices": 20}
+        data_dir=tmp_path,
+        host="127.0.0.1",
+        port=0,
+        limits={"max_custom_voices": 20},
+        decode={"queue": 32},  # every create is admitted: the limit, not admission, is tested
     )  # type: ignore[arg-type]
     sample = tone_wav(2.5)
 
