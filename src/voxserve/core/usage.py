@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from voxserve.core.ids import utcnow
 from voxserve.errors import NotFound, PaymentRequired, ValidationFailed, VoxError
@@ -78,6 +79,7 @@ class UsageService:
     def __init__(self, repo: UsageRepository, keys: KeyRepository) -> None:
         self._repo = repo
         self._keys = keys
+        self._settling: set[asyncio.Future[None]] = set()
 
     async def reserve(self, owner_id: str, credits: int) -> None:
         """Take ``credits`` from the owner's balance.
@@ -133,11 +135,20 @@ class UsageService:
             status = exc.status if isinstance(exc, VoxError) else 499 if gone else 500
             # A failure of ours costs nothing; a client that hung up pays for what it received.
             charged = min(meter.delivered_credits, credits) if gone else 0
-            await self.refund(owner_id, credits - charged)
+            await self._settle(self.refund(owner_id, credits - charged))
             raise
         finally:
             _mark_recorded()  # now, not in the shielded task: the request may end first
-            await asyncio.shield(self._record(owner_id, endpoint, meter, status, charged))
+            await self._settle(self._record(owner_id, endpoint, meter, status, charged))
+
+    async def _settle(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run bookkeeping to its end even if the request is cancelled again meanwhile (a client
+        that hangs up cancels its request at every later await): the work runs as its own task,
+        held here until done, since the event loop keeps only weak references to tasks."""
+        task = asyncio.ensure_future(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        await asyncio.shield(task)
 
     async def record_failure(
         self, owner_id: str, endpoint: str, status: int, engine: str | None = None
