@@ -77,6 +77,34 @@ class EngineSettings(BaseModel):
     voice_aliases: dict[str, str] = Field(default_factory=dict)
     """Extra hosted-voice aliases, e.g. ``{"alloy": "piper:en_US-joe-medium"}``; they override the
     built-in alias table."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where local engines run: ``auto`` (CUDA when a GPU is seen, else the CPU; an engine that
+    fails to load on CUDA falls back to the CPU), ``cpu`` or ``cuda`` (never falls back).
+    Engines whose library runs on the CPU only (Piper, espeak, Pocket TTS) stay there."""
+    devices: dict[str, Literal["auto", "cpu", "cuda"]] = Field(default_factory=dict)
+    """Per-engine device, by engine name or family, e.g. ``{"faster-whisper": "cuda",
+    "faster-whisper-tiny.en": "cpu", "llama-cpp": "cpu"}``; overrides ``device``."""
+    compute_types: dict[str, str] = Field(default_factory=dict)
+    """Per-engine CTranslate2 compute type, by engine name or family, e.g.
+    ``{"faster-whisper": "int8_float16"}`` (default ``int8`` on the CPU, ``float16`` on CUDA)."""
+
+    @model_validator(mode="after")
+    def _check_devices(self) -> EngineSettings:
+        if self.devices.get("pocket-tts") == "cuda":
+            raise ValueError(
+                "engines.devices: pocket-tts runs on the CPU only (its library places the model "
+                "there); leave it out or set it to cpu"
+            )
+        return self
+
+    def device_for(self, name: str, family: str) -> Literal["auto", "cpu", "cuda"]:
+        """The device for engine ``name`` of ``family``: its own entry, its family's, the
+        global ``device``."""
+        return self.devices.get(name) or self.devices.get(family) or self.device
+
+    def compute_type_for(self, name: str, family: str) -> str | None:
+        """The compute type set for engine ``name`` or its family (None: the device's default)."""
+        return self.compute_types.get(name) or self.compute_types.get(family)
 
 
 class RemoteBackend(BaseModel):

@@ -90,7 +90,10 @@ def _stt(settings: Settings) -> list[Engine]:
             )
 
         found.append(_remote(settings, "stt", stt, PooledSTTEngine))
-    found.extend(FasterWhisperEngine.discover(settings.resolved_models_dir))
+    for whisper in FasterWhisperEngine.discover(settings.resolved_models_dir):
+        whisper.device = settings.engines.device_for(whisper.name, "faster-whisper")
+        whisper.compute_type = settings.engines.compute_type_for(whisper.name, "faster-whisper")
+        found.append(whisper)
     # It holds the GIL while decoding: a worker process keeps the event loop free (#14 item 5).
     found.append(ProcessSTTEngine("voxserve.engines.pocketsphinx:PocketsphinxEngine"))
     return found
@@ -117,7 +120,9 @@ def _chat(settings: Settings) -> list[Engine]:
             )
 
         found.append(_remote(settings, "chat", chat, PooledChatEngine))
-    found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))
+    for llama in LlamaCppEngine.discover(settings.resolved_models_dir):
+        llama.device = settings.engines.device_for(llama.name, "llama-cpp")
+        found.append(llama)
     return found
 
 
