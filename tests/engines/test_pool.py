@@ -139,6 +139,20 @@ def test_a_stream_is_not_replayed_once_it_has_started() -> None:
     assert [b.in_flight for b in pool.backends] == [0, 0]
 
 
+def test_two_unreachable_backends_both_leave_the_rotation() -> None:
+    pool = _pool(1, 1, 1)
+
+    def call(name: str) -> str:
+        if name != "b2":
+            raise RemoteUnreachable("down")
+        return name
+
+    with pytest.raises(RemoteUnreachable):
+        pool.run(call)
+    assert [b.healthy for b in pool.backends] == [False, False, True]
+    assert _served(pool) == "b2"
+
+
 def test_a_failure_with_no_other_backend_answers_the_original_error() -> None:
     pool = _pool(1)
 

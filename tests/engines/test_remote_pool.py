@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -92,7 +93,7 @@ def test_a_pool_spreads_speech_and_survives_a_backend_dying(
     assert fakes[1].posts(SPEECH) == 1
     assert fakes[0].posts(SPEECH) + fakes[2].posts(SPEECH) == 8
     engine.check_health()
-    assert [b.healthy for b in engine.pool.backends] == [True, False, True]
+    assert [b["healthy"] for b in engine.backend_status()] == [True, False, True]
 
     fakes[1].revive()
     engine.check_health()
@@ -214,3 +215,33 @@ def test_openai_sdk_against_a_pool_of_two_fakes_one_dying_and_coming_back(
             assert time.monotonic() < deadline, "the revived backend never came back"
             transcribe()
         speak()
+
+
+def test_a_pool_short_of_healthy_servers_answers_429_with_retry_after(
+    settings: Settings, fakes: list[OpenAIStubServer]
+) -> None:
+    a, b = fakes[:2]
+    a.delay_seconds = 1.0
+    pooled = _settings(
+        settings,
+        stt_url=[{"url": a.base_url, "capacity": 1}, {"url": b.base_url, "capacity": 1}],
+        health_interval_seconds=0.05,
+    )
+    with run_server(pooled) as server, server.client() as client:
+        b.kill()
+        time.sleep(0.3)  # a few health checks: b is out, the pool holds one request at a time
+
+        def transcribe() -> httpx.Response:
+            files = {"file": ("a.wav", _tone_wav(), "audio/wav")}
+            return client.post(
+                "/v1/audio/transcriptions", data={"model": "remote-stt"}, files=files
+            )
+
+        with ThreadPoolExecutor(1) as thread:
+            first = thread.submit(transcribe)
+            time.sleep(0.4)  # the first holds a's only slot for a second
+            refused = transcribe()
+            assert first.result().status_code == 200
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == str(pooled.engines.retry_after_seconds)
+        assert a.posts(TRANSCRIBE) == 1

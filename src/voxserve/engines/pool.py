@@ -160,8 +160,10 @@ class BackendPool(Generic[E]):
             backend = self._retry_target(backend, exc)
             try:
                 items, first = self._first(call, backend)
-            except BaseException:
+            except BaseException as again:
                 self._release(backend)
+                if isinstance(again, RemoteUnreachable):
+                    self._mark(backend, healthy=False)
                 raise
         except BaseException:
             self._release(backend)

@@ -65,6 +65,10 @@ class _Pooled(Generic[R]):
         """Check every backend (see ``BackendPool.check_health``)."""
         self.pool.check_health()
 
+    def backend_status(self) -> list[dict[str, object]]:
+        """Per backend: url, healthy, in_flight, capacity (for readiness and metrics)."""
+        return self.pool.status()
+
     def _pooled_caps(self, caps: Any) -> Any:
         # Rebuilt only when the backend's own capabilities change (they are compared often).
         cached = self._caps
