@@ -114,8 +114,8 @@ class RemoteBackend(BaseModel):
     """Base URL, e.g. ``http://gpu1:8000/v1``."""
     capacity: int = Field(4, ge=1)
     """Requests this server runs at once; more go to other servers or wait."""
-    api_key: str | None = None
-    """Bearer key for this server (default: ``remote.api_key``)."""
+    api_key: str | None = Field(None, repr=False)
+    """Bearer key for this server (default: ``remote.api_key``); kept out of reprs and logs."""
 
 
 RemoteKind = Literal["tts", "stt", "chat"]
