@@ -221,7 +221,7 @@ def test_a_pool_short_of_healthy_servers_answers_429_with_retry_after(
     settings: Settings, fakes: list[OpenAIStubServer]
 ) -> None:
     a, b = fakes[:2]
-    a.delay_seconds = 1.0
+    a.delay_seconds = 1.5
     pooled = _settings(
         settings,
         stt_url=[{"url": a.base_url, "capacity": 1}, {"url": b.base_url, "capacity": 1}],
@@ -229,7 +229,7 @@ def test_a_pool_short_of_healthy_servers_answers_429_with_retry_after(
     )
     with run_server(pooled) as server, server.client() as client:
         b.kill()
-        time.sleep(0.3)  # a few health checks: b is out, the pool holds one request at a time
+        time.sleep(0.2)  # health checks take b out (a request that found it dead would too)
 
         def transcribe() -> httpx.Response:
             files = {"file": ("a.wav", _tone_wav(), "audio/wav")}
@@ -239,7 +239,10 @@ def test_a_pool_short_of_healthy_servers_answers_429_with_retry_after(
 
         with ThreadPoolExecutor(1) as thread:
             first = thread.submit(transcribe)
-            time.sleep(0.4)  # the first holds a's only slot for a second
+            deadline = time.monotonic() + 10
+            while not a.posts(TRANSCRIBE):  # the first holds a's only slot
+                assert time.monotonic() < deadline, "the first request never reached a"
+                time.sleep(0.01)
             refused = transcribe()
             assert first.result().status_code == 200
         assert refused.status_code == 429, refused.text
