@@ -108,7 +108,7 @@ def test_requests_in_flight_spread_over_the_backends_by_capacity(
     settings: Settings, fakes: list[OpenAIStubServer]
 ) -> None:
     for fake in fakes[:2]:
-        fake.delay_seconds = 0.3
+        fake.delay_seconds = 0.8  # all four in flight at once, even on a loaded machine
     urls = [{"url": fakes[0].base_url, "capacity": 1}, {"url": fakes[1].base_url, "capacity": 3}]
     engine = _engine(_settings(settings, stt_url=urls), "remote-stt")
     assert isinstance(engine, PooledSTTEngine)
