@@ -7,10 +7,12 @@ double underscore, e.g. ``VOXSERVE_LIMITS__MAX_CUSTOM_VOICES=50``.
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,13 +77,63 @@ class EngineSettings(BaseModel):
     voice_aliases: dict[str, str] = Field(default_factory=dict)
     """Extra hosted-voice aliases, e.g. ``{"alloy": "piper:en_US-joe-medium"}``; they override the
     built-in alias table."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where local engines run: ``auto`` (CUDA when a GPU is seen, else the CPU; an engine that
+    fails to load on CUDA falls back to the CPU), ``cpu`` or ``cuda`` (never falls back).
+    Engines whose library runs on the CPU only (Piper, espeak, Pocket TTS) stay there."""
+    devices: dict[str, Literal["auto", "cpu", "cuda"]] = Field(default_factory=dict)
+    """Per-engine device, by engine name or family, e.g. ``{"faster-whisper": "cuda",
+    "faster-whisper-tiny.en": "cpu", "llama-cpp": "cpu"}``; overrides ``device``."""
+    compute_types: dict[str, str] = Field(default_factory=dict)
+    """Per-engine CTranslate2 compute type, by engine name or family, e.g.
+    ``{"faster-whisper": "int8_float16"}`` (default ``int8`` on the CPU, ``float16`` on CUDA)."""
+
+    @model_validator(mode="after")
+    def _check_devices(self) -> EngineSettings:
+        if self.devices.get("pocket-tts") == "cuda":
+            raise ValueError(
+                "engines.devices: pocket-tts runs on the CPU only (its library places the model "
+                "there); leave it out or set it to cpu"
+            )
+        return self
+
+    def device_for(self, name: str, family: str) -> Literal["auto", "cpu", "cuda"]:
+        """The device for engine ``name`` of ``family``: its own entry, its family's, the
+        global ``device``."""
+        return self.devices.get(name) or self.devices.get(family) or self.device
+
+    def compute_type_for(self, name: str, family: str) -> str | None:
+        """The compute type set for engine ``name`` or its family (None: the device's default)."""
+        return self.compute_types.get(name) or self.compute_types.get(family)
+
+
+class RemoteBackend(BaseModel):
+    """One server of a pool (an entry of a ``*_url`` list)."""
+
+    url: str
+    """Base URL, e.g. ``http://gpu1:8000/v1``."""
+    capacity: int = Field(4, ge=1)
+    """Requests this server runs at once; more go to other servers or wait."""
+    api_key: str | None = Field(None, repr=False)
+    """Bearer key for this server (default: ``remote.api_key``); kept out of reprs and logs."""
+
+
+RemoteKind = Literal["tts", "stt", "chat"]
+RemoteURLs = str | list[str | RemoteBackend] | None
+"""A single base URL, or a pool: a list of URLs or of ``{url, capacity, api_key}`` objects."""
 
 
 class RemoteSettings(BaseModel):
-    """OpenAI-compatible servers that voxserve forwards to (vLLM, vLLM-Omni, llama.cpp, Ollama)."""
+    """OpenAI-compatible servers that voxserve forwards to (vLLM, vLLM-Omni, llama.cpp, Ollama).
 
-    tts_url: str | None = None
-    """Base URL (``http://gpu:8000/v1``) of a remote ``/audio/speech`` server."""
+    Each ``*_url`` takes one base URL, or a JSON list of them (or of ``{url, capacity,
+    api_key}`` objects) for a pool: requests go to the server with the fewest in flight, a
+    failing server leaves the pool until its health check passes again, and a refused
+    connection or a 503 is retried once on another server."""
+
+    tts_url: RemoteURLs = None
+    """Base URL (``http://gpu:8000/v1``) of a remote ``/audio/speech`` server, or a pool of them
+    (``["http://gpu1:8000/v1", {"url": "http://gpu2:8000/v1", "capacity": 8}]``)."""
     tts_model: str | None = None
     """Model name sent to the remote speech server."""
     tts_voices: list[str] = Field(default_factory=list)
@@ -91,11 +143,11 @@ class RemoteSettings(BaseModel):
     """The remote speech server clones from ``ref_audio`` (vLLM-Omni serving Voxtral does)."""
     tts_sample_rate: int = Field(24000, gt=0)
     """Rate of the remote server's 16-bit ``pcm`` output."""
-    stt_url: str | None = None
-    """Base URL of a remote ``/audio/transcriptions`` server."""
+    stt_url: RemoteURLs = None
+    """Base URL of a remote ``/audio/transcriptions`` server, or a pool of them."""
     stt_model: str | None = None
-    chat_url: str | None = None
-    """Base URL of a remote ``/chat/completions`` server."""
+    chat_url: RemoteURLs = None
+    """Base URL of a remote ``/chat/completions`` server, or a pool of them."""
     chat_model: str | None = None
     chat_context_length: int = Field(32768, gt=0)
     """Context window of the remote chat model (to refuse over-long conversations early)."""
@@ -104,6 +156,36 @@ class RemoteSettings(BaseModel):
     api_key: str | None = None
     """Bearer key sent to the remote servers."""
     timeout_seconds: float = Field(300.0, gt=0)
+    health_interval_seconds: float = Field(10.0, gt=0)
+    """How often each server of a pool is checked (``GET {url}/models``)."""
+    health_timeout_seconds: float = Field(2.0, gt=0)
+    """A health check slower than this counts as a failure."""
+
+    @field_validator("tts_url", "stt_url", "chat_url", mode="before")
+    @classmethod
+    def _decode_pool(cls, value: object) -> object:
+        # A JSON list in a plain string (a config file, a constructor) is a pool too.
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is neither a URL nor a JSON list of them") from None
+        if isinstance(value, list) and not value:
+            raise ValueError("a pool needs at least one server")
+        return value
+
+    def backends(self, kind: RemoteKind) -> list[RemoteBackend] | None:
+        """The pool configured for ``kind``: None for no URL or a single URL string (one plain
+        remote engine, as before pools), else one ``RemoteBackend`` per entry."""
+        value = {"tts": self.tts_url, "stt": self.stt_url, "chat": self.chat_url}[kind]
+        if value is None or isinstance(value, str):
+            return None
+        return [
+            RemoteBackend(url=entry)
+            if isinstance(entry, str)
+            else RemoteBackend.model_validate(entry)
+            for entry in value
+        ]
 
 
 class FetchSettings(BaseModel):

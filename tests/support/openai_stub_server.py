@@ -1,4 +1,4 @@
-"""A test double of an OpenAI-compatible server (vLLM / vLLM-Omni shape) for the remote engines.
+"""A fake OpenAI-compatible server (vLLM / vLLM-Omni shape), a test double for the remote engines.
 
 It is a real HTTP server on 127.0.0.1 (a free port) in a background thread, so the engines are
 exercised through their actual ``httpx`` code path: streaming bodies, chunked transfer,
@@ -9,15 +9,21 @@ chat answers describe what the request contained. Every request is recorded for 
         engine = RemoteChatEngine(stub.base_url, "m")
         ...
         assert stub.requests[-1].json["model"] == "m"
+
+For pools, several run at once; ``kill`` makes one die as a crashed server would (refused
+connections, kept-alive ones dropped) and ``revive`` brings it back on the same port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import socket
 import struct
 import threading
+import time
 import wave
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -83,18 +89,40 @@ class OpenAIStubServer:
         self.requests: list[RecordedRequest] = []
         self.stream_error_after: int | None = None
         """Chat: after this many deltas, send an ``error`` event instead of the rest."""
+        self.delay_seconds = 0.0
+        """Wait this long before answering each POST (to keep requests in flight)."""
         self._failures: dict[str, _Failure] = {}
         self._lock = threading.Lock()
         self._httpd = _StubHTTPServer(("127.0.0.1", 0), _Handler, self)
+        self._port = int(self._httpd.server_address[1])
+        self._thread = self._serving_thread()
+        self._running = False
+
+    def _serving_thread(self) -> threading.Thread:
         # A short poll interval keeps ``stop`` (and so each test's teardown) quick.
-        self._thread = threading.Thread(
+        return threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    def posts(self, path: str) -> int:
+        """How many POSTs to ``path`` this server received."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.method == "POST" and r.path == path)
+
+    def kill(self) -> None:
+        """Die like a crashed server: stop listening and drop every open connection."""
+        self.stop()
+        self._httpd.drop_connections()
+
+    def revive(self) -> None:
+        """Listen again on the same port (after ``kill``)."""
+        self._httpd = _StubHTTPServer(("127.0.0.1", self._port), _Handler, self)
+        self._thread = self._serving_thread()
+        self.start()
 
     def fail(self, path: str, status: int, message: str = "stub failure") -> None:
         """Answer the next request to ``path`` (``/v1/chat/completions``) with an error."""
@@ -116,9 +144,13 @@ class OpenAIStubServer:
 
     def start(self) -> OpenAIStubServer:
         self._thread.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -136,6 +168,26 @@ class _StubHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type, stub: OpenAIStubServer) -> None:
         super().__init__(address, handler)
         self.stub = stub
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        with self._connections_lock:
+            self._connections.add(conn)
+        return conn, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for conn in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up early (a cancelled stream) are expected; stay quiet."""
@@ -143,6 +195,9 @@ class _StubHTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """Headers and body go out in separate writes: with Nagle's algorithm and the client's
+    delayed ACK, every answer would wait ~40 ms."""
     server: _StubHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -154,12 +209,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if recorded.path == "/v1/audio/voices" and self.server.stub.voices is not None:
             self._send_json(200, {"voices": self.server.stub.voices, "uploaded_voices": []})
+        elif recorded.path == "/v1/models":
+            model = {"id": "fake-model", "object": "model", "owned_by": "fake"}
+            self._send_json(200, {"object": "list", "data": [model]})
         else:
             self._send_json(404, {"detail": "Not Found"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         recorded = self._record(self.rfile.read(length))
+        if self.server.stub.delay_seconds:
+            time.sleep(self.server.stub.delay_seconds)
         if self._answer_failure(recorded.path):
             return
         routes = {

@@ -81,6 +81,7 @@ def create_app(
             jobs = (
                 run_cleanup(services),
                 services.engines.run_unloader(),
+                services.engines.run_health_checks(settings.remote.health_interval_seconds),
                 services.engines.preload(engines_to_preload(settings)),
             )
             for job in jobs:

@@ -1,4 +1,4 @@
-"""faster-whisper: Whisper on CTranslate2, int8 on the CPU.
+"""faster-whisper: Whisper on CTranslate2, int8 on the CPU or float16 on CUDA (``engines.device``).
 
 One engine per model folder ``<models_dir>/faster-whisper-<size>/`` in the hub's conversion
 layout (``model.bin``, ``config.json``, ``tokenizer.json``, ``vocabulary.txt`` or ``.json``).
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxserve.audio.types import AudioClip
+from voxserve.engines.device import Device, DeviceChoice, choose_device
 from voxserve.engines.protocol import (
     Segment,
     STTCapabilities,
@@ -40,6 +42,8 @@ tokens (English-only models have one fewer); we decide the same way without load
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 PULL_HINT = "voxserve models pull faster-whisper-base"
 
+log = logging.getLogger(__name__)
+
 
 class FasterWhisperEngine:
     """Speech-to-text with one faster-whisper model folder.
@@ -49,6 +53,9 @@ class FasterWhisperEngine:
         cpu_threads: CTranslate2 intra-op threads (0: its default).
         beam_size: beam search width (faster-whisper's default is 5).
         vad_filter: skip non-speech with the bundled Silero VAD before decoding.
+        device: ``cpu``, ``cuda`` or ``auto`` (CUDA when CTranslate2 sees a GPU).
+        compute_type: CTranslate2 compute type instead of the device's default (``int8`` on
+            the CPU, ``float16`` on CUDA).
     """
 
     def __init__(
@@ -58,6 +65,8 @@ class FasterWhisperEngine:
         cpu_threads: int = 0,
         beam_size: int = 5,
         vad_filter: bool = True,
+        device: Device = "cpu",
+        compute_type: str | None = None,
     ) -> None:
         if not model_dir.name.startswith(PREFIX) or model_dir.name == PREFIX:
             raise ValueError(f"a faster-whisper model folder is named {PREFIX}<size>")
@@ -67,6 +76,10 @@ class FasterWhisperEngine:
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
         self.vad_filter = vad_filter
+        self.device: Device = device
+        self.compute_type = compute_type
+        self.placement: DeviceChoice | None = None
+        """Where the model loaded (device and compute type); None until it has."""
         self._model: WhisperModel | None = None
         self._languages: tuple[str, ...] | None = None
 
@@ -106,19 +119,32 @@ class FasterWhisperEngine:
         # Imported here so that discovering engines stays cheap for a server that never uses them.
         from faster_whisper import WhisperModel
 
+        choice = choose_device(self.device, self.compute_type)
+        self._model, self.placement = self._open(WhisperModel, choice)
+
+    def _open(
+        self, model_class: type[WhisperModel], choice: DeviceChoice
+    ) -> tuple[WhisperModel, DeviceChoice]:
+        """Load on ``choice``, or on its CPU fallback when CUDA fails under ``auto``."""
         try:
-            self._model = WhisperModel(
+            model = model_class(
                 str(self.model_dir),
-                device="cpu",
-                compute_type="int8",
+                device=choice.device,
+                compute_type=choice.compute_type,
                 cpu_threads=self.cpu_threads,
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise EngineFailure(f"{self.name} could not load its weights") from exc
+            if choice.fallback is None:
+                where = f"on {choice.device} ({choice.compute_type})"
+                raise EngineFailure(f"{self.name} could not load its weights {where}") from exc
+            log.warning("%s could not load on CUDA (%s); using the CPU", self.name, exc)
+            return self._open(model_class, choice.fallback)
+        return model, choice
 
     def unload(self) -> None:
         self._model = None
+        self.placement = None
 
     def open_stream(self, options: TranscriptionOptions) -> STTStream:
         """A realtime stream (LocalAgreement over greedy decodes: beam 1, no temperature

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from voxserve.engines.device import Device, gpu_layers
 from voxserve.engines.protocol import ChatCapabilities, ChatDelta, ChatRequest
 from voxserve.errors import EngineFailure, InvalidRequest, Unsupported
 
@@ -35,12 +36,16 @@ class LlamaCppEngine:
         model_name: str | None = None,
         n_ctx: int = 4096,
         n_threads: int = 2,
+        device: Device = "cpu",
     ) -> None:
         self.model_path = Path(model_path)
         self.model_name = model_name or self.model_path.parent.name
         self.name = self.model_name
         """Engines are named for their model (one per GGUF folder), so ``model`` selects one."""
         self.n_threads = n_threads
+        self.device: Device = device
+        """``cpu``: no layers on a GPU; ``cuda``: all of them; ``auto``: all when this
+        llama-cpp-python build can offload."""
         train_ctx = gguf_context_length(self.model_path)
         self.context_length = min(n_ctx, train_ctx) if train_ctx else n_ctx
         """``n_ctx`` capped by the context the model was trained for."""
@@ -79,15 +84,20 @@ class LlamaCppEngine:
 
     def load(self) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, llama_supports_gpu_offload
             from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
         except ImportError as exc:
             raise Unsupported(_INSTALL_HINT) from exc
+        try:
+            layers = gpu_layers(self.device, bool(llama_supports_gpu_offload()))
+        except ValueError as exc:  # cuda asked for, a CPU-only build installed
+            raise Unsupported(f"{self.model_name}: {exc}.") from exc
         try:
             llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.context_length,
                 n_threads=self.n_threads,
+                n_gpu_layers=layers,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.guards import SlotStream, engine_errors, guarded
 from voxserve.engines.handles import ChatHandle, EngineHandle, EngineKind, STTHandle, TTSHandle
+from voxserve.engines.pool import HealthChecked
 from voxserve.engines.protocol import (
     ChatDelta,
     ChatEngine,
@@ -347,6 +348,18 @@ class EngineManager:
         while True:
             await asyncio.sleep(interval)
             await self.unload_idle()
+
+    async def run_health_checks(self, interval: float) -> None:
+        """Check the backends of every pooled engine (``HealthChecked``) every ``interval``
+        seconds, in worker threads, forever (run as a task; cancel it to stop). Returns at
+        once when no engine has backends to check."""
+        checked = [s.engine for s in self._all() if isinstance(s.engine, HealthChecked)]
+        if not checked:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            for engine in checked:
+                await run_in_thread(engine.check_health)
 
     async def close(self) -> None:
         """Refuse new work and unload every engine. Call once the server has stopped serving;

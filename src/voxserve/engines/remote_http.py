@@ -6,7 +6,8 @@ transport problem becomes a ``voxserve.errors`` error here, so the engines never
 exceptions, remote stack traces or response bodies:
 
     EngineFailure                 the remote answered an error status, or the exchange broke
-    └── RemoteUnreachable (503)   nothing answers at the base URL (refused, DNS, connect timeout)
+    └── RemoteUnreachable (503)   nothing answers at the base URL (refused, DNS, connect timeout,
+                                  or the connection closed before any answer)
 """
 
 from __future__ import annotations
@@ -104,8 +105,10 @@ class RemoteServer:
             RemoteStatusError: the remote answered a 4xx or 5xx status.
             EngineFailure: the exchange broke or timed out.
         """
+        answered = False
         try:
             with self.client.stream(method, path, **kwargs) as response:
+                answered = True
                 if response.is_error:
                     raise self._status_error(response)
                 yield response
@@ -116,6 +119,12 @@ class RemoteServer:
         except httpx.TimeoutException as exc:
             raise EngineFailure(f"The remote server at {self.base_url} timed out.") from exc
         except httpx.HTTPError as exc:
+            if not answered and isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+                # It went away before answering (a kept-alive connection to a server that died):
+                # as unreachable as a refused connection, and as safe to try elsewhere.
+                raise RemoteUnreachable(
+                    f"The remote server at {self.base_url} closed the connection unanswered."
+                ) from exc
             raise EngineFailure(
                 f"The connection to the remote server at {self.base_url} broke."
             ) from exc
