@@ -49,3 +49,5 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO (remote engine calls, pool health checks): noise at our INFO.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
