@@ -75,6 +75,9 @@ class EngineSettings(BaseModel):
     voice_aliases: dict[str, str] = Field(default_factory=dict)
     """Extra hosted-voice aliases, e.g. ``{"alloy": "piper:en_US-joe-medium"}``; they override the
     built-in alias table."""
+    models_rescan_seconds: float = Field(2.0, ge=0)
+    """How often the models folder is looked at for models pulled, copied or removed while the
+    server runs (a few ``stat`` calls; 0: read it at start only)."""
 
 
 class RemoteSettings(BaseModel):
