@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
@@ -11,9 +10,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from voxserve.errors import VoxError
-from voxserve.models.catalog import find, list_models
+from voxserve.models.catalog import CatalogEntry, find, list_models
 from voxserve.models.layout import remove
-from voxserve.models.pull import pull
+from voxserve.models.pull import HubOptions, pull
 from voxserve.settings import Settings
 
 app = typer.Typer(help="Manage the models folder (VOXSERVE_MODELS_DIR).", no_args_is_help=True)
@@ -38,12 +37,24 @@ def list_command() -> None:
 def pull_command(
     name: str,
     force: Annotated[bool, typer.Option(help="Download again even when present.")] = False,
+    offline: Annotated[
+        bool, typer.Option(help="Use the Hugging Face cache only (like HF_HUB_OFFLINE=1).")
+    ] = False,
 ) -> None:
-    """Download a known model from the model hub (resumable, checksummed)."""
+    """Download a known model from the Hugging Face hub (through its cache; checksummed).
+
+    HF_TOKEN authorises gated models, HF_ENDPOINT (or VOXSERVE_HUB_URL) names a mirror, and a
+    model already in the Hugging Face cache is linked into the models folder, not downloaded."""
     entry = find(name)
     if entry is None:
         typer.echo(f"error: unknown model '{name}'; see `voxserve models list`", err=True)
         raise typer.Exit(1)
+    if not install(entry, force=force, hub=HubOptions(offline=offline)):
+        raise typer.Exit(1)
+
+
+def install(entry: CatalogEntry, *, force: bool = False, hub: HubOptions | None = None) -> bool:
+    """Pull ``entry`` into the models folder with a progress bar; False (reported) on failure."""
     folder = Settings().resolved_models_dir
     with Progress(
         "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn()
@@ -56,13 +67,14 @@ def pull_command(
             bar.update(tasks[dest], completed=done, total=total)  # type: ignore[arg-type]
 
         try:
-            installed = asyncio.run(pull(entry, folder, on_progress=on_progress, force=force))
+            installed = pull(entry, folder, hub=hub, on_progress=on_progress, force=force)
         except VoxError as exc:
             typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(1) from None
+            return False
     typer.echo(f"installed {installed.name} in {installed.path}")
     if entry.extra:
         typer.echo(f"this model needs: pip install 'voxserve[{entry.extra}]'")
+    return True
 
 
 @app.command("rm")
