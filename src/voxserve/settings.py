@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     PostgreSQL: ``postgresql+asyncpg://user:pass@host/db``."""
     models_dir: Path | None = None
     """The models folder (``<data_dir>/models`` when unset)."""
+    pull_recommended: bool | None = None
+    """Whether ``scripts/serve`` (``voxserve models recommend --if-missing``) pulls the
+    recommended models (a Piper voice, faster-whisper base) when they are missing: true pulls
+    without asking, false never offers; unset asks on a terminal and skips otherwise."""
     blob_dir: Path | None = None
     """Blob store folder (``<data_dir>/blobs`` when unset)."""
     host: str = "127.0.0.1"
