@@ -108,7 +108,7 @@ async def _engine_manager(
     manager = await run_in_thread(EngineManager, found, settings.engines)
     if engines is not None:
         return manager, None
-    return manager, ModelsFolder(manager, settings.resolved_models_dir, found)
+    return manager, ModelsFolder(manager, settings, found)
 
 
 async def follow_models_folder(services: Services) -> None:

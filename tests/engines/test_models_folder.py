@@ -74,7 +74,7 @@ async def test_refresh_adds_keeps_replaces_and_removes(tmp_path: Path, voice_con
     settings = Settings(data_dir=tmp_path, models_dir=models)
     found = discover_engines(settings)
     manager = EngineManager(found, EngineSettings())
-    folder = ModelsFolder(manager, models, found)
+    folder = ModelsFolder(manager, settings, found)
     assert "piper" not in [h.name for h in manager.tts_handles()]
 
     add_voice(models, voice_config)
@@ -110,7 +110,7 @@ async def test_engines_not_from_the_folder_stay_put(tmp_path: Path, voice_config
     remote_like = FakeTTSEngine()  # stands for a remote engine: first, and never rediscovered
     engines = [remote_like, EspeakEngine()]
     manager = EngineManager(engines, EngineSettings())
-    folder = ModelsFolder(manager, tmp_path, engines)
+    folder = ModelsFolder(manager, Settings(data_dir=tmp_path, models_dir=tmp_path), engines)
     add_voice(tmp_path, voice_config)
     await folder.refresh()
     assert [h.name for h in manager.tts_handles()] == ["fake-tts", "piper", "espeak"]
@@ -119,4 +119,4 @@ async def test_engines_not_from_the_folder_stay_put(tmp_path: Path, voice_config
 
 async def test_run_returns_at_once_when_rescanning_is_off(tmp_path: Path) -> None:
     manager = EngineManager([], EngineSettings())
-    await ModelsFolder(manager, tmp_path, []).run(0)
+    await ModelsFolder(manager, Settings(data_dir=tmp_path), []).run(0)

@@ -43,8 +43,6 @@ def engines_to_preload(settings: Settings) -> list[str]:
 
 def _tts(settings: Settings) -> list[Engine]:
     from voxserve.engines.espeak import EspeakEngine
-    from voxserve.engines.piper import PiperEngine
-    from voxserve.engines.pocket_tts import PocketTTSEngine
 
     found: list[Engine] = []
     remote = settings.remote
@@ -63,18 +61,12 @@ def _tts(settings: Settings) -> list[Engine]:
                 cloning=remote.tts_cloning,
             )
         )
-    pocket = PocketTTSEngine.discover(settings.resolved_models_dir)
-    if pocket is not None:
-        found.append(pocket)
-    piper = PiperEngine.discover(settings.resolved_models_dir)
-    if piper is not None:
-        found.append(piper)
+    found.extend(_folder_tts(settings))
     found.append(EspeakEngine())
     return found
 
 
 def _stt(settings: Settings) -> list[Engine]:
-    from voxserve.engines.faster_whisper import FasterWhisperEngine
     from voxserve.engines.worker_process import ProcessSTTEngine
 
     found: list[Engine] = []
@@ -90,15 +82,13 @@ def _stt(settings: Settings) -> list[Engine]:
                 timeout=remote.timeout_seconds,
             )
         )
-    found.extend(FasterWhisperEngine.discover(settings.resolved_models_dir))
+    found.extend(_folder_stt(settings))
     # It holds the GIL while decoding: a worker process keeps the event loop free (#14 item 5).
     found.append(ProcessSTTEngine("voxserve.engines.pocketsphinx:PocketsphinxEngine"))
     return found
 
 
 def _chat(settings: Settings) -> list[Engine]:
-    from voxserve.engines.llama_cpp import LlamaCppEngine
-
     found: list[Engine] = []
     remote = settings.remote
     if remote.chat_url:
@@ -114,7 +104,7 @@ def _chat(settings: Settings) -> list[Engine]:
                 context_length=remote.chat_context_length,
             )
         )
-    found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))
+    found.extend(_folder_chat(settings))
     return found
 
 
@@ -153,20 +143,36 @@ def tree_signature(folder: Path) -> FileSignature:
     return tuple(sorted(found))
 
 
-def folder_engines(models_dir: Path) -> list[Engine]:
-    """The engines whose weights are in ``models_dir`` (every kind), as discovery finds them."""
-    from voxserve.engines.faster_whisper import FasterWhisperEngine
-    from voxserve.engines.llama_cpp import LlamaCppEngine
+def folder_engines(settings: Settings) -> list[Engine]:
+    """The engines whose weights are in the models folder (every kind), as discovery finds
+    them; the same functions serve ``discover_engines`` and every rescan."""
+    return [*_folder_tts(settings), *_folder_stt(settings), *_folder_chat(settings)]
+
+
+def _folder_tts(settings: Settings) -> list[Engine]:
     from voxserve.engines.piper import PiperEngine
     from voxserve.engines.pocket_tts import PocketTTSEngine
 
     found: list[Engine] = []
-    for single in (PocketTTSEngine.discover(models_dir), PiperEngine.discover(models_dir)):
-        if single is not None:
-            found.append(single)
-    found.extend(FasterWhisperEngine.discover(models_dir))
-    found.extend(LlamaCppEngine.discover(models_dir))
+    pocket = PocketTTSEngine.discover(settings.resolved_models_dir)
+    if pocket is not None:
+        found.append(pocket)
+    piper = PiperEngine.discover(settings.resolved_models_dir)
+    if piper is not None:
+        found.append(piper)
     return found
+
+
+def _folder_stt(settings: Settings) -> list[Engine]:
+    from voxserve.engines.faster_whisper import FasterWhisperEngine
+
+    return list(FasterWhisperEngine.discover(settings.resolved_models_dir))
+
+
+def _folder_chat(settings: Settings) -> list[Engine]:
+    from voxserve.engines.llama_cpp import LlamaCppEngine
+
+    return list(LlamaCppEngine.discover(settings.resolved_models_dir))
 
 
 def is_folder_engine(engine: object) -> bool:
@@ -211,13 +217,16 @@ class ModelsFolder:
 
     Args:
         manager: the manager to update.
-        models_dir: the models folder.
+        settings: the configuration discovery reads (the models folder, engine options).
         engines: what the manager was built with (the discovered engines, in order).
     """
 
-    def __init__(self, manager: EngineManager, models_dir: Path, engines: Sequence[Engine]) -> None:
+    def __init__(
+        self, manager: EngineManager, settings: Settings, engines: Sequence[Engine]
+    ) -> None:
         self._manager = manager
-        self._dir = models_dir
+        self._settings = settings
+        self._dir = settings.resolved_models_dir
         self._fixed = [engine for engine in engines if not is_folder_engine(engine)]
         self._signature: FileSignature | None = None
         """None until the first refresh, which always rediscovers (cheap: files only)."""
@@ -265,7 +274,7 @@ class ModelsFolder:
             return None
         self._signature = signature
         served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
-        for engine in folder_engines(self._dir):
+        for engine in folder_engines(self._settings):
             own = self._own_signature(engine)
             previous = self._served.get(_key(engine))
             if previous is not None and previous[1] == own:
