@@ -215,7 +215,8 @@ def _translate(exc: Exception, repo: str, remote: RemoteFile, options: HubOption
     if isinstance(exc, hub_errors.RemoteEntryNotFoundError | hub_errors.RevisionNotFoundError):
         return NotFound(f"{where} is not on the hub (HTTP 404).")
     if isinstance(exc, hub_errors.LocalEntryNotFoundError):
-        how = "offline" if options.offline else f"{options.endpoint} is not reachable"
+        offline = options.offline or huggingface_hub.constants.HF_HUB_OFFLINE
+        how = "offline" if offline else f"{options.endpoint} is not reachable"
         return DownloadFailed(f"{where} is not in the Hugging Face cache and {how}.")
     return DownloadFailed(f"{remote.dest}: {type(exc).__name__}: {exc}")
 
