@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
@@ -28,7 +28,7 @@ from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.registry import Engine, discover_engines
+from voxserve.engines.registry import Engine, ModelsFolder, discover_engines
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
@@ -65,6 +65,8 @@ class Services:
     """Realtime speech sessions (Mistral's WebSocket)."""
     client_tokens: ClientTokenService
     """Browser tokens for realtime sockets."""
+    models_folder: ModelsFolder | None = None
+    """Follows the models folder while serving (None when the engines were given, not found)."""
 
 
 @asynccontextmanager
@@ -88,18 +90,31 @@ async def open_services(
             storage = await stack.enter_async_context(
                 open_storage(settings.resolved_database_url, settings.resolved_blob_dir)
             )
-        manager = await _engine_manager(settings, engines)
+        manager, folder = await _engine_manager(settings, engines)
         stack.push_async_callback(manager.close)
-        yield await _build(settings, storage, manager)
+        services = await _build(settings, storage, manager)
+        yield replace(services, models_folder=folder)
 
 
-async def _engine_manager(settings: Settings, engines: Sequence[Engine] | None) -> EngineManager:
+async def _engine_manager(
+    settings: Settings, engines: Sequence[Engine] | None
+) -> tuple[EngineManager, ModelsFolder | None]:
     """Discovery reads the models folder, and registering takes each engine's first handle
-    (``capabilities()`` may read files): both run off the event loop."""
+    (``capabilities()`` may read files): both run off the event loop. Discovered engines follow
+    the models folder; given ones (tests' fakes) stay as given."""
     found = (
         list(engines) if engines is not None else await run_in_thread(discover_engines, settings)
     )
-    return await run_in_thread(EngineManager, found, settings.engines)
+    manager = await run_in_thread(EngineManager, found, settings.engines)
+    if engines is not None:
+        return manager, None
+    return manager, ModelsFolder(manager, settings, found)
+
+
+async def follow_models_folder(services: Services) -> None:
+    """Keep the served engines in step with the models folder until cancelled (a server job)."""
+    if services.models_folder is not None:
+        await services.models_folder.run(services.settings.engines.models_rescan_seconds)
 
 
 def catalogue_names() -> dict[str, Kind]:

@@ -87,6 +87,9 @@ class EngineSettings(BaseModel):
     compute_types: dict[str, str] = Field(default_factory=dict)
     """Per-engine CTranslate2 compute type, by engine name or family, e.g.
     ``{"faster-whisper": "int8_float16"}`` (default ``int8`` on the CPU, ``float16`` on CUDA)."""
+    models_rescan_seconds: float = Field(2.0, ge=0)
+    """How often the models folder is looked at for models pulled, copied or removed while the
+    server runs (a few ``stat`` calls; 0: read it at start only)."""
 
     @model_validator(mode="after")
     def _check_devices(self) -> EngineSettings:
@@ -271,6 +274,10 @@ class Settings(BaseSettings):
     PostgreSQL: ``postgresql+asyncpg://user:pass@host/db``."""
     models_dir: Path | None = None
     """The models folder (``<data_dir>/models`` when unset)."""
+    pull_recommended: bool | None = None
+    """Whether ``scripts/serve`` (``voxserve models recommend --if-missing``) pulls the
+    recommended models (a Piper voice, faster-whisper base) when they are missing: true pulls
+    without asking, false never offers; unset asks on a terminal and skips otherwise."""
     blob_dir: Path | None = None
     """Blob store folder (``<data_dir>/blobs`` when unset)."""
     host: str = "127.0.0.1"

@@ -552,3 +552,65 @@ async def test_a_cancelled_call_waits_for_its_thread_then_times_out() -> None:
             await run_in_thread(slow)
     assert finished.is_set()  # the thread was not abandoned while still running
     assert time.monotonic() - start >= 0.2
+
+
+# ---------------------------------------------------------------- changing the engine set
+
+
+def named(engine: CountingTTS, name: str) -> CountingTTS:
+    engine.name = name  # type: ignore[misc]
+    return engine
+
+
+async def test_update_engines_adds_in_order_and_keeps_the_served_ones() -> None:
+    kept, added = named(CountingTTS(), "kept"), named(CountingTTS(), "added")
+    manager = make_manager(kept)
+    await collect(manager.stream_tts("kept", SynthesisRequest(TEXT)))
+    changes = await manager.update_engines([added, kept])
+    assert (changes.added, changes.removed) == (("added",), ())
+    assert [h.name for h in manager.tts_handles()] == ["added", "kept"]
+    assert kept.loaded and kept.loads == 1  # the same object, still loaded
+    assert not added.loaded  # new engines load on first use
+    await collect(manager.stream_tts("added", SynthesisRequest(TEXT)))
+    assert added.loads == 1
+    assert not await manager.update_engines([added, kept])
+
+
+async def test_a_removed_engine_leaves_lookups_at_once_and_unloads_when_idle() -> None:
+    gone, stays = named(CountingTTS(delay=0.01), "gone"), named(CountingTTS(), "stays")
+    manager = EngineManager([gone, stays], EngineSettings(idle_unload_seconds=0))
+    async with aclosing(manager.stream_tts("gone", SynthesisRequest(LONG_TEXT))) as stream:
+        await anext(stream)
+        changes = await manager.update_engines([stays])
+        assert changes.removed == ("gone",)
+        with pytest.raises(InvalidRequest, match="Model 'gone' not found"):
+            manager.tts_handle("gone")
+        assert gone.loaded  # its running work finishes on the slot it holds
+        rest = await collect(stream)
+    assert rest
+    assert await manager.unload_retired() == ["gone"]
+    assert (gone.loaded, gone.unloads) == (False, 1)
+    assert await manager.unload_retired() == []
+
+
+async def test_an_engine_replaced_under_its_name_serves_the_new_object() -> None:
+    old, new = CountingTTS(), CountingTTS()
+    manager = make_manager(old)
+    await speak(manager)
+    changes = await manager.update_engines([new])
+    assert (changes.added, changes.removed) == (("fake-tts",), ("fake-tts",))
+    assert manager.tts("fake-tts") is new
+    assert (old.loaded, old.unloads) == (False, 1)  # idle: unloaded at once
+    await speak(manager)
+    assert new.loads == 1
+
+
+async def test_close_unloads_retired_engines_too() -> None:
+    gone = CountingTTS(delay=0.01)
+    manager = make_manager(gone)
+    async with aclosing(manager.stream_tts("fake-tts", SynthesisRequest(LONG_TEXT))) as stream:
+        await anext(stream)
+        await manager.update_engines([])
+        assert manager.tts_handles() == []
+    await manager.close()
+    assert gone.unloads == 1

@@ -31,7 +31,12 @@ from voxserve.api.middleware import (
     WireRulesMiddleware,
 )
 from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
-from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
+from voxserve.bootstrap import (
+    Services,
+    ensure_safe_to_serve,
+    follow_models_folder,
+    open_services,
+)
 from voxserve.core.engine_report import engine_report
 from voxserve.core.types import Engine, Storage, engines_to_preload
 from voxserve.settings import Settings
@@ -82,6 +87,7 @@ def create_app(
                 run_cleanup(services),
                 services.engines.run_unloader(),
                 services.engines.run_health_checks(settings.remote.health_interval_seconds),
+                follow_models_folder(services),
                 services.engines.preload(engines_to_preload(settings)),
             )
             for job in jobs:

@@ -15,6 +15,10 @@ as engine objects. A snapshot is taken when the engine is registered (build the 
 loop: ``await run_in_thread(EngineManager, engines, settings)``), after every load and after every
 synthesis (a remote speech engine learns its voices on first contact), always in a worker thread.
 
+The engine set can change while serving (``update_engines``: the models folder gained or lost a
+model). A dropped engine leaves every lookup at once; work it is doing finishes on the slots it
+holds, and it is unloaded once idle (``unload_retired``).
+
 Asking for an engine that is not installed is ``InvalidRequest`` (400, field ``model``) naming the
 installed ones: the same answer the engine-choice policy gives for an unknown model.
 """
@@ -24,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from voxserve.audio.types import AudioClip, Samples
@@ -92,6 +97,8 @@ class EngineManager:
         self._stt: dict[str, EngineSlots[STTEngine]] = {}
         self._chat: dict[str, EngineSlots[ChatEngine]] = {}
         self._closed = False
+        self._retired: list[EngineSlots[Any]] = []
+        """Engines no longer served (``update_engines``), loaded until their work is done."""
         for engine in engines:
             self._register(engine)
 
@@ -366,11 +373,61 @@ class EngineManager:
         an engine still working is left loaded (unloading it under a running thread could crash
         native code)."""
         self._closed = True
-        for slots in self._all():
+        for slots in (*self._all(), *self._retired):
             if slots.active or slots.users:
                 log.warning("engine %s still busy at shutdown; not unloading", slots.engine.name)
                 continue
             await self._unload(slots)
+
+    # ------------------------------------------------------------------ changing the engine set
+
+    async def update_engines(self, engines: Sequence[AnyEngine]) -> EngineChanges:
+        """Serve exactly ``engines`` from now on, in this order (best first within each kind).
+
+        An engine already served (the same object) keeps its slots, load state and handle; a
+        new one is registered (its first handle is taken in a worker thread) and loads on first
+        use; a served engine that is not listed is retired: it leaves every lookup at once (a
+        request naming it gets the unknown-model answer), its running work finishes, and it is
+        unloaded once idle. The switch is one assignment per kind, so readers on the loop see
+        the old set or the new one.
+
+        Returns:
+            The names added and removed (an engine replaced by a new object under the same name
+            is in both).
+        """
+        served = {id(slots.engine): slots for slots in self._all()}
+        fresh = [engine for engine in engines if id(engine) not in served]
+        built = await run_in_thread(lambda: {id(e): self._new_slots(e) for e in fresh})
+        groups: dict[EngineKind, dict[str, EngineSlots[Any]]] = {"tts": {}, "stt": {}, "chat": {}}
+        for engine in engines:
+            slots = served.get(id(engine)) or built.get(id(engine))
+            if slots is None:
+                continue  # its capabilities failed (logged)
+            if groups[slots.kind].setdefault(engine.name, slots) is not slots:
+                log.warning(
+                    "two %s engines are named %r; serving the first", slots.kind, engine.name
+                )
+        kept = {id(slots) for group in groups.values() for slots in group.values()}
+        retired = [slots for slots in self._all() if id(slots) not in kept]
+        self._tts, self._stt, self._chat = groups["tts"], groups["stt"], groups["chat"]
+        self._retired.extend(retired)
+        await self.unload_retired()
+        added = tuple(s.engine.name for s in built.values() if s is not None and id(s) in kept)
+        return EngineChanges(added=added, removed=tuple(s.engine.name for s in retired))
+
+    async def unload_retired(self) -> list[str]:
+        """Unload the retired engines that have no work left, and forget them.
+
+        Returns:
+            The names of the engines forgotten.
+        """
+        done = [s for s in self._retired if not (s.users or s.active or s.waiters or s.continuing)]
+        self._retired = [s for s in self._retired if s not in done]
+        for slots in done:
+            if slots.loaded:
+                log.info("unloading engine %s: its model was removed", slots.engine.name)
+            await self._unload(slots)
+        return [slots.engine.name for slots in done]
 
     # ------------------------------------------------------------------ internals
 
@@ -379,14 +436,21 @@ class EngineManager:
         group = self._group(kind)
         if engine.name in group:
             raise ValueError(f"two {kind} engines are named {engine.name!r}")
+        slots = self._new_slots(engine)
+        if slots is not None:
+            group[engine.name] = slots
+
+    def _new_slots(self, engine: AnyEngine) -> EngineSlots[Any] | None:
+        """The engine's bookkeeping with its first handle (blocking), or None when it cannot
+        say what it does (logged): such an engine cannot serve anything."""
+        kind = engine_kind(engine)
         try:
             handle = snapshot(engine, kind)
         except Exception:
-            # An engine that cannot say what it does cannot serve anything.
             log.exception("engine %s: capabilities unavailable; not serving it", engine.name)
-            return
+            return None
         limit = self._settings.concurrency.get(engine.name) or handle.capabilities.max_concurrency
-        group[engine.name] = EngineSlots(engine, handle, max(1, limit), self._settings.max_queue)
+        return EngineSlots(engine, handle, max(1, limit), self._settings.max_queue)
 
     def _group(self, kind: EngineKind) -> dict[str, EngineSlots[Any]]:
         groups: dict[EngineKind, dict[str, Any]] = {
@@ -442,6 +506,17 @@ class EngineManager:
             await slots.unload()
         except Exception:
             log.exception("engine %s failed to unload", slots.engine.name)
+
+
+@dataclass(frozen=True)
+class EngineChanges:
+    """What ``update_engines`` changed: engine names added and removed."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
 
 
 def unknown_model(label: str, name: str, installed: list[str]) -> InvalidRequest:

@@ -2,16 +2,23 @@
 
 Built-in engines (espeak, pocketsphinx) are always there; neural engines appear when their weights
 are in the models folder; remote engines when their URL is configured. Discovery only looks at
-files and settings: weights load lazily on first use.
+files and settings: weights load lazily on first use. ``ModelsFolder`` follows the models folder
+while the server runs: a model pulled, copied or removed is served (or no longer) within a few
+seconds, without a restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from voxserve.engines.manager import EngineChanges, EngineManager
 from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
+from voxserve.offload import run_in_thread
 from voxserve.settings import RemoteKind, Settings
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,6 @@ def engines_to_preload(settings: Settings) -> list[str]:
 
 def _tts(settings: Settings) -> list[Engine]:
     from voxserve.engines.espeak import EspeakEngine
-    from voxserve.engines.piper import PiperEngine
-    from voxserve.engines.pocket_tts import PocketTTSEngine
 
     found: list[Engine] = []
     remote = settings.remote
@@ -60,18 +65,12 @@ def _tts(settings: Settings) -> list[Engine]:
             )
 
         found.append(_remote(settings, "tts", tts, PooledTTSEngine))
-    pocket = PocketTTSEngine.discover(settings.resolved_models_dir)
-    if pocket is not None:
-        found.append(pocket)
-    piper = PiperEngine.discover(settings.resolved_models_dir)
-    if piper is not None:
-        found.append(piper)
+    found.extend(_folder_tts(settings))
     found.append(EspeakEngine())
     return found
 
 
 def _stt(settings: Settings) -> list[Engine]:
-    from voxserve.engines.faster_whisper import FasterWhisperEngine
     from voxserve.engines.worker_process import ProcessSTTEngine
 
     found: list[Engine] = []
@@ -90,18 +89,13 @@ def _stt(settings: Settings) -> list[Engine]:
             )
 
         found.append(_remote(settings, "stt", stt, PooledSTTEngine))
-    for whisper in FasterWhisperEngine.discover(settings.resolved_models_dir):
-        whisper.device = settings.engines.device_for(whisper.name, "faster-whisper")
-        whisper.compute_type = settings.engines.compute_type_for(whisper.name, "faster-whisper")
-        found.append(whisper)
+    found.extend(_folder_stt(settings))
     # It holds the GIL while decoding: a worker process keeps the event loop free (#14 item 5).
     found.append(ProcessSTTEngine("voxserve.engines.pocketsphinx:PocketsphinxEngine"))
     return found
 
 
 def _chat(settings: Settings) -> list[Engine]:
-    from voxserve.engines.llama_cpp import LlamaCppEngine
-
     found: list[Engine] = []
     remote = settings.remote
     if remote.chat_url:
@@ -120,9 +114,7 @@ def _chat(settings: Settings) -> list[Engine]:
             )
 
         found.append(_remote(settings, "chat", chat, PooledChatEngine))
-    for llama in LlamaCppEngine.discover(settings.resolved_models_dir):
-        llama.device = settings.engines.device_for(llama.name, "llama-cpp")
-        found.append(llama)
+    found.extend(_folder_chat(settings))
     return found
 
 
@@ -157,3 +149,199 @@ def _remote(
         retry_after=settings.engines.retry_after_seconds,
     )
     return pooled(pool)
+
+
+# --------------------------------------------------------------------------- the models folder
+
+
+FileSignature = tuple[tuple[str, int, int], ...]
+"""``(relative path, size, mtime_ns)`` of every file under a folder, sorted."""
+
+SIGNATURE_DEPTH = 6
+"""How deep ``tree_signature`` looks (the layout is at most four levels deep; links may loop)."""
+
+
+def tree_signature(folder: Path) -> FileSignature:
+    """What changes whenever a file under ``folder`` is added, removed, grown or rewritten.
+
+    Hidden entries and downloads in progress (``.part``) are left out: a pull in progress
+    changes nothing until its rename puts a finished file in place. Links are followed (a
+    models folder may link into the Hugging Face cache), at most ``SIGNATURE_DEPTH`` deep. Only
+    ``stat`` calls: cheap enough to run every few seconds. Blocking.
+    """
+    found: list[tuple[str, int, int]] = []
+    root_depth = len(folder.parts)
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        here = Path(dirpath)
+        depth = len(here.parts) - root_depth
+        dirnames[:] = [] if depth >= SIGNATURE_DEPTH else [d for d in dirnames if d[0] != "."]
+        for name in filenames:
+            if name.startswith(".") or name.endswith(".part"):
+                continue
+            try:
+                info = (here / name).stat()
+            except OSError:
+                continue  # removed meanwhile, or a dangling link: the next scan sees the change
+            found.append((str((here / name).relative_to(folder)), info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+def folder_engines(settings: Settings) -> list[Engine]:
+    """The engines whose weights are in the models folder (every kind), as discovery finds
+    them; the same functions serve ``discover_engines`` and every rescan."""
+    return [*_folder_tts(settings), *_folder_stt(settings), *_folder_chat(settings)]
+
+
+def _folder_tts(settings: Settings) -> list[Engine]:
+    from voxserve.engines.piper import PiperEngine
+    from voxserve.engines.pocket_tts import PocketTTSEngine
+
+    found: list[Engine] = []
+    pocket = PocketTTSEngine.discover(settings.resolved_models_dir)
+    if pocket is not None:
+        found.append(pocket)
+    piper = PiperEngine.discover(settings.resolved_models_dir)
+    if piper is not None:
+        found.append(piper)
+    return found
+
+
+def _folder_stt(settings: Settings) -> list[Engine]:
+    from voxserve.engines.faster_whisper import FasterWhisperEngine
+
+    found: list[Engine] = []
+    for whisper in FasterWhisperEngine.discover(settings.resolved_models_dir):
+        whisper.device = settings.engines.device_for(whisper.name, "faster-whisper")
+        whisper.compute_type = settings.engines.compute_type_for(whisper.name, "faster-whisper")
+        found.append(whisper)
+    return found
+
+
+def _folder_chat(settings: Settings) -> list[Engine]:
+    from voxserve.engines.llama_cpp import LlamaCppEngine
+
+    found: list[Engine] = []
+    for llama in LlamaCppEngine.discover(settings.resolved_models_dir):
+        llama.device = settings.engines.device_for(llama.name, "llama-cpp")
+        found.append(llama)
+    return found
+
+
+def is_folder_engine(engine: object) -> bool:
+    """Whether ``engine`` serves weights from the models folder (so it follows the folder)."""
+    return _engine_folder(engine) is not None
+
+
+def _engine_folder(engine: object) -> str | None:
+    """The top-level folder of the models folder that ``engine``'s files live in."""
+    from voxserve.engines.faster_whisper import FasterWhisperEngine
+    from voxserve.engines.llama_cpp import LlamaCppEngine
+    from voxserve.engines.piper import PiperEngine
+    from voxserve.engines.pocket_tts import PocketTTSEngine
+
+    if isinstance(engine, PiperEngine):
+        return "piper"
+    if isinstance(engine, FasterWhisperEngine):
+        return engine.model_dir.name
+    if isinstance(engine, LlamaCppEngine):
+        return engine.model_path.parent.name
+    if isinstance(engine, PocketTTSEngine):
+        return engine.folder.config_path.parent.name
+    return None
+
+
+def _is_built_in(engine: object) -> bool:
+    from voxserve.engines.espeak import EspeakEngine
+    from voxserve.engines.worker_process import ProcessSTTEngine
+
+    return isinstance(engine, EspeakEngine | ProcessSTTEngine)
+
+
+class ModelsFolder:
+    """Keeps an engine manager's folder engines in step with the models folder.
+
+    ``refresh`` (call it every few seconds: ``run``) compares the folder's ``tree_signature``
+    with the last one; when it changed, it discovers the folder's engines again, keeps every
+    engine whose own files did not change (same object: its load state survives), and hands the
+    manager the new set: engines that are not from the folder (remote, built-in) first and last
+    as discovery orders them (remote, then the folder's, then built-in). New models load on
+    first use; removed ones are unloaded by the manager once idle. Scans run in worker threads.
+
+    Args:
+        manager: the manager to update.
+        settings: the configuration discovery reads (the models folder, engine options).
+        engines: what the manager was built with (the discovered engines, in order).
+    """
+
+    def __init__(
+        self, manager: EngineManager, settings: Settings, engines: Sequence[Engine]
+    ) -> None:
+        self._manager = manager
+        self._settings = settings
+        self._dir = settings.resolved_models_dir
+        self._fixed = [engine for engine in engines if not is_folder_engine(engine)]
+        self._signature: FileSignature | None = None
+        """None until the first refresh, which always rediscovers (cheap: files only)."""
+        self._served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
+        for engine in engines:
+            if is_folder_engine(engine):
+                self._served[_key(engine)] = (engine, self._own_signature(engine))
+
+    async def refresh(self) -> EngineChanges:
+        """Look at the folder once; update the manager when it changed.
+
+        Returns:
+            What changed (empty when nothing did).
+        """
+        engines = await run_in_thread(self._rescan)
+        changes = EngineChanges()
+        if engines is not None:
+            changes = await self._manager.update_engines(engines)
+            if changes:
+                log.info(
+                    "models folder changed: added %s; removed %s",
+                    ", ".join(changes.added) or "none",
+                    ", ".join(changes.removed) or "none",
+                )
+        await self._manager.unload_retired()
+        return changes
+
+    async def run(self, interval: float) -> None:
+        """``refresh`` every ``interval`` seconds forever (run it as a task; cancel to stop).
+        Returns at once when ``interval`` is 0 (the folder is read at start only). A failed
+        scan is logged and tried again at the next tick."""
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("rescanning the models folder %s failed", self._dir)
+
+    def _rescan(self) -> list[Engine] | None:
+        """The full engine list when the folder changed since the last look, else None."""
+        signature = tree_signature(self._dir) if self._dir.is_dir() else ()
+        if signature == self._signature:
+            return None
+        self._signature = signature
+        served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
+        for engine in folder_engines(self._settings):
+            own = self._own_signature(engine)
+            previous = self._served.get(_key(engine))
+            if previous is not None and previous[1] == own:
+                engine = previous[0]  # unchanged files: keep the engine and its loaded weights
+            served[_key(engine)] = (engine, own)
+        self._served = served
+        local = [engine for engine, _ in served.values()]
+        built_in = [engine for engine in self._fixed if _is_built_in(engine)]
+        others = [engine for engine in self._fixed if not _is_built_in(engine)]
+        return [*others, *local, *built_in]
+
+    def _own_signature(self, engine: Engine) -> FileSignature:
+        folder = _engine_folder(engine)
+        return tree_signature(self._dir / folder) if folder else ()
+
+
+def _key(engine: Engine) -> tuple[type, str]:
+    return (type(engine), engine.name)

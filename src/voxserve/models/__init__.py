@@ -3,9 +3,10 @@
     from voxserve.models import KNOWN_MODELS, find, list_models, remove, scan
     from voxserve.models.pull import pull
 
-``scan``/``remove`` (layout) only look at files; ``pull`` downloads from a model hub and is for
-the CLI only: the server never downloads while serving requests. (``pull`` is not re-exported
-here: the name would hide the ``voxserve.models.pull`` module.)
+``scan``/``remove`` (layout) only look at files; ``pull`` downloads from the Hugging Face hub
+(with ``huggingface_hub``, through its cache) and is for the CLI only: the server never
+downloads while serving requests; it notices models pulled meanwhile by rescanning the folder.
+(``pull`` is not re-exported here: the name would hide the ``voxserve.models.pull`` module.)
 """
 
 from voxserve.models.catalog import (
@@ -21,9 +22,10 @@ from voxserve.models.layout import InstalledModel, ModelKind, find_installed, re
 from voxserve.models.pull import (
     ChecksumMismatch,
     DownloadFailed,
+    HubOptions,
     ProgressCallback,
     hub_url_from_env,
-    partial_downloads,
+    in_cache,
     token_from_env,
 )
 
@@ -33,6 +35,7 @@ __all__ = [
     "CatalogEntry",
     "ChecksumMismatch",
     "DownloadFailed",
+    "HubOptions",
     "InstalledModel",
     "ModelKind",
     "ModelListing",
@@ -41,8 +44,8 @@ __all__ = [
     "find",
     "find_installed",
     "hub_url_from_env",
+    "in_cache",
     "list_models",
-    "partial_downloads",
     "remove",
     "scan",
     "token_from_env",
