@@ -10,16 +10,19 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from mistralai.client import Mistral
 from mistralai.client.errors import SDKError
 from mistralai.client.models import BatchJob
+from typer.testing import CliRunner
 
 from tests.storage.conftest import postgres_server_url  # noqa: F401 (a fixture)
 from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
 from tests.support.postgres import create_database, drop_database
 from tests.support.web_keys import make_keys
+from voxserve.cli.main import app
 from voxserve.engines.fake import FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
 
@@ -276,3 +279,61 @@ def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:
         body = json.loads(refused.value.body)
         assert body["object"] == "error"
         assert "Batch jobs need PostgreSQL (VOXSERVE_DATABASE_URL=postgresql://" in body["message"]
+
+
+@POSTGRES
+def test_a_running_job_goes_back_to_the_queue_when_the_server_stops(
+    pg_settings: Settings,
+) -> None:
+    quick_stop = pg_settings.model_copy(
+        update={"batch": pg_settings.batch.model_copy(update={"shutdown_grace_seconds": 0})}
+    )
+    with run_server(quick_stop, [FakeTTSEngine(), SlowFakeSTTEngine(0.3)]) as live:
+        mistral = client(live)
+        audio = upload(mistral, "a.wav", tone_wav(1.0))
+        requests = [{"custom_id": str(i), "body": {"file_id": audio}} for i in range(6)]
+        job = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=requests)  # type: ignore[arg-type]
+        wait_for(mistral, job.id, "RUNNING")
+        time.sleep(0.5)
+
+    with run_server(pg_settings, [FakeTTSEngine(), SlowFakeSTTEngine(0.05)]) as live:
+        mistral = client(live)
+        done = wait_for(mistral, job.id, "SUCCESS")
+        written = lines(mistral, done.output_file)  # type: ignore[arg-type]
+    assert (done.completed_requests, done.succeeded_requests) == (6, 6)
+    assert [line["custom_id"] for line in written] == [str(i) for i in range(6)]
+
+
+@POSTGRES
+async def test_a_job_past_its_timeout_ends_timeout_exceeded(pg_settings: Settings) -> None:
+    queue_only = pg_settings.model_copy(
+        update={"batch": pg_settings.batch.model_copy(update={"run_in_serve": False})}
+    )
+    engines = [FakeTTSEngine(), FakeSTTEngine(TRANSCRIPT)]
+    with run_server(queue_only, engines) as live:
+        mistral = client(live)
+        audio = upload(mistral, "a.wav", tone_wav(1.0))
+        body = {"file_id": audio}
+        job = mistral.batch.jobs.create(
+            endpoint=ENDPOINT, requests=[{"body": body}], timeout_hours=1
+        )
+    connection = await asyncpg.connect(str(pg_settings.database_url).replace("+asyncpg", ""))
+    try:  # as if the job had waited two hours for a worker
+        await connection.execute(
+            "UPDATE batch_jobs SET created_at = created_at - interval '2 hours' WHERE id = $1",
+            job.id,
+        )
+    finally:
+        await connection.close()
+
+    with run_server(pg_settings, engines) as live:
+        done = wait_for(client(live), job.id, "TIMEOUT_EXCEEDED")
+    assert done.completed_requests == 0 and done.completed_at is not None
+
+
+def test_the_worker_command_refuses_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("VOXSERVE_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    assert "Batch jobs need PostgreSQL" in result.output
