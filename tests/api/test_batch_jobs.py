@@ -165,6 +165,7 @@ BAD_JOBS = [
     ({"endpoint": ENDPOINT}, "Give the requests"),
     ({"endpoint": ENDPOINT, "requests": [{"body": {"language": "en"}}]}, "requests[0]"),
     ({"endpoint": ENDPOINT, "requests": [{"body": {"file_id": "f", "x": 1}}]}, "x: Extra"),
+    ({"endpoint": ENDPOINT, "requests": [{"body": {"file": "a"}}]}, "upload it to /v1/files"),
     ({"endpoint": ENDPOINT, "requests": [{"body": {"file_id": "f"}}], "agent_id": "a"}, "agent"),
     ({"endpoint": ENDPOINT, "input_files": ["file-missing"]}, "not found"),
 ]

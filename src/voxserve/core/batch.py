@@ -15,6 +15,7 @@ its first request without one. On SQLite there is no queue: the API answers 400.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ NEEDS_POSTGRES = (
     "Batch jobs need PostgreSQL (VOXSERVE_DATABASE_URL=postgresql://...): their job queue "
     "lives there."
 )
+NOT_QUEUED = "The job could not be queued."
 INPUT_PURPOSE = "batch"
 MAX_CUSTOM_ID = 512
 
@@ -115,7 +117,11 @@ class BatchService:
             total_requests=len(rows),
         )
         job = await self._repo.create(job, rows)
-        queue_job_id = await self._queue.enqueue(job.id)
+        try:
+            queue_job_id = await self._queue.enqueue(job.id)
+        except BaseException:  # never a QUEUED job that no queue holds
+            await asyncio.shield(self._runner.finish(job.id, "FAILED", error=NOT_QUEUED))
+            raise
         return await self._repo.update(job.id, {"queue_job_id": queue_job_id}) or job
 
     async def get(self, owner_id: str, job_id: str) -> BatchJobRecord:

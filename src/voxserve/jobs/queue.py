@@ -112,7 +112,9 @@ class ProcrastinateBatchQueue:
     async def abort(self, queue_job_id: int) -> bool:
         manager = self._app.job_manager
         await manager.cancel_job_by_id_async(queue_job_id, abort=True)
-        return await manager.get_job_status_async(queue_job_id) == Status.CANCELLED
+        found = list(await manager.list_jobs_async(id=queue_job_id))
+        # No such job any more (it ended and was deleted): nothing will run it either.
+        return not found or found[0].status == Status.CANCELLED.value
 
     async def run_worker(self, runner: JobRunner, *, handle_signals: bool) -> None:
         s = self._settings

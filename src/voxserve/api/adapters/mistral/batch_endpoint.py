@@ -60,6 +60,12 @@ ENDPOINTS: dict[str, BatchEndpoint] = {TranscriptionBatch.path: TranscriptionBat
 
 
 def _parse(body: Mapping[str, Any]) -> BatchTranscriptionBody:
+    if "file" in body:
+        raise ValidationFailed(
+            "file: a batch body cannot carry the audio; upload it to /v1/files and give "
+            "its file_id (or give a file_url).",
+            field="file",
+        )
     try:
         wire = BatchTranscriptionBody.model_validate(body)
     except ValidationError as exc:
