@@ -1,0 +1,62 @@
+"""Batch pieces that need no database: .jsonl input files, the queue's database URL, and when
+``serve`` runs a batch worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voxserve.core.batch import InlineRequest, parse_jsonl
+from voxserve.errors import InvalidRequest
+from voxserve.jobs.queue import libpq_url
+from voxserve.settings import Settings
+
+
+def test_a_jsonl_file_gives_one_request_per_line() -> None:
+    data = b'\xef\xbb\xbf{"custom_id": 7, "body": {"file_id": "f"}}\n\n{"body": {"file_url": "u"}}'
+    assert parse_jsonl("file-1", data) == [
+        InlineRequest({"file_id": "f"}, "7"),
+        InlineRequest({"file_url": "u"}, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe", "is not UTF-8 text"),
+        (b'{"body": {}}\n{oops', "line 2 is not JSON"),
+        (b'{"custom_id": "a"}', 'line 1: each line must be {"custom_id"'),
+        (b'[{"body": {}}]', "line 1: each line must be"),
+    ],
+)
+def test_a_bad_jsonl_file_names_the_file_and_line(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidRequest, match="file-1") as refused:
+        parse_jsonl("file-1", data)
+    assert message in refused.value.message
+
+
+def test_the_queue_takes_a_libpq_url() -> None:
+    url = "postgresql+asyncpg://u:p%40ss@db:5433/voxserve"
+    assert libpq_url(url) == "postgresql://u:p%40ss@db:5433/voxserve"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "run_in_serve", "expected"),
+    [
+        (None, None, False),
+        (None, True, False),
+        ("postgresql+asyncpg://db/v", None, True),
+        ("postgresql://db/v", False, False),
+        ("postgres://db/v", True, True),
+    ],
+)
+def test_serve_runs_a_batch_worker_on_postgresql_unless_told_not_to(
+    tmp_path: Path, database_url: str | None, run_in_serve: bool | None, expected: bool
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        batch={"run_in_serve": run_in_serve},  # type: ignore[arg-type]
+    )
+    assert settings.runs_batch_in_serve is expected
