@@ -19,10 +19,10 @@ def worker() -> None:
     from voxserve.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     if not settings.uses_postgres:
         typer.echo(f"error: {NEEDS_POSTGRES}", err=True)
         raise typer.Exit(2)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
 
     async def main() -> None:
         async with open_services(settings, batch_endpoints=ENDPOINTS) as services:
