@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_architecture import ALL, SRC, area, imports_of
 from voxserve.core.batch import InlineRequest, parse_jsonl
 from voxserve.errors import InvalidRequest
 from voxserve.jobs.queue import libpq_url
@@ -60,3 +61,15 @@ def test_serve_runs_a_batch_worker_on_postgresql_unless_told_not_to(
         batch={"run_in_serve": run_in_serve},  # type: ignore[arg-type]
     )
     assert settings.runs_batch_in_serve is expected
+
+
+def test_only_the_jobs_package_knows_the_job_queue() -> None:
+    """Core reaches the queue through ``BatchQueue``; procrastinate stays in ``voxserve.jobs``
+    (and ``bootstrap``, the composition root, which opens it)."""
+    for path in ALL:
+        if area(path) == "jobs" or path.name == "bootstrap.py":
+            continue
+        names = imports_of(path)
+        bad = {n for n in names if n.split(".")[0] in ("procrastinate", "psycopg")}
+        bad |= {n for n in names if n.startswith("voxserve.jobs")}
+        assert not bad, f"{path.relative_to(SRC)} imports {sorted(bad)}"
