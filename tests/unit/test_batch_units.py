@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.unit.test_architecture import ALL, SRC, area, imports_of
 from voxserve.core.batch import InlineRequest, parse_jsonl
-from voxserve.errors import InvalidRequest
+from voxserve.core.batch_runner import BatchRunner
+from voxserve.core.batch_types import BatchOutcome
+from voxserve.core.ids import utcnow
+from voxserve.errors import InvalidRequest, VoxError
 from voxserve.jobs.queue import libpq_url
 from voxserve.settings import Settings
+from voxserve.storage.batches import BatchJobRecord, BatchRequestRecord
 
 
 def test_a_jsonl_file_gives_one_request_per_line() -> None:
@@ -73,3 +79,55 @@ def test_only_the_jobs_package_knows_the_job_queue() -> None:
         bad = {n for n in names if n.split(".")[0] in ("procrastinate", "psycopg")}
         bad |= {n for n in names if n.startswith("voxserve.jobs")}
         assert not bad, f"{path.relative_to(SRC)} imports {sorted(bad)}"
+
+
+class FakeBusyEndpoint:
+    """A fake batch endpoint that answers 429 (busy) ``busy`` times, then 200."""
+
+    path = "/v1/audio/transcriptions"
+    metered_as = "transcription"
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.calls = 0
+
+    def check(self, body: Mapping[str, Any], model: str | None) -> str | None:
+        return model
+
+    async def run(
+        self, body: object, model: object, owner_id: str, service: object
+    ) -> BatchOutcome:
+        self.calls += 1
+        if self.calls <= self.busy:
+            return BatchOutcome(429, {"message": "busy"})
+        return BatchOutcome(200, {"text": "done"})
+
+    def error_body(self, exc: VoxError) -> Mapping[str, Any]:
+        return {"message": exc.message}
+
+
+class FakeUsage:
+    """Records the refusals the runner reports (a fake of ``UsageService``)."""
+
+    def __init__(self) -> None:
+        self.failures: list[int] = []
+
+    async def record_failure(self, owner_id: str, endpoint: str, status: int) -> None:
+        self.failures.append(status)
+
+
+@pytest.mark.parametrize(
+    ("busy", "status", "calls", "failures"), [(2, 200, 3, []), (99, 429, 9, [429])]
+)
+async def test_a_busy_server_is_asked_again_before_a_request_fails(
+    busy: int, status: int, calls: int, failures: list[int]
+) -> None:
+    endpoint, usage = FakeBusyEndpoint(busy), FakeUsage()
+    runner = BatchRunner(None, None, None, usage, {endpoint.path: endpoint})  # type: ignore[arg-type]
+    runner.busy_backoff_seconds = 0.001
+    job = BatchJobRecord("batch-1", "alice", endpoint.path, "RUNNING", utcnow(), 24)
+    request = BatchRequestRecord("batch-1", 0, None, {"file_id": "f"})
+
+    outcome = await runner._run_one(job, endpoint, request)
+
+    assert (outcome.status_code, endpoint.calls, usage.failures) == (status, calls, failures)

@@ -30,13 +30,15 @@ from voxserve.core.files import FileService
 from voxserve.core.ids import utcnow
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService, track_request
-from voxserve.errors import EngineFailure
+from voxserve.errors import EngineFailure, Overloaded
 from voxserve.storage.batches import BatchJobRecord, BatchRepository, BatchRequestRecord
 
 log = logging.getLogger(__name__)
 OUTPUT_PURPOSE = "batch"
 MAX_JOB_ERRORS = 20
 """Distinct failure messages listed in a job's ``errors``."""
+BUSY_RETRIES = 8
+"""Times a request that found the server busy (429) is asked again before it fails."""
 
 
 class BatchRunner:
@@ -55,6 +57,8 @@ class BatchRunner:
         self._transcription = transcription
         self._usage = usage
         self.endpoints = dict(endpoints)
+        self.busy_backoff_seconds = 1.0
+        """First wait before asking a busy server again (doubling, at most 30 s)."""
 
     async def run(self, job_id: str) -> None:
         """Run the job to its end (or to a cancellation, its timeout, or this task's
@@ -148,20 +152,30 @@ class BatchRunner:
     async def _run_one(
         self, job: BatchJobRecord, endpoint: BatchEndpoint, request: BatchRequestRecord
     ) -> BatchOutcome:
-        with track_request() as tracker:
-            try:
-                outcome = await endpoint.run(
-                    request.body, job.model, job.owner_id, self._transcription
-                )
-            except Exception:
-                log.exception("batch job %s request %d failed", job.id, request.index)
-                failure = EngineFailure("The request failed on the server.")
-                outcome = BatchOutcome(failure.status, endpoint.error_body(failure))
-            if not outcome.succeeded and not tracker.recorded:
-                await self._usage.record_failure(
-                    job.owner_id, endpoint.metered_as, outcome.status_code
-                )
+        """One request; a busy server (429: engine or decode queue full) is waited for and
+        asked again, as a client would, rather than failing the request."""
+        for attempt in range(BUSY_RETRIES + 1):
+            with track_request() as tracker:
+                outcome = await self._attempt(job, endpoint, request)
+                busy = outcome.status_code == Overloaded.status and attempt < BUSY_RETRIES
+                if not outcome.succeeded and not busy and not tracker.recorded:
+                    await self._usage.record_failure(
+                        job.owner_id, endpoint.metered_as, outcome.status_code
+                    )
+            if not busy:
+                break
+            await asyncio.sleep(min(self.busy_backoff_seconds * 2**attempt, 30.0))
         return outcome
+
+    async def _attempt(
+        self, job: BatchJobRecord, endpoint: BatchEndpoint, request: BatchRequestRecord
+    ) -> BatchOutcome:
+        try:
+            return await endpoint.run(request.body, job.model, job.owner_id, self._transcription)
+        except Exception:
+            log.exception("batch job %s request %d failed", job.id, request.index)
+            failure = EngineFailure("The request failed on the server.")
+            return BatchOutcome(failure.status, endpoint.error_body(failure))
 
     async def _after_interruption(self, job_id: str) -> None:
         job = await self._repo.get_by_id(job_id)
