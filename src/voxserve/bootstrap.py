@@ -5,13 +5,16 @@ engines (``engines/fake.py``) and a ready storage (the in-memory one) instead of
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
 from voxserve.core.auth import AuthService
+from voxserve.core.batch import BatchService
+from voxserve.core.batch_runner import BatchRunner
+from voxserve.core.batch_types import BatchEndpoint
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
 from voxserve.core.client_tokens import ClientTokenService
@@ -67,6 +70,8 @@ class Services:
     """Browser tokens for realtime sockets."""
     models_folder: ModelsFolder | None = None
     """Follows the models folder while serving (None when the engines were given, not found)."""
+    batch: BatchService | None = None
+    """Batch jobs: only on PostgreSQL, and only where the caller gave batch endpoints."""
 
 
 @asynccontextmanager
@@ -75,6 +80,7 @@ async def open_services(
     *,
     engines: Sequence[Engine] | None = None,
     storage: Storage | None = None,
+    batch_endpoints: Mapping[str, BatchEndpoint] | None = None,
 ) -> AsyncIterator[Services]:
     """Open storage, discover (or take) the engines and build every service; close them on exit.
 
@@ -83,6 +89,8 @@ async def open_services(
         engines: engines to serve instead of the discovered ones (tests pass fakes).
         storage: a ready storage (e.g. the in-memory one) instead of opening the configured
             database and blob store; the caller opened it and closes it.
+        batch_endpoints: the endpoints batch jobs may target, by path (the API's wire shapes
+            give them); with them and PostgreSQL, the batch service and its job queue open.
     """
     async with AsyncExitStack() as stack:
         if storage is None:
@@ -93,7 +101,29 @@ async def open_services(
         manager, folder = await _engine_manager(settings, engines)
         stack.push_async_callback(manager.close)
         services = await _build(settings, storage, manager)
+        if storage.batches is not None and batch_endpoints:
+            services = await _with_batch(stack, services, storage, batch_endpoints)
         yield replace(services, models_folder=folder)
+
+
+async def _with_batch(
+    stack: AsyncExitStack,
+    services: Services,
+    storage: Storage,
+    endpoints: Mapping[str, BatchEndpoint],
+) -> Services:
+    from voxserve.jobs.queue import open_batch_queue  # procrastinate: only when batch runs
+
+    assert storage.batches is not None
+    settings = services.settings
+    queue = await stack.enter_async_context(
+        open_batch_queue(settings.resolved_database_url, settings.batch)
+    )
+    runner = BatchRunner(
+        storage.batches, services.files, services.transcription, services.usage, endpoints
+    )
+    batch = BatchService(storage.batches, queue, runner, services.files, settings.batch)
+    return replace(services, batch=batch)
 
 
 async def _engine_manager(

@@ -256,6 +256,31 @@ class RealtimeSettings(BaseModel):
     """Longest lifetime a browser token (``POST /v1/client/sessions``) may ask for."""
 
 
+class BatchSettings(BaseModel):
+    """Batch jobs (Mistral's ``/v1/batch/jobs``): run by workers on a job queue in PostgreSQL
+    (procrastinate). On SQLite the batch routes answer 400."""
+
+    run_in_serve: bool | None = None
+    """Run a batch worker inside ``voxserve serve``. Unset: on when the database is PostgreSQL.
+    Off, batch jobs wait for a ``voxserve worker`` process."""
+    concurrency: int = Field(1, ge=1)
+    """Batch jobs one worker runs at once (each runs its requests one after another)."""
+    max_requests: int = Field(10_000, ge=1)
+    """Most requests one batch job may hold (400 beyond)."""
+    max_timeout_hours: int = Field(168, ge=1)
+    """Longest ``timeout_hours`` a job may ask for."""
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    """How often a worker tells the queue it is alive."""
+    stalled_after_seconds: float = Field(30.0, gt=0)
+    """A running job whose worker sent no heartbeat for this long (killed, lost) is run again
+    by another worker, from its first request without an outcome."""
+    abort_poll_seconds: float = Field(2.0, gt=0)
+    """How often a worker checks for cancelled jobs (notifications usually come sooner)."""
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    """On shutdown, how long a worker lets the running request finish before it stops; the job
+    goes back to the queue and resumes where it stopped."""
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
@@ -304,6 +329,7 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:
@@ -314,6 +340,17 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxserve.db'}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the database is PostgreSQL (batch jobs need it)."""
+        return self.resolved_database_url.startswith(("postgresql", "postgres:"))
+
+    @property
+    def runs_batch_in_serve(self) -> bool:
+        """Whether ``serve`` runs a batch worker (``batch.run_in_serve``, else on PostgreSQL)."""
+        run = self.batch.run_in_serve
+        return self.uses_postgres if run is None else run and self.uses_postgres
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import voxserve
 from voxserve.api import health, keys, models, usage, web
+from voxserve.api.adapters.mistral import batch as mistral_batch
 from voxserve.api.adapters.mistral import client_sessions as mistral_client_sessions
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
 from voxserve.api.adapters.mistral import realtime_speech as mistral_realtime_speech
 from voxserve.api.adapters.mistral import router as mistral
+from voxserve.api.adapters.mistral.batch_endpoint import ENDPOINTS as MISTRAL_BATCH_ENDPOINTS
 from voxserve.api.adapters.openai import realtime as openai_realtime
 from voxserve.api.adapters.openai import router as openai
 from voxserve.api.adapters.tts_gateway import router as tts_gateway
@@ -78,7 +82,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             services = await stack.enter_async_context(
-                open_services(settings, engines=engines, storage=storage)
+                open_services(
+                    settings,
+                    engines=engines,
+                    storage=storage,
+                    batch_endpoints=MISTRAL_BATCH_ENDPOINTS,
+                )
             )
             await ensure_safe_to_serve(services)
             app.state.services = services
@@ -92,6 +101,9 @@ def create_app(
             )
             for job in jobs:
                 stack.callback(asyncio.create_task(job).cancel)
+            worker = batch_worker(services)
+            if worker is not None:  # stopped (and its job handed back) before storage closes
+                stack.push_async_callback(cancel_and_wait, asyncio.create_task(worker))
             yield
 
     app = FastAPI(
@@ -135,6 +147,7 @@ def create_app(
         (health.router, shapes.default_shape),
         (mistral.router, mistral.SHAPE),
         (mistral_client_sessions.router, mistral.SHAPE),
+        (mistral_batch.router, mistral.SHAPE),
         (openai.router, openai.SHAPE),
         (models.router, shapes.default_shape),
         (tts_gateway.router, tts_gateway.SHAPE),
@@ -151,6 +164,20 @@ def create_app(
         web.install_web(app)
     install_docs(app)
     return app
+
+
+def batch_worker(services: Services) -> Coroutine[Any, Any, None] | None:
+    """The batch worker ``serve`` runs (``VOXSERVE_BATCH__RUN_IN_SERVE``; on by default on
+    PostgreSQL), or None."""
+    if services.batch is None or not services.settings.runs_batch_in_serve:
+        return None
+    return services.batch.run_worker()
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def run_cleanup(services: Services) -> None:

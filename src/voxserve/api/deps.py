@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from voxserve.audio.pool import PoolState
 from voxserve.bootstrap import Services
 from voxserve.core.auth import AuthService, Principal
+from voxserve.core.batch import NEEDS_POSTGRES, BatchService
 from voxserve.core.chat import ChatService
 from voxserve.core.client_tokens import ClientTokenService
 from voxserve.core.files import FileService
@@ -32,7 +33,7 @@ from voxserve.core.transcription import TranscriptionService
 from voxserve.core.types import Owner
 from voxserve.core.usage import UsageService, track_request
 from voxserve.core.voices import VoiceService
-from voxserve.errors import Forbidden, ServiceUnavailable, Unauthorized, VoxError
+from voxserve.errors import Forbidden, InvalidRequest, ServiceUnavailable, Unauthorized, VoxError
 from voxserve.settings import Settings
 
 T = TypeVar("T")
@@ -233,6 +234,21 @@ def default_speech_engine(request: Request) -> str | None:
 
 DefaultSpeechEngineDep = Annotated[str | None, Depends(default_speech_engine)]
 SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]
+
+
+def batch_service(request: Request) -> BatchService:
+    """Batch jobs (each request a worker runs is metered there, as its owner's).
+
+    Raises:
+        InvalidRequest: the server has no PostgreSQL (batch jobs need its job queue).
+    """
+    service = get_services(request).batch
+    if service is None:
+        raise InvalidRequest(NEEDS_POSTGRES)
+    return service
+
+
+BatchServiceDep = Annotated[BatchService, Depends(batch_service)]
 
 
 # ------------------------------------------------------------------ realtime sockets

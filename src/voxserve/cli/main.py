@@ -12,6 +12,7 @@ from voxserve.cli import local
 from voxserve.cli import models as models_cli
 from voxserve.cli.common import run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
+from voxserve.cli.worker import worker
 from voxserve.core.auth import NewKey
 from voxserve.core.usage import UsageReport
 from voxserve.core.voice_types import VoiceType
@@ -28,6 +29,7 @@ app.add_typer(owners_app, name="owners")
 app.add_typer(credits_app, name="credits")
 app.command()(local.say)
 app.command()(local.transcribe)
+app.command()(worker)
 
 
 @app.command()

@@ -11,7 +11,10 @@ import builtins
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from voxserve.storage.batches import BatchRepository
 
 
 @dataclass(frozen=True)
@@ -343,3 +346,5 @@ class Storage:
     files: FileRepository
     usage: UsageRepository
     blobs: BlobStore
+    batches: BatchRepository | None = None
+    """Batch jobs: only on PostgreSQL, where their job queue lives (None elsewhere)."""

@@ -14,6 +14,7 @@ from voxserve.storage.blobs_local import LocalBlobStore
 from voxserve.storage.database import Database, create_engine
 from voxserve.storage.migrate import migrate_engine
 from voxserve.storage.protocol import Storage
+from voxserve.storage.sql_batch import SqlBatchRepository
 from voxserve.storage.sql_files import SqlFileRepository
 from voxserve.storage.sql_keys import SqlKeyRepository
 from voxserve.storage.sql_sessions import SqlSessionRepository
@@ -43,6 +44,7 @@ async def open_storage(database_url: str, blob_dir: Path) -> AsyncIterator[Stora
             files=SqlFileRepository(db),
             usage=SqlUsageRepository(db),
             blobs=LocalBlobStore(blob_dir),
+            batches=SqlBatchRepository(db) if db.dialect == "postgresql" else None,
         )
     finally:
         await engine.dispose()

@@ -181,6 +181,47 @@ class UsageRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class BatchJobRow(Base):
+    """A batch job (see ``storage.batches``); its requests are ``BatchRequestRow``s."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (Index(None, "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    input_files: Mapped[list[str]] = mapped_column(JSON)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total_requests: Mapped[int] = mapped_column(Integer)
+    completed_requests: Mapped[int] = mapped_column(Integer)
+    succeeded_requests: Mapped[int] = mapped_column(Integer)
+    failed_requests: Mapped[int] = mapped_column(Integer)
+    output_file: Mapped[str | None] = mapped_column(String(64))
+    error_file: Mapped[str | None] = mapped_column(String(64))
+    timeout_hours: Mapped[int] = mapped_column(Integer)
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BatchRequestRow(Base):
+    __tablename__ = "batch_requests"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    custom_id: Mapped[str | None] = mapped_column(String(512))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # ---------------------------------------------------------------- rows -> records
 
 

@@ -1,0 +1,32 @@
+"""``voxserve worker``: run batch jobs (Mistral's ``/v1/batch/jobs``) from the PostgreSQL job
+queue, beside or instead of the worker that ``serve`` runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from voxserve.bootstrap import open_services
+from voxserve.core.batch import NEEDS_POSTGRES
+from voxserve.settings import Settings
+
+
+def worker() -> None:
+    """Run batch jobs until SIGTERM or Ctrl-C (the running request finishes or goes back to the
+    queue). Needs PostgreSQL (VOXSERVE_DATABASE_URL)."""
+    from voxserve.api.adapters.mistral.batch_endpoint import ENDPOINTS
+    from voxserve.logs import configure_logging
+
+    settings = Settings()
+    if not settings.uses_postgres:
+        typer.echo(f"error: {NEEDS_POSTGRES}", err=True)
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+
+    async def main() -> None:
+        async with open_services(settings, batch_endpoints=ENDPOINTS) as services:
+            assert services.batch is not None  # PostgreSQL storage always has batch jobs
+            await services.batch.run_worker(handle_signals=True)
+
+    asyncio.run(main())

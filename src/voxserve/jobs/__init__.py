@@ -1,0 +1,1 @@
+"""The job queue that runs batch jobs: procrastinate on PostgreSQL (``jobs.queue``)."""

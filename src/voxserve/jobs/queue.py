@@ -1,0 +1,154 @@
+"""Batch jobs on procrastinate, a job queue in PostgreSQL: the App, its one task, and the worker.
+
+``open_batch_queue`` applies procrastinate's schema once (under an advisory lock, so replicas
+and workers starting together do not race) and opens the App; ``ProcrastinateBatchQueue`` is
+core's ``BatchQueue``.
+
+What procrastinate gives and what is added here:
+
+- A job survives restarts: it is a row in ``procrastinate_jobs`` until a worker ends it.
+- Workers send heartbeats. A job whose worker stopped sending them (killed with ``kill -9``,
+  its machine lost) is "stalled"; procrastinate finds such jobs (``get_stalled_jobs``) and the
+  documented recipe is to retry them, which every worker does here every few seconds: the job
+  goes back to the queue and resumes at its first request without an outcome.
+- Cancelling a running job asks procrastinate to abort it; the worker cancels the job's task.
+- A worker shutting down (SIGTERM, ``serve`` stopping) waits ``shutdown_grace_seconds``, then
+  aborts its jobs; such a job raises ``Interrupted`` and the task's retry strategy puts it back
+  in the queue at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import procrastinate
+import psycopg
+from procrastinate.exceptions import ConnectorException
+from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.jobs import Status
+from procrastinate.schema import SchemaManager
+from sqlalchemy.engine import make_url
+
+from voxserve.core.batch_types import JobRunner
+from voxserve.settings import BatchSettings
+
+log = logging.getLogger(__name__)
+TASK_NAME = "voxserve.batch.run"
+QUEUE_NAME = "voxserve-batch"
+SCHEMA_LOCK_KEY = 0x766F7873_6A6F6273  # "voxsjobs"
+RUNNER = "batch_runner"
+"""The worker's ``additional_context`` key that holds the ``BatchRunner``."""
+
+
+class Interrupted(Exception):
+    """The worker stopped while the job ran: run the job again (it resumes)."""
+
+
+def libpq_url(database_url: str) -> str:
+    """The ``postgresql://`` URL psycopg takes, from voxserve's SQLAlchemy URL."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+async def run_batch_job(context: JobContext, job_id: str) -> None:
+    """The queue's task: run one batch job with the worker's runner."""
+    runner: JobRunner = context.additional_context[RUNNER]
+    try:
+        await runner.run(job_id)
+    except asyncio.CancelledError:
+        if context.abort_reason() == AbortReason.SHUTDOWN:
+            raise Interrupted(f"worker stopped while batch job {job_id} ran") from None
+        raise
+
+
+def create_app(database_url: str) -> procrastinate.App:
+    """A procrastinate App on the database, with the batch task registered."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=libpq_url(database_url), min_size=1, max_size=4
+    )
+    app = procrastinate.App(connector=connector)
+    retry = procrastinate.RetryStrategy(retry_exceptions={Interrupted})
+    app.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True, retry=retry)(run_batch_job)
+    return app
+
+
+async def ensure_schema(database_url: str) -> None:
+    """Apply procrastinate's schema unless it is there (one process at a time)."""
+    connect = psycopg.AsyncConnection.connect(libpq_url(database_url))
+    async with await connect as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        cursor = await connection.execute("SELECT to_regclass('procrastinate_jobs')")
+        row = await cursor.fetchone()
+        if row is None or row[0] is None:
+            log.info("creating the job queue's tables (procrastinate)")
+            await connection.execute(SchemaManager.get_schema())
+
+
+@contextlib.asynccontextmanager
+async def open_batch_queue(
+    database_url: str, settings: BatchSettings
+) -> AsyncIterator[ProcrastinateBatchQueue]:
+    """The batch queue, open for as long as the context lasts."""
+    await ensure_schema(database_url)
+    app = create_app(database_url)
+    async with app.open_async():
+        yield ProcrastinateBatchQueue(app, settings)
+
+
+class ProcrastinateBatchQueue:
+    """``BatchQueue`` on procrastinate (see the module docstring)."""
+
+    def __init__(self, app: procrastinate.App, settings: BatchSettings) -> None:
+        self._app = app
+        self._settings = settings
+
+    async def enqueue(self, job_id: str) -> int:
+        task = self._app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=job_id)
+        return await task.defer_async(job_id=job_id)
+
+    async def abort(self, queue_job_id: int) -> bool:
+        manager = self._app.job_manager
+        await manager.cancel_job_by_id_async(queue_job_id, abort=True)
+        found = list(await manager.list_jobs_async(id=queue_job_id))
+        # No such job any more (it ended and was deleted): nothing will run it either.
+        return not found or found[0].status == Status.CANCELLED.value
+
+    async def run_worker(self, runner: JobRunner, *, handle_signals: bool) -> None:
+        s = self._settings
+        recovery = asyncio.create_task(self._retry_stalled_jobs())
+        try:
+            await self._app.run_worker_async(
+                queues=[QUEUE_NAME],
+                concurrency=s.concurrency,
+                additional_context={RUNNER: runner},
+                update_heartbeat_interval=s.heartbeat_seconds,
+                stalled_worker_timeout=s.stalled_after_seconds,
+                abort_job_polling_interval=s.abort_poll_seconds,
+                shutdown_graceful_timeout=s.shutdown_grace_seconds,
+                install_signal_handlers=handle_signals,
+                delete_jobs="successful",
+            )
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+
+    async def _retry_stalled_jobs(self) -> None:
+        """procrastinate's recipe for jobs whose worker died: retry them, now and then."""
+        manager = self._app.job_manager
+        interval = max(self._settings.stalled_after_seconds / 3, 0.5)
+        while True:
+            try:
+                stalled = await manager.get_stalled_jobs(
+                    queue=QUEUE_NAME, seconds_since_heartbeat=self._settings.stalled_after_seconds
+                )
+                for job in stalled:
+                    log.warning("batch: retrying job %s, whose worker stopped", job.id)
+                    with contextlib.suppress(ConnectorException):
+                        await manager.retry_job(job)
+            except Exception:
+                log.exception("batch: looking for stalled jobs failed")
+            await asyncio.sleep(interval)

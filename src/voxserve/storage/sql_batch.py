@@ -1,0 +1,244 @@
+"""Batch jobs and their requests in SQL (see ``storage.batches``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from voxserve.errors import Conflict
+from voxserve.storage.batches import BatchJobFilter, BatchJobRecord, BatchRequestRecord
+from voxserve.storage.database import Database
+from voxserve.storage.tables import BatchJobRow, BatchRequestRow
+
+JOB_FIELDS = {f.name for f in fields(BatchJobRecord)}
+
+
+class SqlBatchRepository:
+    """``BatchRepository`` over SQLAlchemy."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, job: BatchJobRecord, requests: Sequence[BatchRequestRecord]
+    ) -> BatchJobRecord:
+        """Insert the job and its requests in one transaction.
+
+        Raises:
+            Conflict: a job with this id exists.
+        """
+        async with self._db.write() as session:
+            session.add(job_row(job))
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise Conflict(f"Batch job '{job.id}' already exists.") from None
+            session.add_all(request_row(r) for r in requests)
+            await session.flush()
+            return job_record(await session.get_one(BatchJobRow, job.id))
+
+    async def get(self, owner_id: str, job_id: str) -> BatchJobRecord | None:
+        statement = select(BatchJobRow).where(
+            BatchJobRow.id == job_id, BatchJobRow.owner_id == owner_id
+        )
+        async with self._db.read() as session:
+            row = await session.scalar(statement)
+            return None if row is None else job_record(row)
+
+    async def get_by_id(self, job_id: str) -> BatchJobRecord | None:
+        async with self._db.read() as session:
+            row = await session.get(BatchJobRow, job_id)
+            return None if row is None else job_record(row)
+
+    async def list(
+        self, owner_id: str, query: BatchJobFilter, *, offset: int, limit: int
+    ) -> tuple[builtins.list[BatchJobRecord], int]:
+        conditions = _conditions(owner_id, query)
+        order = BatchJobRow.created_at.desc() if query.newest_first else BatchJobRow.created_at
+        page = (
+            select(BatchJobRow)
+            .where(*conditions)
+            .order_by(order, BatchJobRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        count = select(func.count()).select_from(BatchJobRow).where(*conditions)
+        async with self._db.read() as session:
+            rows = (await session.scalars(page)).all()
+            total = await session.scalar(count) or 0
+            return [job_record(r) for r in rows], total
+
+    async def update(self, job_id: str, changes: Mapping[str, Any]) -> BatchJobRecord | None:
+        return await self._set(job_id, changes, BatchJobRow.id == job_id)
+
+    async def transition(
+        self, job_id: str, from_statuses: Sequence[str], changes: Mapping[str, Any]
+    ) -> BatchJobRecord | None:
+        allowed = BatchJobRow.status.in_(list(from_statuses))
+        return await self._set(job_id, changes, BatchJobRow.id == job_id, allowed)
+
+    async def pending_requests(self, job_id: str) -> builtins.list[BatchRequestRecord]:
+        return await self._requests(job_id, BatchRequestRow.status_code.is_(None))
+
+    async def finished_requests(self, job_id: str) -> builtins.list[BatchRequestRecord]:
+        return await self._requests(job_id, BatchRequestRow.status_code.is_not(None))
+
+    async def record_outcome(
+        self, request: BatchRequestRecord, *, succeeded: bool
+    ) -> BatchJobRecord | None:
+        mark = (
+            update(BatchRequestRow)
+            .where(
+                BatchRequestRow.job_id == request.job_id,
+                BatchRequestRow.index == request.index,
+                BatchRequestRow.status_code.is_(None),
+            )
+            .values(
+                status_code=request.status_code,
+                response=dict(request.response or {}),
+                finished_at=request.finished_at,
+            )
+        )
+        async with self._db.write() as session:
+            marked = (await session.execute(mark)).rowcount  # type: ignore[attr-defined]
+            if marked:
+                counter = "succeeded_requests" if succeeded else "failed_requests"
+                await session.execute(
+                    update(BatchJobRow)
+                    .where(BatchJobRow.id == request.job_id)
+                    .values(
+                        {
+                            "completed_requests": BatchJobRow.completed_requests + 1,
+                            counter: getattr(BatchJobRow, counter) + 1,
+                        }
+                    )
+                )
+            row = await session.get(BatchJobRow, request.job_id, populate_existing=True)
+            return None if row is None else job_record(row)
+
+    async def _set(
+        self, job_id: str, changes: Mapping[str, Any], *conditions: ColumnElement[bool]
+    ) -> BatchJobRecord | None:
+        unknown = set(changes) - JOB_FIELDS
+        if unknown:
+            raise ValueError(f"not batch job fields: {sorted(unknown)}")
+        values = {_column(k): _value(k, v) for k, v in changes.items()}
+        statement = update(BatchJobRow).where(*conditions).values(values)
+        async with self._db.write() as session:
+            if not (await session.execute(statement)).rowcount:  # type: ignore[attr-defined]
+                return None
+            row = await session.get(BatchJobRow, job_id, populate_existing=True)
+            return None if row is None else job_record(row)
+
+    async def _requests(
+        self, job_id: str, condition: ColumnElement[bool]
+    ) -> builtins.list[BatchRequestRecord]:
+        statement = (
+            select(BatchRequestRow)
+            .where(BatchRequestRow.job_id == job_id, condition)
+            .order_by(BatchRequestRow.index)
+        )
+        async with self._db.read() as session:
+            return [request_record(r) for r in (await session.scalars(statement)).all()]
+
+
+def _conditions(owner_id: str, query: BatchJobFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [BatchJobRow.owner_id == owner_id]
+    if query.model is not None:
+        conditions.append(BatchJobRow.model == query.model)
+    if query.statuses:
+        conditions.append(BatchJobRow.status.in_(list(query.statuses)))
+    if query.created_after is not None:
+        conditions.append(BatchJobRow.created_at > query.created_after)
+    for key, value in query.metadata.items():
+        conditions.append(BatchJobRow.metadata_[key].as_string() == str(value))
+    return conditions
+
+
+def _column(name: str) -> Any:
+    return getattr(BatchJobRow, "metadata_" if name == "metadata" else name)
+
+
+def _value(name: str, value: Any) -> Any:
+    if name in ("errors", "input_files"):
+        return [dict(v) if isinstance(v, Mapping) else v for v in value]
+    if name == "metadata":
+        return None if value is None else dict(value)
+    return value
+
+
+def job_row(job: BatchJobRecord) -> BatchJobRow:
+    return BatchJobRow(
+        id=job.id,
+        owner_id=job.owner_id,
+        endpoint=job.endpoint,
+        model=job.model,
+        status=job.status,
+        metadata_=None if job.metadata is None else dict(job.metadata),
+        input_files=list(job.input_files),
+        errors=[dict(e) for e in job.errors],
+        total_requests=job.total_requests,
+        completed_requests=job.completed_requests,
+        succeeded_requests=job.succeeded_requests,
+        failed_requests=job.failed_requests,
+        output_file=job.output_file,
+        error_file=job.error_file,
+        timeout_hours=job.timeout_hours,
+        queue_job_id=job.queue_job_id,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+    )
+
+
+def job_record(row: BatchJobRow) -> BatchJobRecord:
+    return BatchJobRecord(
+        id=row.id,
+        owner_id=row.owner_id,
+        endpoint=row.endpoint,
+        status=row.status,
+        created_at=row.created_at,
+        timeout_hours=row.timeout_hours,
+        model=row.model,
+        metadata=row.metadata_,
+        input_files=tuple(row.input_files),
+        total_requests=row.total_requests,
+        completed_requests=row.completed_requests,
+        succeeded_requests=row.succeeded_requests,
+        failed_requests=row.failed_requests,
+        errors=tuple(row.errors),
+        output_file=row.output_file,
+        error_file=row.error_file,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        queue_job_id=row.queue_job_id,
+    )
+
+
+def request_row(request: BatchRequestRecord) -> BatchRequestRow:
+    return BatchRequestRow(
+        job_id=request.job_id,
+        index=request.index,
+        custom_id=request.custom_id,
+        body=dict(request.body),
+        status_code=request.status_code,
+        response=None if request.response is None else dict(request.response),
+        finished_at=request.finished_at,
+    )
+
+
+def request_record(row: BatchRequestRow) -> BatchRequestRecord:
+    return BatchRequestRecord(
+        job_id=row.job_id,
+        index=row.index,
+        custom_id=row.custom_id,
+        body=row.body,
+        status_code=row.status_code,
+        response=row.response,
+        finished_at=row.finished_at,
+    )
