@@ -31,8 +31,8 @@ async def _revision(url: str) -> str | None:
         await engine.dispose()
 
 
-async def test_head_is_the_sessions_revision() -> None:
-    assert HEAD == "0002"
+async def test_head_is_the_secrets_revision() -> None:
+    assert HEAD == "0003"
 
 
 async def test_migrate_twice_is_a_no_op(fresh_database_url: str, tmp_path: Path) -> None:
