@@ -15,12 +15,8 @@ from aiobotocore.session import get_session
 from tests.support.live_server import free_port
 from tests.support.s3_emulator import CREDENTIALS, S3Emulator
 from voxserve.settings import BlobSettings
-from voxserve.storage.blobs_s3 import (
-    BlobStoreUnavailable,
-    S3BlobStore,
-    S3Location,
-    open_s3_blobs,
-)
+from voxserve.storage.blobs_s3 import S3BlobStore, S3Location, open_s3_blobs
+from voxserve.storage.protocol import BlobStoreUnavailable
 
 S3 = get_session()
 

@@ -10,6 +10,7 @@ import typer
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
+from voxserve.cli import storage as storage_cli
 from voxserve.cli.common import run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
 from voxserve.core.auth import NewKey
@@ -28,6 +29,7 @@ app.add_typer(owners_app, name="owners")
 app.add_typer(credits_app, name="credits")
 app.command()(local.say)
 app.command()(local.transcribe)
+app.command("migrate-storage")(storage_cli.migrate_storage)
 
 
 @app.command()

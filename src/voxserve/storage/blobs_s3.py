@@ -22,16 +22,12 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from voxserve.storage.blobs_local import check_key
-from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo
+from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo, BlobStoreUnavailable
 
 PART_SIZE = 8 * 1024 * 1024
 """Streamed writes up to this size are one PUT; larger ones go up in parts of this size (S3
 wants at least 5 MiB per part but the last)."""
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-
-
-class BlobStoreUnavailable(RuntimeError):
-    """The configured bucket cannot be reached; the message says which and why."""
 
 
 @dataclass(frozen=True)

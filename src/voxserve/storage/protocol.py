@@ -310,6 +310,10 @@ class UsageRepository(Protocol):
         newest first."""
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """The configured blob store cannot be reached; the message says which and why."""
+
+
 CHUNK_SIZE = 1024 * 1024
 """Default chunk size of ``BlobStore.stream``."""
 
