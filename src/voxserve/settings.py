@@ -271,21 +271,3 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
-
-    def load_secret_key(self) -> bytes:
-        """The HMAC key: the setting, else a random key created once in the data dir."""
-        if self.secret_key:
-            return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            import secrets
-
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_hex(32))
-            tmp.chmod(0o600)
-            try:
-                tmp.rename(path) if not path.exists() else tmp.unlink()
-            except FileExistsError:
-                tmp.unlink(missing_ok=True)
-        return path.read_text().strip().encode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,7 +15,9 @@ from aiobotocore.session import get_session
 
 from tests.support.live_server import free_port
 from tests.support.s3_emulator import CREDENTIALS, S3Emulator
-from voxserve.settings import BlobSettings
+from voxserve.bootstrap import open_services
+from voxserve.engines.fake import FakeTTSEngine
+from voxserve.settings import BlobSettings, Settings
 from voxserve.storage.blobs_s3 import S3BlobStore, S3Location, open_s3_blobs
 from voxserve.storage.protocol import BlobStoreUnavailable
 
@@ -101,4 +104,14 @@ async def test_unreachable_endpoint_is_a_clear_startup_error(s3_server: S3Emulat
     opened = open_s3_blobs("s3://voxserve", endpoint_url=endpoint, session=S3)
     with pytest.raises(BlobStoreUnavailable, match="cannot be reached"):
         async with opened:
+            pass
+
+
+async def test_a_server_with_an_unreachable_bucket_does_not_start(
+    s3_server: S3Emulator, tmp_path: Path
+) -> None:
+    blobs = BlobSettings(url="s3://missing-bucket/x", endpoint_url=s3_server.endpoint_url)
+    settings = Settings(data_dir=tmp_path, blobs=blobs)
+    with pytest.raises(BlobStoreUnavailable, match="s3://missing-bucket"):
+        async with open_services(settings, engines=[FakeTTSEngine()]):
             pass
