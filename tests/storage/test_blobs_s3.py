@@ -12,10 +12,12 @@ from pathlib import Path
 import boto3
 import pytest
 from aiobotocore.session import get_session
+from typer.testing import CliRunner
 
 from tests.support.live_server import free_port
 from tests.support.s3_emulator import CREDENTIALS, S3Emulator
 from voxserve.bootstrap import open_services
+from voxserve.cli.main import app as cli
 from voxserve.engines.fake import FakeTTSEngine
 from voxserve.settings import BlobSettings, Settings
 from voxserve.storage.blobs_s3 import S3BlobStore, S3Location, open_s3_blobs
@@ -115,3 +117,17 @@ async def test_a_server_with_an_unreachable_bucket_does_not_start(
     with pytest.raises(BlobStoreUnavailable, match="s3://missing-bucket"):
         async with open_services(settings, engines=[FakeTTSEngine()]):
             pass
+
+
+def test_serve_with_an_unreachable_bucket_exits_with_one_line(
+    s3_server: S3Emulator, tmp_path: Path
+) -> None:
+    env = {
+        "VOXSERVE_DATA_DIR": str(tmp_path),
+        "VOXSERVE_BLOBS__URL": "s3://missing-bucket/x",
+        "VOXSERVE_BLOBS__ENDPOINT_URL": s3_server.endpoint_url,
+    }
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 2
+    assert "error: blob store s3://missing-bucket at http://127.0.0.1" in result.output
+    assert "Traceback" not in result.output

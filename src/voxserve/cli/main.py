@@ -46,6 +46,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    storage_cli.check_blob_store(settings)
     if not settings.binds_loopback:
         # Checked before the server starts, for a clear message and exit code; loopback binds
         # pass the check at once, so the services are not opened twice for nothing.

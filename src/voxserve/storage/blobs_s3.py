@@ -73,6 +73,7 @@ async def open_s3_blobs(
         s3={"addressing_style": "path" if use_path_style else "auto"},
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=10,
+        max_pool_connections=64,  # a replica serves many requests at once; botocore's 10 queue
     )
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
