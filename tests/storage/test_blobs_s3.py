@@ -4,6 +4,7 @@ test_blobs.py."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -120,8 +121,13 @@ async def test_a_server_with_an_unreachable_bucket_does_not_start(
 
 
 def test_serve_with_an_unreachable_bucket_exits_with_one_line(
-    s3_server: S3Emulator, tmp_path: Path
+    s3_server: S3Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # serve configures logging onto the runner's stream, closed afterwards: keep the root
+    # logger's handlers and level of this process as they were.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
     env = {
         "VOXSERVE_DATA_DIR": str(tmp_path),
         "VOXSERVE_BLOBS__URL": "s3://missing-bucket/x",
