@@ -167,3 +167,16 @@ async def test_failed_put_stream_keeps_the_old_blob(blobs: BlobStore) -> None:
     assert await blobs.get("files/f") == b"old"
     assert [i.key async for i in blobs.list()] == ["files/f"]
     assert await blobs.remove_stale_temporaries(datetime.now(UTC) + timedelta(hours=1)) == 0
+
+
+async def test_a_stream_reads_one_version_to_the_end(blobs: BlobStore) -> None:
+    old = b"a" * 3_000_000
+    await blobs.put("files/v", old)
+    stream = blobs.stream("files/v", chunk_size=1_000_000)
+    first = await anext(stream)
+
+    await blobs.put("files/v", b"b" * 3_000_000)  # replaced while the reader is halfway
+    rest = [chunk async for chunk in stream]
+
+    assert first + b"".join(rest) == old
+    assert await blobs.get("files/v") == b"b" * 3_000_000
