@@ -36,7 +36,9 @@ from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
 from voxserve.settings import Settings
+from voxserve.storage.blobs import open_blob_store
 from voxserve.storage.protocol import Storage
+from voxserve.storage.secrets import signing_key
 from voxserve.storage.sql import open_storage
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,12 @@ async def open_services(
     async with AsyncExitStack() as stack:
         if storage is None:
             await run_in_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+            blobs = await stack.enter_async_context(
+                open_blob_store(settings.blobs, settings.resolved_blob_dir)
+            )
+            database_url = settings.resolved_database_url
             storage = await stack.enter_async_context(
-                open_storage(settings.resolved_database_url, settings.resolved_blob_dir)
+                open_storage(database_url, settings.resolved_blob_dir, blobs=blobs)
             )
         manager, folder = await _engine_manager(settings, engines)
         stack.push_async_callback(manager.close)
@@ -167,7 +173,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         decoding,
     )
     usage = UsageService(storage.usage, storage.keys)
-    secret = await run_in_thread(settings.load_secret_key)
+    secret = await signing_key(storage.secrets, settings.secret_key, settings.data_dir)
     files = FileService(storage.files, storage.blobs, secret)
     generations = GenerationService(files, settings.retention)
     speech = SpeechService(
@@ -205,7 +211,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         transcription=transcription,
         chat=chat,
         cleanup=CleanupService(
-            voices, storage.voices, storage.files, storage.blobs, settings.retention
+            voices, storage.voices, storage.files, storage.blobs, settings.retention, storage.locks
         ),
         choice=choice,
         models=ModelListing(manager, speech, transcription, chat),

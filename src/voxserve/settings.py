@@ -281,6 +281,31 @@ class BatchSettings(BaseModel):
     goes back to the queue and resumes where it stopped."""
 
 
+class BlobSettings(BaseModel):
+    """Where blobs (voice samples, uploaded files, generated audio) are stored: the local folder
+    (``blob_dir``) by default, or an S3 bucket shared by every replica."""
+
+    url: str | None = None
+    """``s3://bucket/prefix`` to keep blobs in S3 or an S3-compatible store (MinIO, Ceph, R2);
+    unset: the local folder ``blob_dir``. Credentials come from the standard AWS variables and
+    files (``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, ``~/.aws/credentials``, instance roles)."""
+    endpoint_url: str | None = None
+    """The S3 API's URL for S3-compatible stores, e.g. ``http://minio:9000``; unset: AWS."""
+    region: str | None = None
+    """The bucket's region, e.g. ``eu-west-1``; unset: the AWS configuration's own."""
+    path_style: bool | None = None
+    """Address buckets as ``endpoint/bucket`` rather than ``bucket.endpoint``; unset: path style
+    when ``endpoint_url`` is set (what MinIO and most S3-compatible stores expect)."""
+
+    @model_validator(mode="after")
+    def _check_url(self) -> BlobSettings:
+        if self.url is not None and not self.url.startswith("s3://"):
+            raise ValueError(f"blobs.url: {self.url!r} is not an s3://bucket/prefix URL")
+        if self.url is not None and not self.url[len("s3://") :].split("/", 1)[0]:
+            raise ValueError(f"blobs.url: {self.url!r} names no bucket")
+        return self
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
@@ -312,7 +337,9 @@ class Settings(BaseSettings):
     built only for requests to a loopback host (``127.0.0.1``, ``localhost``); a request to any
     other host that needs one answers 503 (the ``Host`` header is never trusted)."""
     secret_key: str | None = None
-    """HMAC key for signed URLs; default a random key kept in ``<data_dir>/secret.key``."""
+    """HMAC key for signed URLs and browser tokens; default a random key created once in the
+    database (shared by every replica). A ``<data_dir>/secret.key`` of an older install is
+    adopted once, so URLs signed before keep working."""
     keyless_after_revocation: bool = False
     """Serve keyless again (loopback only, as the local owner) once every API key is revoked.
     Off by default: after the first key was created, requests need a key until the operator turns
@@ -330,6 +357,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    blobs: BlobSettings = Field(default_factory=BlobSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:
@@ -369,21 +397,3 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
-
-    def load_secret_key(self) -> bytes:
-        """The HMAC key: the setting, else a random key created once in the data dir."""
-        if self.secret_key:
-            return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            import secrets
-
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_hex(32))
-            tmp.chmod(0o600)
-            try:
-                tmp.rename(path) if not path.exists() else tmp.unlink()
-            except FileExistsError:
-                tmp.unlink(missing_ok=True)
-        return path.read_text().strip().encode()

@@ -24,6 +24,7 @@ from tests.support.postgres import (
     run_blocking,
     truncate_tables,
 )
+from tests.support.s3_emulator import S3Emulator, s3_emulator
 from voxserve.storage.memory import open_memory_storage
 from voxserve.storage.migrate import migrate
 from voxserve.storage.protocol import Owner, Storage
@@ -62,6 +63,14 @@ def shared_postgres_url(postgres_server_url: str) -> Iterator[str]:
     run_blocking(migrate(url))
     yield url
     run_blocking(drop_database(postgres_server_url, url))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Emulator]:
+    """An S3 emulator (moto's S3 server) for the whole session, with a bucket ``voxserve``."""
+    with s3_emulator() as emulator:
+        emulator.create_bucket("voxserve")
+        yield emulator
 
 
 def _sqlite_url(folder: Path) -> str:

@@ -1,24 +1,46 @@
-"""The BlobStore contract, on the local store and the in-memory one: round trips, key
-validation, listing, and readers that never see a partial blob."""
+"""The BlobStore contract, on the local store, the in-memory one and S3 (an S3 emulator, moto's
+server): round trips, streaming, key validation, listing, and readers that never see a partial
+blob."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiobotocore.session import get_session
 
+from tests.support.s3_emulator import S3Emulator
 from voxserve.storage.blobs_local import LocalBlobStore
 from voxserve.storage.blobs_memory import MemoryBlobStore
+from voxserve.storage.blobs_s3 import open_s3_blobs
 from voxserve.storage.protocol import BlobStore
 
+S3 = get_session()
+"""One aiobotocore session for the module: its service models load once."""
 
-@pytest.fixture(params=["local", "memory"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+
+@pytest.fixture(params=["local", "memory", "s3"])
+async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
     if request.param == "local":
-        return LocalBlobStore(tmp_path / "blobs")
-    return MemoryBlobStore()
+        yield LocalBlobStore(tmp_path / "blobs")
+    elif request.param == "memory":
+        yield MemoryBlobStore()
+    else:
+        s3: S3Emulator = request.getfixturevalue("s3_server")
+        url = f"s3://voxserve/test-{uuid.uuid4().hex[:8]}"  # a prefix of its own per test
+        opened = open_s3_blobs(url, endpoint_url=s3.endpoint_url, region=s3.region, session=S3)
+        async with opened as store:
+            yield store
+
+
+async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        await asyncio.sleep(0)
+        yield data[start : start + size]
 
 
 async def test_put_get_exists_delete(blobs: BlobStore) -> None:
@@ -112,3 +134,49 @@ async def test_readers_never_see_a_partial_blob(blobs: BlobStore) -> None:
 
     await asyncio.gather(read_repeatedly(), read_repeatedly(), write_all())
     assert seen
+
+
+async def test_put_stream_and_stream_round_trip(blobs: BlobStore) -> None:
+    data = bytes(range(256)) * 40_000  # ~10 MB: a multipart upload on S3
+    await blobs.put_stream("files/big", chunks_of(data, 300_000))
+    await blobs.put_stream("files/empty", chunks_of(b"", 1))
+
+    received = [chunk async for chunk in blobs.stream("files/big", chunk_size=1 << 20)]
+
+    assert b"".join(received) == data
+    assert max(len(chunk) for chunk in received) <= 1 << 20
+    assert await blobs.get("files/empty") == b""
+    assert [i.size async for i in blobs.list("files/")] == [len(data), 0]
+
+
+async def test_stream_of_missing_blob_raises_key_error(blobs: BlobStore) -> None:
+    with pytest.raises(KeyError):
+        _ = [chunk async for chunk in blobs.stream("files/none")]
+
+
+async def test_failed_put_stream_keeps_the_old_blob(blobs: BlobStore) -> None:
+    await blobs.put("files/f", b"old")
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * 9_000_000  # past one part on S3: the upload has begun
+        raise OSError("client went away")
+
+    with pytest.raises(OSError, match="went away"):
+        await blobs.put_stream("files/f", broken())
+
+    assert await blobs.get("files/f") == b"old"
+    assert [i.key async for i in blobs.list()] == ["files/f"]
+    assert await blobs.remove_stale_temporaries(datetime.now(UTC) + timedelta(hours=1)) == 0
+
+
+async def test_a_stream_reads_one_version_to_the_end(blobs: BlobStore) -> None:
+    old = b"a" * 3_000_000
+    await blobs.put("files/v", old)
+    stream = blobs.stream("files/v", chunk_size=1_000_000)
+    first = await anext(stream)
+
+    await blobs.put("files/v", b"b" * 3_000_000)  # replaced while the reader is halfway
+    rest = [chunk async for chunk in stream]
+
+    assert first + b"".join(rest) == old
+    assert await blobs.get("files/v") == b"b" * 3_000_000

@@ -10,6 +10,7 @@ import typer
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
+from voxserve.cli import storage as storage_cli
 from voxserve.cli.common import run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
 from voxserve.cli.worker import worker
@@ -30,6 +31,7 @@ app.add_typer(credits_app, name="credits")
 app.command()(local.say)
 app.command()(local.transcribe)
 app.command()(worker)
+app.command("migrate-storage")(storage_cli.migrate_storage)
 
 
 @app.command()
@@ -46,6 +48,7 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    storage_cli.check_blob_store(settings)
     if not settings.binds_loopback:
         # Checked before the server starts, for a clear message and exit code; loopback binds
         # pass the check at once, so the services are not opened twice for nothing.

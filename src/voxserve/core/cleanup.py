@@ -1,5 +1,9 @@
 """The cleanup the server runs periodically: purge deleted and expired objects, and remove blobs
-that no row points at (left by a crash between writing a blob and its row)."""
+that no row points at (left by a crash between writing a blob and its row).
+
+Replicas sharing one database take turns: a run holds the storage's ``cleanup`` lock (an
+advisory lock on PostgreSQL), and a replica that finds it held skips its run.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from datetime import datetime, timedelta
 from voxserve.core.ids import utcnow
 from voxserve.core.voices import VoiceService
 from voxserve.settings import RetentionSettings
-from voxserve.storage.protocol import BlobStore, FileRepository, VoiceRepository
+from voxserve.storage.protocol import BlobStore, FileRepository, Locks, VoiceRepository
 
 log = logging.getLogger(__name__)
 
+LOCK_NAME = "cleanup"
 OWNED_PREFIXES = ("voices/", "files/")
 """Blob areas whose every blob belongs to a row; other areas (preset samples) are caches."""
 
@@ -28,6 +33,8 @@ class CleanupReport:
 
 
 class CleanupService:
+    """Purges what is due and removes orphaned and half-written blobs, one replica at a time."""
+
     def __init__(
         self,
         voices: VoiceService,
@@ -35,15 +42,24 @@ class CleanupService:
         files: FileRepository,
         blobs: BlobStore,
         retention: RetentionSettings,
+        locks: Locks,
     ) -> None:
         self._voices = voices
         self._voice_repo = voice_repo
         self._files = files
         self._blobs = blobs
         self._retention = retention
+        self._locks = locks
 
-    async def run_once(self, now: datetime | None = None) -> CleanupReport:
-        now = now or utcnow()
+    async def run_once(self, now: datetime | None = None) -> CleanupReport | None:
+        """One run, unless another replica is running one (then None at once)."""
+        async with self._locks.hold(LOCK_NAME) as taken:
+            if not taken:
+                log.debug("cleanup: another replica is running it")
+                return None
+            return await self._run(now or utcnow())
+
+    async def _run(self, now: datetime) -> CleanupReport:
         voices = await self._voice_repo.due_for_purge(now)
         for record in voices:
             await self._voices.purge(record)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import builtins
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from voxserve.offload import run_in_thread
-from voxserve.storage.protocol import BlobInfo
+from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo
 
 _TEMP_SUFFIX = ".tmp"
 
@@ -58,6 +59,33 @@ class LocalBlobStore:
             return await run_in_thread(path.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyError(key) from None
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        """Write the chunks to a temporary file, one worker-thread call each, then rename it."""
+        path = self._path(key)
+        temp, handle = await run_in_thread(_open_temporary, path)
+        try:
+            async for chunk in chunks:
+                await run_in_thread(handle.write, chunk)
+            await run_in_thread(_commit, handle, temp, path)
+        except BaseException:
+            # Also on cancellation, where no further await may run: two quick calls on the loop.
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+
+    async def stream(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """Chunks of the file as it was opened (a concurrent replace does not mix versions)."""
+        path = self._path(key)
+        try:
+            handle = await run_in_thread(_open_for_reading, path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyError(key) from None
+        try:
+            while chunk := await run_in_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
@@ -152,8 +180,36 @@ def _modified_before(path: Path, cutoff: float) -> bool:
         return False  # renamed into place or removed meanwhile
 
 
+def _temporary_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+
+
+def _open_temporary(path: Path) -> tuple[Path, BinaryIO]:
+    for attempt in range(3):  # a concurrent delete may prune the folder between mkdir and open
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = _temporary_for(path)
+        try:
+            return temp, open(temp, "xb")
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_for_reading(path: Path) -> BinaryIO:
+    return open(path, "rb")
+
+
+def _commit(handle: BinaryIO, temp: Path, path: Path) -> None:
+    with handle:
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    _fsync_folder(path.parent)
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+    temp = _temporary_for(path)
     try:
         with open(temp, "xb") as handle:
             handle.write(data)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 
 from voxserve.storage.blobs_local import check_key
-from voxserve.storage.protocol import BlobInfo
+from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo
 
 
 class MemoryBlobStore:
@@ -36,6 +36,18 @@ class MemoryBlobStore:
         if found is None:
             raise KeyError(key)
         return found[0]
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        check_key(key)
+        data = bytearray()
+        async for chunk in chunks:
+            data += chunk
+        await self.put(key, bytes(data))
+
+    async def stream(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        data = await self.get(key)
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
 
     async def delete(self, key: str) -> None:
         check_key(key)

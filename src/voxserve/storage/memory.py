@@ -28,11 +28,13 @@ from datetime import UTC, datetime
 
 from voxserve.errors import Conflict
 from voxserve.storage.blobs_memory import MemoryBlobStore
+from voxserve.storage.locks import LocalLocks
 from voxserve.storage.memory_sessions import MemorySessionRepository
 from voxserve.storage.memory_state import MemoryState, utc, utc_fields
 from voxserve.storage.memory_usage import MemoryUsageRepository
 from voxserve.storage.memory_voices import MemoryVoiceRepository
 from voxserve.storage.protocol import ApiKey, FileRecord, Owner, Storage
+from voxserve.storage.secrets import MemorySecretRepository
 
 __all__ = [
     "MemoryBlobStore",
@@ -229,6 +231,8 @@ def create_memory_storage() -> Storage:
         files=MemoryFileRepository(state),
         usage=MemoryUsageRepository(state),
         blobs=MemoryBlobStore(),
+        secrets=MemorySecretRepository(),
+        locks=LocalLocks(),
     )
 
 

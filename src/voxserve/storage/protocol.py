@@ -8,7 +8,8 @@ are simply not found (``None``), never an error that leaks their existence.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -312,6 +313,14 @@ class UsageRepository(Protocol):
         newest first."""
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """The configured blob store cannot be reached; the message says which and why."""
+
+
+CHUNK_SIZE = 1024 * 1024
+"""Default chunk size of ``BlobStore.stream``."""
+
+
 class BlobStore(Protocol):
     """Bytes by key. Writes are atomic: a reader sees the old blob, the new one, or none."""
 
@@ -319,6 +328,18 @@ class BlobStore(Protocol):
 
     async def get(self, key: str) -> bytes:
         """Raises KeyError when absent."""
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        """Store what ``chunks`` yields, for blobs too large to hold in memory (the file and S3
+        stores never hold more than one part). Atomic like ``put``: when ``chunks`` raises, or
+        the write fails or is cancelled, readers keep seeing the old blob or none."""
+
+    def stream(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """The blob in chunks of at most ``chunk_size`` bytes, one version from start to end.
+
+        Raises:
+            KeyError: at the first chunk, when absent.
+        """
 
     async def delete(self, key: str) -> None:
         """Idempotent."""
@@ -336,6 +357,23 @@ class BlobStore(Protocol):
         """
 
 
+class SecretRepository(Protocol):
+    """Server-wide secrets (the URL-signing key), shared by every replica on the database."""
+
+    async def get_or_create(self, name: str, value: str) -> str:
+        """The secret called ``name``; stored as ``value`` first when there is none. Race-safe:
+        processes creating it at once all get the one value that was stored first."""
+
+
+class Locks(Protocol):
+    """Locks held across every process that shares this storage (replicas on one database)."""
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Try to take the lock called ``name`` without waiting: the block gets True and holds
+        it until the block ends, or gets False when another holder has it. A holder that dies
+        releases it (its database connection ends)."""
+
+
 @dataclass(frozen=True)
 class Storage:
     """Everything the services persist to, built once by the composition root."""
@@ -346,5 +384,7 @@ class Storage:
     files: FileRepository
     usage: UsageRepository
     blobs: BlobStore
+    secrets: SecretRepository
+    locks: Locks
     batches: BatchRepository | None = None
     """Batch jobs: only on PostgreSQL, where their job queue lives (None elsewhere)."""

@@ -1,0 +1,276 @@
+"""Scale-out benchmark: blob store throughput (local folder vs S3), and requests per second with
+p50/p95 latency for speech and transcription against one replica vs two replicas sharing one
+PostgreSQL and one S3 bucket.
+
+Everything runs on this machine: PostgreSQL is a throwaway cluster and S3 is an S3 emulator
+(moto's server), both from the test support modules (``tests/support``), and the replicas are
+real ``voxserve serve`` processes on the built-in engines (espeak-ng, PocketSphinx: no model
+weights needed). Two replicas share the same cores here, so the figure that counts is the
+overhead of the shared storage: two replicas must not be slower than one in total throughput.
+
+    .venv/bin/python bench/scale.py                 # ~2 min on 2 cores: scale.json, scale.md
+    .venv/bin/python bench/scale.py --requests 40 --clients 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import itertools
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+# The throwaway PostgreSQL and the S3 emulator come from the test support modules.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import (
+    DEFAULT_OUT,
+    fmt,
+    load_snapshot,
+    machine_info,
+    markdown_table,
+    percentile,
+    running_server,
+    write_results,
+)
+from tests.support.postgres import create_database, postgres_server
+from tests.support.s3_emulator import S3Emulator, s3_emulator
+
+from voxserve.storage.blobs_local import LocalBlobStore
+from voxserve.storage.blobs_s3 import open_s3_blobs
+from voxserve.storage.protocol import BlobStore
+
+SPEECH_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away."
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def blob_pass(store: BlobStore, count: int, size: int, big: int) -> dict[str, float]:
+    """Put and get ``count`` blobs of ``size`` bytes, then stream one of ``big`` bytes."""
+    payload = os.urandom(size)
+    started = time.perf_counter()
+    for n in range(count):
+        await store.put(f"bench/small/{n}", payload)
+    put_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for n in range(count):
+        await store.get(f"bench/small/{n}")
+    get_s = time.perf_counter() - started
+    large = os.urandom(big)
+    started = time.perf_counter()
+    await store.put_stream("bench/large", _chunks(large, 1 << 20))
+    stream_put_s = time.perf_counter() - started
+    started = time.perf_counter()
+    received = sum([len(chunk) async for chunk in store.stream("bench/large")])
+    stream_get_s = time.perf_counter() - started
+    assert received == big
+    mb = count * size / 1e6
+    return {
+        "put_per_s": count / put_s,
+        "get_per_s": count / get_s,
+        "put_mb_s": mb / put_s,
+        "get_mb_s": mb / get_s,
+        "stream_put_mb_s": big / 1e6 / stream_put_s,
+        "stream_get_mb_s": big / 1e6 / stream_get_s,
+    }
+
+
+async def blob_benchmark(s3: S3Emulator, args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="voxserve-bench-blobs-") as tmp:
+        local = LocalBlobStore(Path(tmp))
+        results["local"] = await blob_pass(local, args.blobs, args.blob_size, args.big_blob)
+    url = f"s3://voxserve/bench-{uuid.uuid4().hex[:8]}"
+    async with open_s3_blobs(url, endpoint_url=s3.endpoint_url, region=s3.region) as remote:
+        results["s3"] = await blob_pass(remote, args.blobs, args.blob_size, args.big_blob)
+    return results
+
+
+# --------------------------------------------------------------------------- replicas
+
+
+@contextmanager
+def replicas(count: int, env: dict[str, str], models: Path) -> Iterator[list[str]]:
+    with ExitStack() as stack:
+        urls = [stack.enter_context(running_server(models, env)).url for _ in range(count)]
+        yield urls
+
+
+async def pick_voice(url: str) -> str:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        listing = (await http.get("/v1/audio/voices", params={"limit": 1})).json()
+    return str(listing["items"][0]["id"])
+
+
+async def speech_wav(url: str, voice: str) -> bytes:
+    """Speech from the server (Mistral's shape: base64 audio), to transcribe afterwards."""
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        response = await http.post(
+            "/v1/audio/speech",
+            json={"input": SPEECH_TEXT, "voice_id": voice, "response_format": "wav"},
+        )
+    response.raise_for_status()
+    return base64.b64decode(response.json()["audio_data"])
+
+
+async def load_pass(
+    urls: Sequence[str], kind: str, voice: str, wav: bytes, requests: int, clients: int
+) -> dict[str, Any]:
+    """``requests`` requests over ``clients`` concurrent clients, round-robin over ``urls``."""
+    targets = itertools.cycle(urls)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for _ in range(requests):
+        queue.put_nowait(next(targets))
+    latencies: list[float] = []
+    failures = 0
+
+    async def client() -> None:
+        nonlocal failures
+        async with httpx.AsyncClient(timeout=300) as http:
+            while not queue.empty():
+                url = queue.get_nowait()
+                started = time.perf_counter()
+                response = await _request(http, url, kind, voice, wav)
+                latencies.append(time.perf_counter() - started)
+                failures += response.status_code != 200
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - started
+    return {
+        "requests": requests,
+        "failures": failures,
+        "wall_s": wall,
+        "rps": requests / wall,
+        "p50_s": percentile(latencies, 50),
+        "p95_s": percentile(latencies, 95),
+        "latencies_s": latencies,
+    }
+
+
+async def _request(
+    http: httpx.AsyncClient, url: str, kind: str, voice: str, wav: bytes
+) -> httpx.Response:
+    if kind == "speech":
+        body = {"input": SPEECH_TEXT, "voice_id": voice, "response_format": "wav"}
+        return await http.post(f"{url}/v1/audio/speech", json=body)
+    files = {"file": ("speech.wav", wav, "audio/wav")}
+    return await http.post(
+        f"{url}/v1/audio/transcriptions", data={"model": "whisper-1"}, files=files
+    )
+
+
+async def replica_benchmark(
+    urls: Sequence[str], args: argparse.Namespace, voice: str, wav: bytes
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for kind in ("speech", "transcription"):
+        await load_pass(urls, kind, voice, wav, len(urls) * 2, args.clients)  # warm up
+        found[kind] = await load_pass(urls, kind, voice, wav, args.requests, args.clients)
+    return found
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with ExitStack() as stack:
+        s3 = stack.enter_context(s3_emulator())
+        s3.create_bucket("voxserve")
+        database = asyncio.run(create_database(stack.enter_context(postgres_server())))
+        data: dict[str, Any] = {"machine": machine_info(["aiobotocore", "moto"])}
+        data["blobs"] = asyncio.run(blob_benchmark(s3, args))
+        env = {
+            **s3.client_env(),
+            "VOXSERVE_DATABASE_URL": database,
+            "VOXSERVE_BLOBS__URL": f"s3://voxserve/replicas-{uuid.uuid4().hex[:8]}",
+            "VOXSERVE_BLOBS__ENDPOINT_URL": s3.endpoint_url,
+        }
+        models = Path(tempfile.mkdtemp(prefix="voxserve-bench-nomodels-"))  # built-ins only
+        data["replicas"] = {}
+        for count in (1, 2):
+            with replicas(count, env, models) as urls:
+                voice = asyncio.run(pick_voice(urls[0]))
+                wav = asyncio.run(speech_wav(urls[0], voice))
+                data["replicas"][str(count)] = asyncio.run(
+                    replica_benchmark(urls, args, voice, wav)
+                )
+        data["load_after"] = load_snapshot()
+        return data
+
+
+BLOB_HEADERS = ["store", "put/s", "get/s", "put MB/s", "get MB/s", "stream put MB/s",
+                "stream get MB/s"]  # fmt: skip
+
+
+def markdown(data: dict[str, Any]) -> str:
+    blob_rows = [
+        [name, fmt(r["put_per_s"]), fmt(r["get_per_s"]), fmt(r["put_mb_s"], 1),
+         fmt(r["get_mb_s"], 1), fmt(r["stream_put_mb_s"], 1), fmt(r["stream_get_mb_s"], 1)]
+        for name, r in data["blobs"].items()
+    ]  # fmt: skip
+    load_rows = []
+    for count, kinds in data["replicas"].items():
+        for kind, r in kinds.items():
+            load_rows.append(
+                [kind, count, fmt(r["rps"], 2), fmt(r["p50_s"] * 1000), fmt(r["p95_s"] * 1000),
+                 str(r["failures"])]
+            )  # fmt: skip
+    verdicts = []
+    for kind in ("speech", "transcription"):
+        one = data["replicas"]["1"][kind]["rps"]
+        two = data["replicas"]["2"][kind]["rps"]
+        verdicts.append(f"- {kind}: two replicas {two / one:.2f}x the throughput of one")
+    return "\n".join(
+        [
+            "# Scale-out: shared PostgreSQL + S3",
+            "",
+            "## Blob store",
+            "",
+            markdown_table(BLOB_HEADERS, blob_rows),
+            "",
+            "## Replicas (round-robin, same machine)",
+            "",
+            markdown_table(["kind", "replicas", "req/s", "p50 ms", "p95 ms", "failed"], load_rows),
+            "",
+            *verdicts,
+        ]
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for JSON and .md")
+    parser.add_argument("--requests", type=int, default=24, help="measured requests per pass")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    parser.add_argument("--blobs", type=int, default=200, help="small blobs put and got")
+    parser.add_argument("--blob-size", type=int, default=256 * 1024, help="bytes per small blob")
+    parser.add_argument("--big-blob", type=int, default=32 * 1024 * 1024, help="streamed blob")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = run(args)
+    write_results(args.out, "scale", data, markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
