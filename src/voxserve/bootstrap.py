@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
@@ -29,6 +29,7 @@ from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.registry import Engine, discover_engines
+from voxserve.metrics import Metrics
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
@@ -65,6 +66,8 @@ class Services:
     """Realtime speech sessions (Mistral's WebSocket)."""
     client_tokens: ClientTokenService
     """Browser tokens for realtime sockets."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's Prometheus metrics (``/metrics``)."""
 
 
 @asynccontextmanager
@@ -121,7 +124,9 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         settings.retention,
         decoding,
     )
-    usage = UsageService(storage.usage, storage.keys)
+    metrics = Metrics()
+    metrics.register_engines(manager.status)
+    usage = UsageService(storage.usage, storage.keys, metrics=metrics)
     secret = await run_in_thread(settings.load_secret_key)
     files = FileService(storage.files, storage.blobs, secret)
     generations = GenerationService(files, settings.retention)
@@ -134,13 +139,15 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         generations,
         settings.limits,
         settings.engines,
+        metrics=metrics,
     )
     fetcher = HttpUrlFetcher(settings.fetch)
     transcription = TranscriptionService(
-        manager, choice, files, fetcher, usage, settings.limits, decoding
+        manager, choice, files, fetcher, usage, settings.limits, decoding, metrics=metrics
     )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
     realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)
+    metrics.register_realtime(lambda: realtime_stt.gate.open_sessions)
     return Services(
         settings=settings,
         storage=storage,
@@ -168,6 +175,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         realtime_stt=realtime_stt,
         realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
         client_tokens=ClientTokenService(secret, settings.realtime.client_token_max_ttl_seconds),
+        metrics=metrics,
     )
 
 

@@ -171,6 +171,25 @@ class RealtimeSettings(BaseModel):
     """Longest lifetime a browser token (``POST /v1/client/sessions``) may ask for."""
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics at ``/metrics``."""
+
+    enabled: bool = True
+    """Serve ``GET /metrics`` and count requests (an admin key scrapes it, except in keyless
+    loopback mode)."""
+
+
+class OtelSettings(BaseModel):
+    """OpenTelemetry traces, sent over OTLP/HTTP when an endpoint is set."""
+
+    endpoint: str | None = None
+    """OTLP/HTTP collector base URL (``http://collector:4318``); traces go to
+    ``<endpoint>/v1/traces``. Unset: the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) when set, else no tracing."""
+    service_name: str = "voxserve"
+    """The ``service.name`` resource attribute of every span."""
+
+
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
@@ -215,6 +234,13 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
+    shutdown_seconds: float = Field(30.0, ge=0)
+    """On SIGTERM, how long in-flight requests may take to finish before they are cut off."""
+    shutdown_drain_seconds: float = Field(0.0, ge=0)
+    """On SIGTERM, how long ``/ready`` answers 503 while the server still accepts connections
+    (time for a load balancer to take the replica out), before it stops accepting."""
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

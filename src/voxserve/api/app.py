@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import voxserve
 from voxserve.api import health, keys, models, usage, web
+from voxserve.api import metrics as metrics_api
 from voxserve.api.adapters.mistral import client_sessions as mistral_client_sessions
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
 from voxserve.api.adapters.mistral import realtime_speech as mistral_realtime_speech
@@ -123,6 +124,8 @@ def create_app(
         )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
+    if settings.metrics.enabled:
+        app.add_middleware(metrics_api.MetricsMiddleware, shapes=shapes)  # outermost: sees all
     app.include_router(shared_router(shapes))
     for router, shape in (
         (health.router, shapes.default_shape),
@@ -135,6 +138,7 @@ def create_app(
         (usage.router, shapes.default_shape),
         (keys.router, shapes.default_shape),
         (web.router, shapes.default_shape),
+        *([(metrics_api.router, shapes.default_shape)] if settings.metrics.enabled else []),
     ):
         app.include_router(router, responses=error_responses(shape))
     app.include_router(mistral_realtime.router)

@@ -35,6 +35,7 @@ from voxserve.engines.handles import STTHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
+from voxserve.metrics import Metrics
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ class TranscriptionService:
         usage: UsageService,
         limits: LimitSettings,
         decoding: DecodePool,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._engines = engines
         self._decoding = decoding
         self._choice = choice
@@ -290,12 +294,15 @@ class TranscriptionService:
         endpoint: str,
     ) -> AsyncIterator[Segment]:
         progress = Progress(info.duration)
+        started = time.perf_counter()
         async with self._usage.metered(prepared.owner_id, endpoint) as meter:
             meter.engine = prepared.engine.name
             async for segment in segments:
                 progress.update(segment.end)
                 yield segment
             meter.audio_seconds = prepared.duration
+        elapsed = time.perf_counter() - started
+        self._metrics.real_time_factor("stt", prepared.engine.name, elapsed, prepared.duration)
 
 
 class Progress:
