@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
@@ -36,6 +36,7 @@ from voxserve.offload import run_in_thread
 from voxserve.settings import Settings
 from voxserve.storage.protocol import Storage
 from voxserve.storage.sql import open_storage
+from voxserve.tracing import SpanExporter, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Services:
     """Browser tokens for realtime sockets."""
     metrics: Metrics = field(default_factory=Metrics)
     """This process's Prometheus metrics (``/metrics``)."""
+    tracing: Tracing = field(default_factory=Tracing.disabled)
+    """OpenTelemetry traces (a no-op tracer unless an OTLP endpoint is configured)."""
 
 
 @asynccontextmanager
@@ -76,6 +79,7 @@ async def open_services(
     *,
     engines: Sequence[Engine] | None = None,
     storage: Storage | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Services]:
     """Open storage, discover (or take) the engines and build every service; close them on exit.
 
@@ -93,7 +97,11 @@ async def open_services(
             )
         manager = await _engine_manager(settings, engines)
         stack.push_async_callback(manager.close)
-        yield await _build(settings, storage, manager)
+        tracing = Tracing.from_settings(settings.otel, span_exporter)
+        stack.push_async_callback(run_in_thread, tracing.shutdown)
+        manager.tracer = tracing.tracer
+        services = await _build(settings, storage, manager)
+        yield replace(services, tracing=tracing)
 
 
 async def _engine_manager(settings: Settings, engines: Sequence[Engine] | None) -> EngineManager:

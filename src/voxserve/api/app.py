@@ -32,10 +32,12 @@ from voxserve.api.middleware import (
     WireRulesMiddleware,
 )
 from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
+from voxserve.api.tracing import TracingMiddleware
 from voxserve.bootstrap import Services, ensure_safe_to_serve, open_services
 from voxserve.core.engine_report import engine_report
 from voxserve.core.types import Engine, Storage, engines_to_preload
 from voxserve.settings import Settings
+from voxserve.tracing import SpanExporter
 
 DESCRIPTION = """Self-hosted speech API: Mistral- and OpenAI-compatible.
 
@@ -61,6 +63,7 @@ def create_app(
     *,
     engines: Sequence[Engine] | None = None,
     storage: Storage | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts.
 
@@ -68,13 +71,17 @@ def create_app(
         settings: the configuration (built once by the CLI or the caller).
         engines: engines to serve instead of the discovered ones (tests pass fakes).
         storage: a ready storage instead of the configured database (tests pass in-memory).
+        span_exporter: where trace spans go instead of the configured OTLP endpoint (tests
+            pass an in-memory exporter).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             services = await stack.enter_async_context(
-                open_services(settings, engines=engines, storage=storage)
+                open_services(
+                    settings, engines=engines, storage=storage, span_exporter=span_exporter
+                )
             )
             await ensure_safe_to_serve(services)
             app.state.services = services
@@ -125,7 +132,8 @@ def create_app(
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
     if settings.metrics.enabled:
-        app.add_middleware(metrics_api.MetricsMiddleware, shapes=shapes)  # outermost: sees all
+        app.add_middleware(metrics_api.MetricsMiddleware, shapes=shapes)
+    app.add_middleware(TracingMiddleware, shapes=shapes)  # outermost: its span covers all
     app.include_router(shared_router(shapes))
     for router, shape in (
         (health.router, shapes.default_shape),

@@ -41,6 +41,12 @@ async def metrics(metrics: MetricsDep, _admin: CurrentAdmin) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
+def shape_label(shapes: ShapeRegistry, scope: Scope) -> str:
+    """The shape the request was answered in: the one a shared route chose, else the path's."""
+    chosen: Any = scope.get("state", {}).get("shape")
+    return str(getattr(chosen, "name", None) or shapes.for_path(scope["path"]).name)
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template, or ``unmatched``."""
     route = scope.get("route")
@@ -66,7 +72,7 @@ class MetricsMiddleware:
 
         async def observing_send(message: Message) -> None:
             nonlocal status
-            status = _status_of(message, status)
+            status = status_of_message(message, status)
             await send(message)
 
         try:
@@ -78,15 +84,12 @@ class MetricsMiddleware:
             method = scope.get("method", "WS")
             seconds = time.perf_counter() - started
             services.metrics.request(
-                method, route_template(scope), self._shape(scope), status, seconds
+                method, route_template(scope), shape_label(self.shapes, scope), status, seconds
             )
 
-    def _shape(self, scope: Scope) -> str:
-        chosen: Any = scope.get("state", {}).get("shape")
-        return str(getattr(chosen, "name", None) or self.shapes.for_path(scope["path"]).name)
 
-
-def _status_of(message: Message, current: int) -> int:
+def status_of_message(message: Message, current: int) -> int:
+    """The status a response (or a socket's handshake) answers, as its messages show it."""
     kind = message["type"]
     if kind in ("http.response.start", "websocket.http.response.start"):
         return int(message["status"])
