@@ -155,6 +155,7 @@ def create_app(
     if settings.web.enabled:
         web.install_web(app)
     install_docs(app)
+    app.state.draining = health.Draining()
     return app
 
 

@@ -36,9 +36,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run the API server (default http://127.0.0.1:8000, docs at /docs)."""
-    import uvicorn
-
     from voxserve.api.app import create_app
+    from voxserve.api.server import serve as serve_app
     from voxserve.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -52,13 +51,7 @@ def serve(
         except UnsafeStartup as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_app(create_app(settings), settings)  # SIGTERM: drain, finish, close sockets 1012
 
 
 @keys_app.command("create")

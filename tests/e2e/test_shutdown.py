@@ -1,0 +1,107 @@
+"""Graceful shutdown of a real ``voxserve serve`` process (built-in engines: espeak-ng speech,
+pocketsphinx transcription): on SIGTERM ``/ready`` answers 503 first, then new connections are
+refused, a streaming speech already in flight still completes, an open realtime socket is
+closed with 1012, and the process exits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.support.live_server import free_port
+
+LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer." for n in range(40))
+DRAIN_SECONDS = 1.5
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSERVE_")}
+    env.update(
+        VOXSERVE_DATA_DIR=str(tmp_path / "data"),
+        VOXSERVE_MODELS_DIR=str(tmp_path / "models"),  # empty: the built-in engines
+        VOXSERVE_SHUTDOWN_DRAIN_SECONDS=str(DRAIN_SECONDS),
+        VOXSERVE_SHUTDOWN_SECONDS="30",
+    )
+    command = [sys.executable, "-m", "voxserve.cli.main", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(process, url)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (process.stderr.read() if process.stderr else b"").decode()
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("voxserve serve did not start")
+
+
+def refused(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/health", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_sigterm_drains_finishes_streams_and_closes_sockets(
+    server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    process, url = server
+    socket = connect(url.replace("http", "ws") + "/v1/realtime?intent=transcription")
+    assert json.loads(socket.recv(timeout=30))["type"] == "session.created"
+    body = {"input": LONG_TEXT, "voice_id": "en_paul_neutral", "response_format": "pcm"}
+    speech_url = f"{url}/v1/audio/speech"
+    with httpx.stream("POST", speech_url, json={**body, "stream": True}, timeout=60) as speech:
+        assert speech.status_code == 200
+        lines = speech.iter_lines()
+        first = next(line for line in lines if line.startswith("data:"))
+        process.send_signal(signal.SIGTERM)
+        ready = httpx.get(f"{url}/ready", timeout=5)  # still accepting while draining
+        assert ready.status_code == 503 and ready.json()["status"] == "draining"
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=DRAIN_SECONDS + 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        deadline = time.monotonic() + 10
+        while not refused(url):
+            assert time.monotonic() < deadline, "still accepting connections"
+            time.sleep(0.1)
+        events, audio = [], [first]
+        for line in lines:  # the stream in flight goes on to its end
+            if line.startswith("event:"):
+                events.append(line.removeprefix("event:").strip())
+            elif line.startswith("data:"):
+                audio.append(line)
+    assert events[-1] == "speech.audio.done"
+    samples = sum(
+        len(base64.b64decode(json.loads(d.removeprefix("data:"))["audio_data"])) // 4
+        for d in audio[:-1]
+    )
+    assert samples / 24000 > 40  # forty sentences of speech, not a cut-off stream
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
