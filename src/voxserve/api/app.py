@@ -77,6 +77,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in settings.config_warnings():
+            log.warning(warning)
         async with AsyncExitStack() as stack:
             services = await stack.enter_async_context(
                 open_services(
