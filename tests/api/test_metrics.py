@@ -21,6 +21,7 @@ from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
 from tests.support.web_keys import make_keys
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
+from voxserve.metrics import BackendState, Metrics
 from voxserve.settings import MetricsSettings, Settings
 
 TEXT = "Hello there. This is a test of speech."
@@ -155,3 +156,22 @@ def test_an_unstarted_app_passes_requests_through() -> None:
             return (await c.get("/health")).status_code
 
     assert asyncio.run(get()) == 200
+
+
+def test_a_pool_registers_its_backend_gauges() -> None:
+    metrics = Metrics()
+    backends = [
+        BackendState("tts", "gpu-1:8000", in_flight=3, capacity=4, healthy=True),
+        BackendState("tts", "gpu-2:8000", in_flight=0, capacity=4, healthy=False),
+    ]
+    metrics.register_backends(lambda: backends)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for s in family.samples
+    }
+    one = (("backend", "gpu-1:8000"), ("kind", "tts"))
+    two = (("backend", "gpu-2:8000"), ("kind", "tts"))
+    assert samples[("voxserve_backend_in_flight", one)] == 3
+    assert samples[("voxserve_backend_free_slots", one)] == 1
+    assert samples[("voxserve_backend_healthy", two)] == 0
