@@ -105,3 +105,23 @@ def test_sigterm_drains_finishes_streams_and_closes_sockets(
     )
     assert samples / 24000 > 40  # forty sentences of speech, not a cut-off stream
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_the_first_signal_drains_and_a_second_forces_the_exit() -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from voxserve.api.health import Draining
+    from voxserve.api.server import GracefulServer
+
+    draining = Draining()
+    server = GracefulServer(uvicorn.Config(FastAPI()), draining=draining, drain_seconds=0.2)
+    server.handle_exit(signal.SIGTERM, None)
+    assert draining.started and not server.should_exit  # /ready is false, still accepting
+    deadline = time.monotonic() + 5
+    while not server.should_exit:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert not server.force_exit
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.force_exit
