@@ -23,7 +23,7 @@ from websockets.sync.client import connect
 from tests.support.live_server import free_port
 
 LONG_TEXT = " ".join(f"This is sentence number {n} of a long answer." for n in range(40))
-DRAIN_SECONDS = 1.5
+DRAIN_SECONDS = 3.0
 
 
 @pytest.fixture

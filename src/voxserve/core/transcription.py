@@ -188,6 +188,7 @@ class TranscriptionService:
         memory stays bounded by one window whatever the length; later windows keep the language
         detected in the first.
         """
+        started = time.perf_counter()
         try:
             info, first = await self._engines.transcribe(
                 prepared.engine.name, prepared.audio, prepared.options
@@ -202,7 +203,7 @@ class TranscriptionService:
             segments = self._windows(prepared, prepared.rest, info, segments)
         if endpoint is None:
             return info, segments
-        return info, self._metered(prepared, info, segments, endpoint)
+        return info, self._metered(prepared, info, segments, endpoint, started)
 
     async def _windows(
         self,
@@ -292,9 +293,9 @@ class TranscriptionService:
         info: TranscriptionInfo,
         segments: AsyncIterator[Segment],
         endpoint: str,
+        started: float,
     ) -> AsyncIterator[Segment]:
         progress = Progress(info.duration)
-        started = time.perf_counter()
         async with self._usage.metered(prepared.owner_id, endpoint) as meter:
             meter.engine = prepared.engine.name
             async for segment in segments:
