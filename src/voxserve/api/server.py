@@ -16,10 +16,13 @@ A second signal stops at once (uvicorn's forced exit).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import socket
 import threading
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -28,6 +31,8 @@ from voxserve.api.health import Draining
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
+UNWIND_SECONDS = 5.0
+"""How long requests cancelled at the deadline may take to unwind before the services close."""
 
 
 class GracefulServer(uvicorn.Server):
@@ -46,9 +51,9 @@ class GracefulServer(uvicorn.Server):
         self._draining.begin()
         log.info(
             "shutting down: /ready answers 503; accepting stops in %.1f s, in-flight requests "
-            "get up to %.0f s",
+            "get up to %s s",
             self._drain_seconds,
-            self.config.timeout_graceful_shutdown or 0,
+            self.config.timeout_graceful_shutdown,
         )
         if self._drain_seconds <= 0:
             super().handle_exit(sig, frame)
@@ -57,17 +62,37 @@ class GracefulServer(uvicorn.Server):
         timer.daemon = True
         timer.start()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn cancels the requests still running at the deadline and goes straight on to
+        # the lifespan's shutdown, which closes the services under them: let the cancelled
+        # ones unwind first (an engine call in a thread ends its current step, usage is
+        # recorded and credits refunded), for a few seconds at most.
+        close_services = self.lifespan.shutdown
 
-def serve(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` on ``settings.host``/``port`` until a signal ends it (see module doc)."""
+        async def unwind_then_close() -> None:
+            running = [t for t in self.server_state.tasks if not t.done()]
+            if running:
+                await asyncio.wait(running, timeout=UNWIND_SECONDS)
+            await close_services()
+
+        self.lifespan.shutdown = unwind_then_close
+        await super().shutdown(sockets)
+
+
+def graceful_server(app: FastAPI, settings: Settings, **options: Any) -> GracefulServer:
+    """A server for ``app`` on ``settings.host``/``port`` with the shutdown sequence of the
+    module doc (``options``: more ``uvicorn.Config`` arguments)."""
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        log_config=None,
-        access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_seconds),
+        **options,
     )
-    GracefulServer(
-        config, draining=app.state.draining, drain_seconds=settings.shutdown_drain_seconds
-    ).run()
+    draining: Draining = app.state.draining
+    return GracefulServer(config, draining=draining, drain_seconds=settings.shutdown_drain_seconds)
+
+
+def serve(app: FastAPI, settings: Settings) -> None:
+    """Serve ``app`` until a signal ends it (see the module doc)."""
+    graceful_server(app, settings, log_config=None, access_log=False).run()
