@@ -50,21 +50,23 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         VOXSERVE_SHUTDOWN_SECONDS="30",
     )
     command = [sys.executable, "-m", "voxserve.cli.main", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(process, url)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    log = tmp_path / "serve.log"  # a file, not a pipe nobody reads that could fill up
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stderr=stderr)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(process, url, log)
+            yield process, url
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
 
 
-def wait_until_healthy(process: subprocess.Popen[bytes], url: str) -> None:
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert process.poll() is None, (process.stderr.read() if process.stderr else b"").decode()
+        assert process.poll() is None, log.read_text()
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
