@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from voxserve.audio.pool import DecodePool
@@ -32,6 +32,7 @@ from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.registry import Engine, ModelsFolder, discover_engines
+from voxserve.metrics import Metrics
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
@@ -40,6 +41,7 @@ from voxserve.storage.blobs import open_blob_store
 from voxserve.storage.protocol import Storage
 from voxserve.storage.secrets import signing_key
 from voxserve.storage.sql import open_storage
+from voxserve.tracing import SpanExporter, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,10 @@ class Services:
     """Follows the models folder while serving (None when the engines were given, not found)."""
     batch: BatchService | None = None
     """Batch jobs: only on PostgreSQL, and only where the caller gave batch endpoints."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's Prometheus metrics (``/metrics``)."""
+    tracing: Tracing = field(default_factory=Tracing.disabled)
+    """OpenTelemetry traces (a no-op tracer unless an OTLP endpoint is configured)."""
 
 
 @asynccontextmanager
@@ -83,6 +89,7 @@ async def open_services(
     engines: Sequence[Engine] | None = None,
     storage: Storage | None = None,
     batch_endpoints: Mapping[str, BatchEndpoint] | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Services]:
     """Open storage, discover (or take) the engines and build every service; close them on exit.
 
@@ -106,10 +113,13 @@ async def open_services(
             )
         manager, folder = await _engine_manager(settings, engines)
         stack.push_async_callback(manager.close)
+        tracing = Tracing.from_settings(settings.otel, span_exporter)
+        stack.push_async_callback(run_in_thread, tracing.shutdown)
+        manager.tracer = tracing.tracer
         services = await _build(settings, storage, manager)
         if storage.batches is not None and batch_endpoints:
             services = await _with_batch(stack, services, storage, batch_endpoints)
-        yield replace(services, models_folder=folder)
+        yield replace(services, models_folder=folder, tracing=tracing)
 
 
 async def _with_batch(
@@ -172,7 +182,9 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         settings.retention,
         decoding,
     )
-    usage = UsageService(storage.usage, storage.keys)
+    metrics = Metrics()
+    metrics.register_engines(manager.status)
+    usage = UsageService(storage.usage, storage.keys, metrics=metrics)
     secret = await signing_key(storage.secrets, settings.secret_key, settings.data_dir)
     files = FileService(storage.files, storage.blobs, secret)
     generations = GenerationService(files, settings.retention)
@@ -185,13 +197,15 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         generations,
         settings.limits,
         settings.engines,
+        metrics=metrics,
     )
     fetcher = HttpUrlFetcher(settings.fetch)
     transcription = TranscriptionService(
-        manager, choice, files, fetcher, usage, settings.limits, decoding
+        manager, choice, files, fetcher, usage, settings.limits, decoding, metrics=metrics
     )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
     realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)
+    metrics.register_realtime(lambda: realtime_stt.gate.open_sessions)
     return Services(
         settings=settings,
         storage=storage,
@@ -219,6 +233,7 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         realtime_stt=realtime_stt,
         realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
         client_tokens=ClientTokenService(secret, settings.realtime.client_token_max_ttl_seconds),
+        metrics=metrics,
     )
 
 

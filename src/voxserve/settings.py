@@ -1,19 +1,36 @@
 """voxserve settings: one ``Settings`` object, built once by the CLI or by ``create_app``.
 
 Every field can be set from the environment with the ``VOXSERVE_`` prefix; nested sections use a
-double underscore, e.g. ``VOXSERVE_LIMITS__MAX_CUSTOM_VOICES=50``.
+double underscore, e.g. ``VOXSERVE_LIMITS__MAX_CUSTOM_VOICES=50``; and from a TOML file
+(``VOXSERVE_CONFIG``), which the environment overrides (``voxserve.config_file``). Every setting
+is listed in docs/settings.md, generated from the attribute docstrings here
+(``scripts/settings_docs``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from voxserve.config_file import (
+    config_path,
+    read_config_file,
+    unknown_keys,
+    unknown_variables,
+)
 
 
 class LimitSettings(BaseModel):
@@ -142,6 +159,7 @@ class RemoteSettings(BaseModel):
     tts_voices: list[str] = Field(default_factory=list)
     """Voice names to offer when the remote server cannot list its voices."""
     tts_languages: list[str] = Field(default_factory=list)
+    """Languages the remote speech server speaks (ISO codes), listed with its voices."""
     tts_cloning: bool = False
     """The remote speech server clones from ``ref_audio`` (vLLM-Omni serving Voxtral does)."""
     tts_sample_rate: int = Field(24000, gt=0)
@@ -149,9 +167,11 @@ class RemoteSettings(BaseModel):
     stt_url: RemoteURLs = None
     """Base URL of a remote ``/audio/transcriptions`` server, or a pool of them."""
     stt_model: str | None = None
+    """Model name sent to the remote transcription server."""
     chat_url: RemoteURLs = None
     """Base URL of a remote ``/chat/completions`` server, or a pool of them."""
     chat_model: str | None = None
+    """Model name sent to the remote chat server."""
     chat_context_length: int = Field(32768, gt=0)
     """Context window of the remote chat model (to refuse over-long conversations early)."""
     chat_audio_native: bool = False
@@ -159,6 +179,7 @@ class RemoteSettings(BaseModel):
     api_key: str | None = None
     """Bearer key sent to the remote servers."""
     timeout_seconds: float = Field(300.0, gt=0)
+    """Longest wait for a remote server's answer."""
     health_interval_seconds: float = Field(10.0, gt=0)
     """How often each server of a pool is checked (``GET {url}/models``)."""
     health_timeout_seconds: float = Field(2.0, gt=0)
@@ -211,8 +232,11 @@ class FetchSettings(BaseModel):
         return self
 
     max_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    """Largest download taken from a user-given URL (413 beyond)."""
     timeout_seconds: float = Field(30.0, gt=0)
+    """Longest a download from a user-given URL may take."""
     max_redirects: int = Field(3, ge=0)
+    """Redirects followed (each target checked by the same rules)."""
 
 
 class RetentionSettings(BaseModel):
@@ -223,6 +247,7 @@ class RetentionSettings(BaseModel):
     generated_audio_hours: float = Field(24.0, ge=0)
     """Stored generations (``audio_url`` of the /api/tts gateway) live this long."""
     cleanup_interval_seconds: float = Field(300.0, gt=0)
+    """How often the cleanup runs (purges, expired generations, orphan blobs)."""
     orphan_grace_seconds: float = Field(3600.0, ge=0)
     """Blobs without a row older than this are removed by the cleanup."""
 
@@ -306,7 +331,27 @@ class BlobSettings(BaseModel):
         return self
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics at ``/metrics``."""
+
+    enabled: bool = True
+    """Serve ``GET /metrics`` and count requests (an admin key scrapes it, except in keyless
+    loopback mode)."""
+
+
+class OtelSettings(BaseModel):
+    """OpenTelemetry traces, sent over OTLP/HTTP when an endpoint is set."""
+
+    endpoint: str | None = None
+    """OTLP/HTTP collector base URL (``http://collector:4318``); traces go to
+    ``<endpoint>/v1/traces``. Unset: the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) when set, else no tracing."""
+    service_name: str = "voxserve"
+    """The ``service.name`` resource attribute of every span."""
+
+
 def _default_data_dir() -> Path:
+    """The platform's user data folder (``~/.local/share/voxserve`` on Linux)."""
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
 
@@ -317,6 +362,9 @@ class Settings(BaseSettings):
         env_prefix="VOXSERVE_", env_nested_delimiter="__", extra="ignore"
     )
 
+    config: Path | None = None
+    """A TOML file of settings (``VOXSERVE_CONFIG``, or ``voxserve serve --config``); the
+    environment overrides it, key by key."""
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Where the SQLite database, blobs and secrets live."""
     database_url: str | None = None
@@ -331,7 +379,10 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None
     """Blob store folder (``<data_dir>/blobs`` when unset)."""
     host: str = "127.0.0.1"
+    """Address the server listens on. Any address that is not loopback needs an API key to
+    exist first (``voxserve keys create``)."""
     port: int = Field(8000, ge=0, le=65535)
+    """Port the server listens on."""
     public_url: str | None = None
     """Externally visible base URL used in ``audio_url`` and signed file URLs. Unset, such URLs are
     built only for requests to a loopback host (``127.0.0.1``, ``localhost``); a request to any
@@ -345,6 +396,7 @@ class Settings(BaseSettings):
     Off by default: after the first key was created, requests need a key until the operator turns
     this on, and a revoked key is refused (401) either way."""
     log_level: str = "INFO"
+    """``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``."""
     log_json: bool = False
     """Log as JSON lines (one object per event) instead of text."""
 
@@ -358,6 +410,37 @@ class Settings(BaseSettings):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     blobs: BlobSettings = Field(default_factory=BlobSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
+    shutdown_seconds: float = Field(30.0, ge=0)
+    """On SIGTERM, how long in-flight requests may take to finish before they are cut off."""
+    shutdown_drain_seconds: float = Field(0.0, ge=0)
+    """On SIGTERM, how long ``/ready`` answers 503 while the server still accepts connections
+    (time for a load balancer to take the replica out), before it stops accepting."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file, then the defaults."""
+        given = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        path = config_path(given.get("config"))
+        data = read_config_file(path) if path is not None else {}
+        file_settings = InitSettingsSource(settings_cls, data)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, file_settings
+
+    def config_warnings(self, environ: Mapping[str, str] = os.environ) -> list[str]:
+        """Unknown ``VOXSERVE_`` variables and unknown keys of the config file, each with the
+        closest valid name: they are ignored, so a typo would otherwise pass silently."""
+        warnings = unknown_variables(type(self), environ)
+        if self.config is not None and self.config.is_file():
+            warnings += unknown_keys(type(self), read_config_file(self.config), self.config)
+        return warnings
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

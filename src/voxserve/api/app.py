@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import voxserve
 from voxserve.api import health, keys, models, usage, web
+from voxserve.api import metrics as metrics_api
 from voxserve.api.adapters.mistral import batch as mistral_batch
 from voxserve.api.adapters.mistral import client_sessions as mistral_client_sessions
 from voxserve.api.adapters.mistral import realtime as mistral_realtime
@@ -35,6 +36,7 @@ from voxserve.api.middleware import (
     WireRulesMiddleware,
 )
 from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
+from voxserve.api.tracing import TracingMiddleware
 from voxserve.bootstrap import (
     Services,
     ensure_safe_to_serve,
@@ -44,6 +46,7 @@ from voxserve.bootstrap import (
 from voxserve.core.engine_report import engine_report
 from voxserve.core.types import Engine, Storage, engines_to_preload
 from voxserve.settings import Settings
+from voxserve.tracing import SpanExporter
 
 DESCRIPTION = """Self-hosted speech API: Mistral- and OpenAI-compatible.
 
@@ -69,6 +72,7 @@ def create_app(
     *,
     engines: Sequence[Engine] | None = None,
     storage: Storage | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """Build the app. Nothing is opened until the lifespan starts.
 
@@ -76,10 +80,14 @@ def create_app(
         settings: the configuration (built once by the CLI or the caller).
         engines: engines to serve instead of the discovered ones (tests pass fakes).
         storage: a ready storage instead of the configured database (tests pass in-memory).
+        span_exporter: where trace spans go instead of the configured OTLP endpoint (tests
+            pass an in-memory exporter).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in settings.config_warnings():
+            log.warning(warning)
         async with AsyncExitStack() as stack:
             services = await stack.enter_async_context(
                 open_services(
@@ -87,6 +95,7 @@ def create_app(
                     engines=engines,
                     storage=storage,
                     batch_endpoints=MISTRAL_BATCH_ENDPOINTS,
+                    span_exporter=span_exporter,
                 )
             )
             await ensure_safe_to_serve(services)
@@ -142,6 +151,9 @@ def create_app(
         )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
+    if settings.metrics.enabled:
+        app.add_middleware(metrics_api.MetricsMiddleware, shapes=shapes)
+    app.add_middleware(TracingMiddleware, shapes=shapes)  # outermost: its span covers all
     app.include_router(shared_router(shapes))
     for router, shape in (
         (health.router, shapes.default_shape),
@@ -155,6 +167,7 @@ def create_app(
         (usage.router, shapes.default_shape),
         (keys.router, shapes.default_shape),
         (web.router, shapes.default_shape),
+        *([(metrics_api.router, shapes.default_shape)] if settings.metrics.enabled else []),
     ):
         app.include_router(router, responses=error_responses(shape))
     app.include_router(mistral_realtime.router)
@@ -163,6 +176,7 @@ def create_app(
     if settings.web.enabled:
         web.install_web(app)
     install_docs(app)
+    app.state.draining = health.Draining()
     return app
 
 

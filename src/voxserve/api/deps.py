@@ -34,6 +34,7 @@ from voxserve.core.types import Owner
 from voxserve.core.usage import UsageService, track_request
 from voxserve.core.voices import VoiceService
 from voxserve.errors import Forbidden, InvalidRequest, ServiceUnavailable, Unauthorized, VoxError
+from voxserve.metrics import Metrics
 from voxserve.settings import Settings
 
 T = TypeVar("T")
@@ -234,6 +235,8 @@ def default_speech_engine(request: Request) -> str | None:
 
 DefaultSpeechEngineDep = Annotated[str | None, Depends(default_speech_engine)]
 SettingsDep = Annotated[Settings, Depends(_service(lambda s: s.settings))]
+MetricsDep = Annotated[Metrics, Depends(_service(lambda s: s.metrics))]
+"""This process's Prometheus metrics (``/metrics``)."""
 
 
 def batch_service(request: Request) -> BatchService:

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from voxserve.api.deps import AuthServiceDep, DecodeStateDep, EngineStatusDep
 
 router = APIRouter(tags=["health"])
+
+
+class Draining:
+    """Whether the server is shutting down: set on SIGTERM, before it stops accepting
+    connections, so ``/ready`` answers 503 first and a load balancer stops sending requests."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def begin(self) -> None:
+        self.started = True
+
+
+def draining(request: Request) -> bool:
+    state: Draining | None = getattr(request.app.state, "draining", None)
+    return state is not None and state.started
 
 
 class Health(BaseModel):
@@ -84,9 +100,10 @@ class Readiness(BaseModel):
         },
     )
 
-    status: Literal["ready", "saturated", "unavailable"]
+    status: Literal["ready", "saturated", "unavailable", "draining"]
     """``saturated`` (503): the decode pool refuses new audio; ``unavailable`` (503): storage
-    does not answer."""
+    does not answer; ``draining`` (503): the server is shutting down (in-flight requests
+    finish, new ones should go elsewhere)."""
     engines: list[EngineState]
     decoding: DecodeState
     reason: str | None = None
@@ -104,16 +121,25 @@ async def health() -> Health:
     response_model=Readiness,
     response_model_exclude_none=True,
     responses={
-        503: {"model": Readiness, "description": "Storage does not answer, or decoding is full."}
+        503: {
+            "model": Readiness,
+            "description": "Storage does not answer, decoding is full, or shutting down.",
+        }
     },
 )
 async def ready(
-    auth: AuthServiceDep, engine_status: EngineStatusDep, decode_state: DecodeStateDep
+    request: Request,
+    auth: AuthServiceDep,
+    engine_status: EngineStatusDep,
+    decode_state: DecodeStateDep,
 ) -> JSONResponse:
     """Storage answers and the decode pool takes new audio; lists the engines and their load
-    and queue state, and the decode pool's."""
+    and queue state, and the decode pool's. 503 from the moment a shutdown begins."""
     engines = states(engine_status())
     decoding = DecodeState.model_validate(decode_state(), from_attributes=True)
+    if draining(request):
+        body = Readiness(status="draining", engines=engines, decoding=decoding)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
     try:
         await auth.keyless()  # reads the key table: storage answers
         status: Literal["ready", "saturated"] = "saturated" if decoding.saturated else "ready"

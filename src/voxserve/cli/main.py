@@ -1,11 +1,14 @@
-"""The ``voxserve`` command line. It reads Settings (environment) and nothing else."""
+"""The ``voxserve`` command line. It reads Settings (environment, config file) and nothing else."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
@@ -14,6 +17,7 @@ from voxserve.cli import storage as storage_cli
 from voxserve.cli.common import run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
 from voxserve.cli.worker import worker
+from voxserve.config_file import ConfigFileError, describe_error
 from voxserve.core.auth import NewKey
 from voxserve.core.usage import UsageReport
 from voxserve.core.voice_types import VoiceType
@@ -34,19 +38,38 @@ app.command()(worker)
 app.command("migrate-storage")(storage_cli.migrate_storage)
 
 
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or (a bad value, a broken config file) one line per problem on stderr
+    and exit code 2, never a traceback."""
+    try:
+        return Settings(**overrides)
+    except (ValidationError, SettingsError, ConfigFileError) as exc:
+        for line in describe_error(exc):
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def check_settings() -> None:
+    # Every command reads the settings: check them once, first, for a clear error.
+    load_settings()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="A TOML settings file (the environment overrides it).")
+    ] = None,
 ) -> None:
     """Run the API server (default http://127.0.0.1:8000, docs at /docs)."""
-    import uvicorn
-
     from voxserve.api.app import create_app
+    from voxserve.api.server import serve as serve_app
     from voxserve.logs import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    given = {"host": host, "port": port, "config": config}
+    settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_level, json_lines=settings.log_json)
     storage_cli.check_blob_store(settings)
     if not settings.binds_loopback:
@@ -57,13 +80,7 @@ def serve(
         except UnsafeStartup as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_app(create_app(settings), settings)  # SIGTERM: drain, finish, close sockets 1012
 
 
 @keys_app.command("create")

@@ -32,6 +32,7 @@ from voxserve.engines.handles import TTSHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import SynthesisRequest
 from voxserve.errors import InvalidRequest, Unsupported, ValidationFailed
+from voxserve.metrics import Metrics
 from voxserve.offload import run_in_thread
 from voxserve.settings import EngineSettings, LimitSettings
 from voxserve.storage.protocol import BlobStore, FileRecord, VoiceRecord
@@ -98,7 +99,10 @@ class SpeechService:
         generations: GenerationService,
         limits: LimitSettings,
         engine_settings: EngineSettings,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._engines = engines
         self._choice = choice
         self._voices = voices
@@ -243,6 +247,7 @@ class SpeechService:
     async def _indexed_pcm(self, prepared: PreparedSpeech) -> AsyncIterator[tuple[int, Samples]]:
         """The audio, each chunk with the index of the piece (sentence) it speaks."""
         admitted = False
+        timer = self._metrics.speech_timer(prepared.engine.name, prepared.sample_rate)
         for index, sentence in enumerate(prepared.pieces):
             for piece in self._scheduled(prepared.engine.name, sentence):
                 chunks = self._engines.stream_tts(prepared.engine.name, piece, admitted=admitted)
@@ -250,7 +255,9 @@ class SpeechService:
                 async with aclosing(chunks):
                     async for chunk in chunks:
                         if len(chunk):
+                            timer.chunk(len(chunk))
                             yield index, chunk
+        timer.done()
 
     def _scheduled(self, engine: str, sentence: SynthesisRequest) -> list[SynthesisRequest]:
         """The sentence whole when the engine is free; cut at clauses when others use it."""

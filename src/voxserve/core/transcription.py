@@ -35,6 +35,7 @@ from voxserve.engines.handles import STTHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
+from voxserve.metrics import Metrics
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ class TranscriptionService:
         usage: UsageService,
         limits: LimitSettings,
         decoding: DecodePool,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._engines = engines
         self._decoding = decoding
         self._choice = choice
@@ -184,6 +188,7 @@ class TranscriptionService:
         memory stays bounded by one window whatever the length; later windows keep the language
         detected in the first.
         """
+        started = time.perf_counter()
         try:
             info, first = await self._engines.transcribe(
                 prepared.engine.name, prepared.audio, prepared.options
@@ -198,7 +203,7 @@ class TranscriptionService:
             segments = self._windows(prepared, prepared.rest, info, segments)
         if endpoint is None:
             return info, segments
-        return info, self._metered(prepared, info, segments, endpoint)
+        return info, self._metered(prepared, info, segments, endpoint, started)
 
     async def _windows(
         self,
@@ -288,6 +293,7 @@ class TranscriptionService:
         info: TranscriptionInfo,
         segments: AsyncIterator[Segment],
         endpoint: str,
+        started: float,
     ) -> AsyncIterator[Segment]:
         progress = Progress(info.duration)
         async with self._usage.metered(prepared.owner_id, endpoint) as meter:
@@ -296,6 +302,8 @@ class TranscriptionService:
                 progress.update(segment.end)
                 yield segment
             meter.audio_seconds = prepared.duration
+        elapsed = time.perf_counter() - started
+        self._metrics.real_time_factor("stt", prepared.engine.name, elapsed, prepared.duration)
 
 
 class Progress:

@@ -24,6 +24,7 @@ from typing import Any
 
 from voxserve.core.ids import utcnow
 from voxserve.errors import NotFound, PaymentRequired, ValidationFailed, VoxError
+from voxserve.metrics import Metrics
 from voxserve.storage.protocol import (
     KeyRepository,
     UsageRecord,
@@ -76,7 +77,10 @@ class UsageReport:
 
 
 class UsageService:
-    def __init__(self, repo: UsageRepository, keys: KeyRepository) -> None:
+    def __init__(
+        self, repo: UsageRepository, keys: KeyRepository, *, metrics: Metrics | None = None
+    ) -> None:
+        self._metrics = metrics or Metrics()
         self._repo = repo
         self._keys = keys
         self._settling: set[asyncio.Future[None]] = set()
@@ -199,6 +203,7 @@ class UsageService:
             tokens=meter.tokens if ok else 0,
             credits=credits if ok else 0,
         )
+        self._metrics.credits_spent(endpoint, record.credits)
         try:
             await self._repo.record(record)
         except Exception:

@@ -33,6 +33,8 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.guards import SlotStream, engine_errors, guarded
 from voxserve.engines.handles import ChatHandle, EngineHandle, EngineKind, STTHandle, TTSHandle
@@ -99,6 +101,8 @@ class EngineManager:
         self._closed = False
         self._retired: list[EngineSlots[Any]] = []
         """Engines no longer served (``update_engines``), loaded until their work is done."""
+        self.tracer: trace.Tracer = trace.NoOpTracer()
+        """Engine work shows as spans of this tracer (the composition root sets it)."""
         for engine in engines:
             self._register(engine)
 
@@ -228,15 +232,25 @@ class EngineManager:
             InvalidRequest, Overloaded; Unsupported, EngineFailure from the engine.
         """
         slots = self._entry(self._stt, "stt", name)
-        await self._take(slots, admitted=admitted)
+        span = self._span(slots)
+
+        def give_back() -> None:
+            self._give_back(slots)
+            span.end()
+
+        try:
+            await self._take(slots, admitted=admitted)
+        except BaseException:
+            span.end()
+            raise
         try:
             with engine_errors(name, "transcription"):
                 info, segments = await run_in_thread(slots.engine.transcribe, audio, options)
         except BaseException:
-            self._give_back(slots)
+            give_back()
             raise
         stream = guarded(name, "transcription", iterate_in_thread(lambda: segments))
-        return info, SlotStream(stream, lambda: self._give_back(slots))
+        return info, SlotStream(stream, give_back)
 
     def open_stt_stream(self, name: str, options: TranscriptionOptions) -> STTStream:
         """A realtime stream on STT engine ``name``: the engine's own (``StreamingSTTEngine``),
@@ -475,11 +489,21 @@ class EngineManager:
     async def _slot(
         self, slots: EngineSlots[Any], *, admitted: bool = False
     ) -> AsyncIterator[None]:
-        await self._take(slots, admitted=admitted)
+        span = self._span(slots)
         try:
-            yield
+            await self._take(slots, admitted=admitted)
+            try:
+                yield
+            finally:
+                self._give_back(slots)
         finally:
-            self._give_back(slots)
+            span.end()
+
+    def _span(self, slots: EngineSlots[Any]) -> trace.Span:
+        """A span from asking for a slot to giving it back (a child of the request's span);
+        started, not made current, so it may end in another task or context."""
+        attributes = {"voxserve.engine": slots.engine.name, "voxserve.engine.kind": slots.kind}
+        return self.tracer.start_span(f"engine.{slots.kind}", attributes=attributes)
 
     async def _take(self, slots: EngineSlots[Any], *, admitted: bool = False) -> None:
         """Take a slot and make sure the engine is loaded."""
