@@ -146,6 +146,19 @@ class UsageTotals:
 
 
 @dataclass(frozen=True)
+class UsageSnapshot:
+    """An owner's balance and usage read in one transaction: every request settled in the
+    records has its charge and refund in the balance, and no other request has."""
+
+    balance: int | None
+    """Credits left; None is unlimited."""
+    overall: UsageTotals
+    periods: list[UsageTotals]
+    records: list[UsageRecord]
+    """The newest first."""
+
+
+@dataclass(frozen=True)
 class BlobInfo:
     key: str
     size: int
@@ -285,7 +298,9 @@ class UsageRepository(Protocol):
 
     async def refund_credits(self, owner_id: str, amount: int) -> None: ...
 
-    async def record(self, record: UsageRecord) -> None: ...
+    async def record(self, record: UsageRecord, *, refund: int = 0) -> None:
+        """Store ``record`` and give ``refund`` credits back to its owner in one transaction, so
+        no reader ever sees a request's record without its refund (or the refund without it)."""
 
     async def totals(
         self,
@@ -307,6 +322,18 @@ class UsageRepository(Protocol):
     ) -> list[UsageRecord]:
         """The newest ``limit`` records from ``since`` (inclusive) to ``until`` (exclusive),
         newest first."""
+
+    async def snapshot(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "day",
+        limit: int = 100,
+    ) -> UsageSnapshot | None:
+        """``totals`` (overall and per ``period``), ``records`` and the balance, all as of one
+        moment; None when no owner has this id."""
 
 
 class BlobStore(Protocol):
