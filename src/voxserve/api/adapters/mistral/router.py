@@ -308,7 +308,7 @@ async def upload_file(
     record = await files.upload(
         owner.id,
         filename=check_text(file.filename or "upload", "file"),
-        data=await file.read(),
+        data=file.file,  # streamed from Starlette's spooled file, never read whole
         content_type=check_text(file.content_type or "", "content_type") or None,
         purpose=purpose,
     )
