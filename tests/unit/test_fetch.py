@@ -28,7 +28,7 @@ import httpcore
 import httpx
 import pytest
 
-from voxserve.core.fetching import Fetched, UrlFetcher
+from voxserve.core.fetching import UrlFetcher
 from voxserve.errors import InvalidRequest
 from voxserve.net.fetch import MAX_URL_LENGTH, HttpUrlFetcher, non_public_kind
 from voxserve.settings import FetchSettings
@@ -201,7 +201,9 @@ async def test_fetches_from_loopback_with_the_system_resolver_when_private_is_al
 
     fetched = await fetcher.fetch(url)
 
-    assert fetched == Fetched(AUDIO, "audio/wav", url, "hello world.wav")
+    assert fetched.read() == AUDIO
+    assert (fetched.size, fetched.content_type, fetched.url) == (len(AUDIO), "audio/wav", url)
+    assert fetched.filename == "hello world.wav"
     assert dialer.dialed == [("127.0.0.1", server.port)]
 
 
@@ -212,7 +214,7 @@ async def test_a_public_name_is_dialed_at_its_vetted_address_with_its_host_heade
 
     fetched = await make_fetcher().fetch(server.url("/audio.wav", host="files.example"))
 
-    assert fetched.data == AUDIO
+    assert fetched.read() == AUDIO
     assert fetched.content_type is None
     assert dns.calls == ["files.example"]
     assert dialer.dialed == [(PUBLIC_IP, server.port)]
@@ -254,7 +256,7 @@ async def test_compressed_bodies_are_decoded(
         h, gzip.compress(AUDIO), headers={"Content-Encoding": "gzip"}
     )
     fetched = await make_fetcher().fetch(server.url("/a.wav", host="files.example"))
-    assert fetched.data == AUDIO
+    assert fetched.read() == AUDIO
 
 
 async def test_an_injected_transport_is_used_and_the_rules_still_apply(dns: FakeDns) -> None:
@@ -263,7 +265,7 @@ async def test_an_injected_transport_is_used_and_the_rules_still_apply(dns: Fake
 
     fetched = await fetcher.fetch("https://files.example/x.wav")
 
-    assert (fetched.data, fetched.filename) == (AUDIO, "x.wav")
+    assert (fetched.read(), fetched.filename) == (AUDIO, "x.wav")
     assert "loopback" in await refusal(fetcher, "http://127.0.0.1/x.wav")
 
 
@@ -514,7 +516,7 @@ async def test_redirects_are_followed_up_to_the_limit(
     fetched = await make_fetcher(max_redirects=3).fetch(server.url("/r0", host="files.example"))
 
     assert fetched.url == server.url("/final", host="files.example")
-    assert fetched.data == AUDIO
+    assert fetched.read() == AUDIO
     assert [hit.path for hit in server.hits] == ["/r0", "/r1", "/r2", "/final"]
 
 
@@ -556,7 +558,7 @@ async def test_a_non_2xx_answer_is_refused_naming_the_status(
     if status == 204:  # 2xx, accepted, empty
         server.routes["/x"] = lambda h: respond(h, status=204)
         fetched = await make_fetcher().fetch(server.url("/x", host="files.example"))
-        assert fetched.data == b""
+        assert fetched.read() == b""
         return
     server.routes["/x"] = lambda h: respond(h, b"nope", status=status)
     message = await refusal(make_fetcher(), server.url("/x", host="files.example"))
@@ -601,7 +603,7 @@ async def test_a_chunked_body_is_cut_at_the_limit(
     url = server.url("/c", host="files.example")
 
     if accepted:
-        assert (await fetcher.fetch(url)).data == body
+        assert (await fetcher.fetch(url)).read() == body
     else:
         assert await refusal(fetcher, url) == "file_url: the file is larger than 1000 bytes"
 
@@ -706,7 +708,7 @@ async def test_https_is_pinned_yet_verifies_the_name_and_sends_it_as_sni(
 
     fetched = await fetcher.fetch(server.url("/audio.wav", host="files.example", scheme="https"))
 
-    assert fetched.data == AUDIO
+    assert fetched.read() == AUDIO
     assert server_names == ["files.example"]
     assert dialer.dialed == [(PUBLIC_IP, server.port)]
     assert server.hits == [Hit("/audio.wav", f"files.example:{server.port}")]

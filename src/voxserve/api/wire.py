@@ -32,6 +32,11 @@ _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
 def forbidden_character(text: str) -> str | None:
     """A description of the first character no field may hold, or None when ``text`` is clean."""
+    if text.isascii():
+        # O(1) in CPython (a flag of the string), and an ASCII string holds no surrogate: only
+        # NUL is left to find, with memchr. The regex below scans a character class in Python's
+        # regex engine: ~0.4 s for a 9 MB base64 sample, on the event loop (#14 item 5).
+        return "a NUL character" if "\x00" in text else None
     found = _FORBIDDEN.search(text)
     if found is None:
         return None

@@ -8,20 +8,38 @@ anything with this ``fetch`` method.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """A downloaded file."""
+    """A downloaded file, spooled: decode it from ``body``, never from a copy in memory.
 
-    data: bytes
+    The caller owns ``body`` and closes it when done (``close``); a temporary file is removed
+    when closed, or by the system if the process dies, so nothing is left behind on disk.
+    """
+
+    body: BinaryIO
+    """The bytes in a temporary file (on disk past a small size), positioned at the start."""
+    size: int
+    """Bytes in ``body``."""
     content_type: str | None
     """The media type without parameters, lower-cased (``audio/wav``), or None when not sent."""
     url: str
     """The final URL, after redirects."""
     filename: str | None
     """From ``Content-Disposition``, else the last segment of the URL path; no directories."""
+
+    def read(self) -> bytes:
+        """The whole body in memory, for callers that keep small files whole (a voice sample);
+        ``size`` is bounded by the fetcher's ``max_bytes``."""
+        self.body.seek(0)
+        data = self.body.read()
+        self.body.seek(0)
+        return data
+
+    def close(self) -> None:
+        self.body.close()
 
 
 class UrlFetcher(Protocol):
@@ -35,7 +53,8 @@ class UrlFetcher(Protocol):
             field: the request field it came from; names it in errors.
 
         Returns:
-            The body, its media type, the final URL and a file name when one is known.
+            The body spooled to a temporary file, its media type, the final URL and a file
+            name when one is known.
 
         Raises:
             InvalidRequest: the URL was refused (a safety rule, a non-2xx answer, too large,

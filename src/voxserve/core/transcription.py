@@ -36,6 +36,7 @@ from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
 from voxserve.metrics import Metrics
+from voxserve.offload import run_in_thread
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -169,14 +170,27 @@ class TranscriptionService:
             return source.data
         if source.file_id is not None:
             return (await self._files.content(owner_id, source.file_id))[1]
-        return await self.fetch_url(source.url or "", field="file_url")
+        return await self.fetch_source(source.url or "", field="file_url")
 
-    async def fetch_url(self, url: str, *, field: str) -> bytes:
-        """This server's signed file URLs are read locally; other URLs are fetched safely."""
+    async def fetch_source(self, url: str, *, field: str) -> Source:
+        """The audio at ``url`` to decode from: a fetched body stays spooled in its temporary
+        file (#14 item 8), which goes when the last reference to it does."""
         local = await self._files.resolve_signed_url(url)
         if local is not None:
             return local[1]
-        return (await self._fetcher.fetch(url, field=field)).data
+        return (await self._fetcher.fetch(url, field=field)).body
+
+    async def fetch_url(self, url: str, *, field: str) -> bytes:
+        """This server's signed file URLs are read locally; other URLs are fetched safely.
+        The bytes whole, for small files kept as they are (a voice sample, chat audio)."""
+        local = await self._files.resolve_signed_url(url)
+        if local is not None:
+            return local[1]
+        fetched = await self._fetcher.fetch(url, field=field)
+        try:
+            return await run_in_thread(fetched.read)
+        finally:
+            fetched.close()
 
     async def stream(
         self, prepared: PreparedTranscription, endpoint: str | None = "transcription"

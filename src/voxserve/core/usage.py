@@ -139,11 +139,14 @@ class UsageService:
             status = exc.status if isinstance(exc, VoxError) else 499 if gone else 500
             # A failure of ours costs nothing; a client that hung up pays for what it received.
             charged = min(meter.delivered_credits, credits) if gone else 0
-            await self._settle(self.refund(owner_id, credits - charged))
             raise
         finally:
             _mark_recorded()  # now, not in the shielded task: the request may end first
-            await self._settle(self._record(owner_id, endpoint, meter, status, charged))
+            # The refund goes with the record, in one transaction: a reader that sees the
+            # record sees the refund (a refund of its own once let a report show the record
+            # with the balance from before the refund).
+            record = self._record(owner_id, endpoint, meter, status, charged, credits - charged)
+            await self._settle(record)
 
     async def _settle(self, work: Coroutine[Any, Any, None]) -> None:
         """Run bookkeeping to its end even if the request is cancelled again meanwhile (a client
@@ -176,20 +179,27 @@ class UsageService:
             ValidationFailed: an unknown period, a range that ends before it starts.
             NotFound: no owner has this id.
         """
-        owner = await self._keys.get_owner(owner_id)
-        if owner is None:
-            raise NotFound(f"Owner '{owner_id}' not found.")
         if period not in PERIODS:
             raise ValidationFailed(f"period: must be one of {', '.join(PERIODS)}.", field="period")
         if since is not None and until is not None and until <= since:
             raise ValidationFailed("until: must be after since.", field="until")
-        overall = await self._repo.totals(owner_id, since=since, until=until)
-        periods = await self._repo.totals(owner_id, since=since, until=until, period=period)
-        records = await self._repo.records(owner_id, since=since, until=until, limit=limit)
-        return UsageReport(owner.credits, overall[0], periods, records)
+        # One snapshot: a record always comes with its settled balance (#14: a report whose
+        # balance was read before a settle and its records after looked like a lost refund).
+        found = await self._repo.snapshot(
+            owner_id, since=since, until=until, period=period, limit=limit
+        )
+        if found is None:
+            raise NotFound(f"Owner '{owner_id}' not found.")
+        return UsageReport(found.balance, found.overall, found.periods, found.records)
 
     async def _record(
-        self, owner_id: str, endpoint: str, meter: Metering, status: int, credits: int
+        self,
+        owner_id: str,
+        endpoint: str,
+        meter: Metering,
+        status: int,
+        credits: int,
+        refund: int = 0,
     ) -> None:
         ok = status == 200 or credits > 0  # a partial delivery records what it charged
         record = UsageRecord(
@@ -205,9 +215,9 @@ class UsageService:
         )
         self._metrics.credits_spent(endpoint, record.credits)
         try:
-            await self._repo.record(record)
+            await self._repo.record(record, refund=refund)
         except Exception:
-            log.exception("could not record usage")
+            log.exception("could not record usage (refund of %d credits included)", refund)
 
 
 def _short(credits: int, balance: int | None) -> PaymentRequired:

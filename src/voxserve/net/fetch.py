@@ -13,7 +13,8 @@ Every refusal is an ``InvalidRequest`` (400) whose message starts with the field
   ranges; ``allow_private_addresses`` for every private range) lifts the range rule inside those
   ranges, never for link-local or metadata addresses (``net.ranges``); every other rule stays;
 - redirects are followed by hand, at most ``max_redirects``, each hop checked by the same rules;
-- the body is streamed and dropped once it passes ``max_bytes``, counted after any
+- the body is streamed to a temporary file (``Fetched.body``, never whole in memory) and dropped
+  once it passes ``max_bytes``, counted after any
   ``Content-Encoding`` is undone (a larger ``Content-Length`` is refused before reading);
 - one ``timeout_seconds`` deadline covers resolution, every hop and the body;
 - any non-2xx answer is refused, naming the status.
@@ -38,7 +39,9 @@ import ipaddress
 import re
 import socket
 import ssl
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import BinaryIO, cast
 
 import httpcore
 import httpx
@@ -47,6 +50,7 @@ from voxserve import __version__
 from voxserve.core.fetching import Fetched
 from voxserve.errors import InvalidRequest
 from voxserve.net.ranges import PRIVATE_NETWORKS, IPNetwork, allowed, parse_networks
+from voxserve.offload import run_in_thread
 from voxserve.settings import FetchSettings
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -379,10 +383,43 @@ class HttpUrlFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise too_large
+        body = _spool()
+        try:
+            size = await _spool_body(response, body, limit)
+        except BaseException:
+            body.close()
+            raise
+        if size > limit:
+            body.close()
+            raise too_large
         headers = response.headers
-        return Fetched(bytes(body), _content_type(headers), str(url), _filename(headers, url))
+        return Fetched(body, size, _content_type(headers), str(url), _filename(headers, url))
+
+
+SPOOL_IN_MEMORY = 1024 * 1024
+"""Bodies up to this size stay in memory; larger ones go to a temporary file (as Starlette
+spools uploads)."""
+
+
+def _spool() -> BinaryIO:
+    # The standard library does the spooling: in memory while small, then an anonymous file
+    # that the system removes when it is closed, also when the process is killed.
+    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
+
+
+async def _spool_body(response: httpx.Response, body: BinaryIO, limit: int) -> int:
+    """Write the body to ``body`` in pieces of about ``SPOOL_IN_MEMORY`` (each write off the
+    loop), stopping past ``limit``; returns the bytes written, or more than ``limit``."""
+    size, pending = 0, bytearray()
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return size
+        pending += chunk
+        if len(pending) >= SPOOL_IN_MEMORY:
+            await run_in_thread(body.write, bytes(pending))
+            pending.clear()
+    if pending:
+        await run_in_thread(body.write, bytes(pending))
+    await run_in_thread(body.seek, 0)
+    return size

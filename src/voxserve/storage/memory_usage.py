@@ -11,7 +11,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 from voxserve.storage.memory_state import MemoryState, utc_fields
-from voxserve.storage.protocol import UsageRecord, UsageTotals
+from voxserve.storage.protocol import UsageRecord, UsageSnapshot, UsageTotals
 
 PERIODS = ("day", "month")
 
@@ -41,21 +41,27 @@ class MemoryUsageRepository:
             return True
 
     async def refund_credits(self, owner_id: str, amount: int) -> None:
-        if amount < 0:
-            raise ValueError("amount must not be negative")
+        _check(amount)
         await self._state.turn()
         with self._state.lock:
-            owner = self._state.owners.get(owner_id)
-            if owner is not None and owner.credits is not None:
-                self._state.owners[owner_id] = dataclasses.replace(
-                    owner, credits=owner.credits + amount
-                )
+            self._refund(owner_id, amount)
 
-    async def record(self, record: UsageRecord) -> None:
+    async def record(self, record: UsageRecord, *, refund: int = 0) -> None:
+        """The record and its refund under one hold of the lock (``UsageRepository.record``)."""
+        _check(refund)
         await self._state.turn()
         with self._state.lock:
             stored = utc_fields(record, id=next(self._state.usage_ids))
+            self._refund(record.owner_id, refund)
             self._state.usage.append(stored)
+
+    def _refund(self, owner_id: str, amount: int) -> None:
+        """Give ``amount`` back; the caller holds the lock."""
+        owner = self._state.owners.get(owner_id)
+        if amount and owner is not None and owner.credits is not None:
+            self._state.owners[owner_id] = dataclasses.replace(
+                owner, credits=owner.credits + amount
+            )
 
     async def totals(
         self,
@@ -67,15 +73,8 @@ class MemoryUsageRepository:
     ) -> builtins.list[UsageTotals]:
         """Totals from ``since`` (inclusive) to ``until`` (exclusive), overall or per UTC
         ``day``/``month`` (oldest period first; periods without requests are left out)."""
-        if period is not None and period not in PERIODS:
-            raise ValueError(f"period must be one of {PERIODS} or None, not {period!r}")
-        records = self._in_range(owner_id, since, until)
-        if period is None:
-            return [_totals(None, records)]
-        groups: dict[datetime, builtins.list[UsageRecord]] = {}
-        for record in records:
-            groups.setdefault(_period_start(record.created_at, period), []).append(record)
-        return [_totals(start, groups[start]) for start in sorted(groups)]
+        with self._state.lock:
+            return _grouped(self._in_range(owner_id, since, until), period)
 
     async def records(
         self,
@@ -87,21 +86,61 @@ class MemoryUsageRepository:
     ) -> builtins.list[UsageRecord]:
         """The owner's newest records first, from ``since`` (inclusive) to ``until``
         (exclusive)."""
-        records = self._in_range(owner_id, since, until)
-        records.sort(key=lambda r: (r.created_at, r.id or 0), reverse=True)
-        return records[: max(limit, 0)]
+        with self._state.lock:
+            return _newest(self._in_range(owner_id, since, until), limit)
+
+    async def snapshot(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "day",
+        limit: int = 100,
+    ) -> UsageSnapshot | None:
+        """Everything read under one hold of the lock."""
+        await self._state.turn()
+        with self._state.lock:
+            owner = self._state.owners.get(owner_id)
+            if owner is None:
+                return None
+            in_range = self._in_range(owner_id, since, until)
+            overall = _grouped(in_range, None)[0]
+            periods = _grouped(in_range, period)
+            return UsageSnapshot(owner.credits, overall, periods, _newest(in_range, limit))
 
     def _in_range(
         self, owner_id: str, since: datetime | None, until: datetime | None
     ) -> builtins.list[UsageRecord]:
-        with self._state.lock:
-            return [
-                r
-                for r in self._state.usage
-                if r.owner_id == owner_id
-                and (since is None or r.created_at >= since)
-                and (until is None or r.created_at < until)
-            ]
+        """The caller holds the lock."""
+        return [
+            r
+            for r in self._state.usage
+            if r.owner_id == owner_id
+            and (since is None or r.created_at >= since)
+            and (until is None or r.created_at < until)
+        ]
+
+
+def _grouped(records: builtins.list[UsageRecord], period: str | None) -> builtins.list[UsageTotals]:
+    if period is not None and period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS} or None, not {period!r}")
+    if period is None:
+        return [_totals(None, records)]
+    groups: dict[datetime, builtins.list[UsageRecord]] = {}
+    for record in records:
+        groups.setdefault(_period_start(record.created_at, period), []).append(record)
+    return [_totals(start, groups[start]) for start in sorted(groups)]
+
+
+def _newest(records: builtins.list[UsageRecord], limit: int) -> builtins.list[UsageRecord]:
+    ordered = sorted(records, key=lambda r: (r.created_at, r.id or 0), reverse=True)
+    return ordered[: max(limit, 0)]
+
+
+def _check(amount: int) -> None:
+    if amount < 0:
+        raise ValueError("amount must not be negative")
 
 
 def _period_start(at: datetime, period: str) -> datetime:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -147,6 +148,19 @@ class UsageTotals:
     audio_seconds: float
     tokens: int
     credits: int
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """An owner's balance and usage read in one transaction: every request settled in the
+    records has its charge and refund in the balance, and no other request has."""
+
+    balance: int | None
+    """Credits left; None is unlimited."""
+    overall: UsageTotals
+    periods: list[UsageTotals]
+    records: list[UsageRecord]
+    """The newest first."""
 
 
 @dataclass(frozen=True)
@@ -289,7 +303,9 @@ class UsageRepository(Protocol):
 
     async def refund_credits(self, owner_id: str, amount: int) -> None: ...
 
-    async def record(self, record: UsageRecord) -> None: ...
+    async def record(self, record: UsageRecord, *, refund: int = 0) -> None:
+        """Store ``record`` and give ``refund`` credits back to its owner in one transaction, so
+        no reader ever sees a request's record without its refund (or the refund without it)."""
 
     async def totals(
         self,
@@ -312,6 +328,18 @@ class UsageRepository(Protocol):
         """The newest ``limit`` records from ``since`` (inclusive) to ``until`` (exclusive),
         newest first."""
 
+    async def snapshot(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "day",
+        limit: int = 100,
+    ) -> UsageSnapshot | None:
+        """``totals`` (overall and per ``period``), ``records`` and the balance, all as of one
+        moment; None when no owner has this id."""
+
 
 class BlobStoreUnavailable(RuntimeError):
     """The configured blob store cannot be reached; the message says which and why."""
@@ -325,6 +353,10 @@ class BlobStore(Protocol):
     """Bytes by key. Writes are atomic: a reader sees the old blob, the new one, or none."""
 
     async def put(self, key: str, data: bytes) -> None: ...
+
+    async def put_file(self, key: str, path: Path) -> None:
+        """Store the content of the file at ``path``, streamed (never whole in memory where
+        the store can help it), as atomically as ``put``; the file itself is left alone."""
 
     async def get(self, key: str) -> bytes:
         """Raises KeyError when absent."""

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxserve.storage.database import Database
-from voxserve.storage.protocol import UsageRecord, UsageTotals
+from voxserve.storage.protocol import UsageRecord, UsageSnapshot, UsageTotals
 from voxserve.storage.tables import OwnerRow, UsageRow, usage_record, usage_row
 
 PERIODS = ("day", "month")
@@ -39,19 +40,15 @@ class SqlUsageRepository:
             return bool(result.rowcount)
 
     async def refund_credits(self, owner_id: str, amount: int) -> None:
-        if amount < 0:
-            raise ValueError("amount must not be negative")
-        statement = (
-            update(OwnerRow)
-            .where(OwnerRow.id == owner_id, OwnerRow.credits.is_not(None))
-            .values(credits=OwnerRow.credits + amount)
-            .execution_options(synchronize_session=False)
-        )
         async with self._db.write() as session:
-            await session.execute(statement)
+            await session.execute(_refund(owner_id, amount))
 
-    async def record(self, record: UsageRecord) -> None:
+    async def record(self, record: UsageRecord, *, refund: int = 0) -> None:
+        """The record and its refund in one transaction (see ``UsageRepository.record``)."""
+        statement = _refund(record.owner_id, refund) if refund else None
         async with self._db.write() as session:
+            if statement is not None:
+                await session.execute(statement)
             session.add(usage_row(record))
 
     async def totals(
@@ -64,24 +61,8 @@ class SqlUsageRepository:
     ) -> list[UsageTotals]:
         """Totals from ``since`` (inclusive) to ``until`` (exclusive), overall or per UTC
         ``day``/``month`` (oldest period first; periods without requests are left out)."""
-        if period is not None and period not in PERIODS:
-            raise ValueError(f"period must be one of {PERIODS} or None, not {period!r}")
-        conditions = _range(owner_id, since, until)
-        sums = (
-            func.count(),
-            func.coalesce(func.sum(UsageRow.characters), 0),
-            func.coalesce(func.sum(UsageRow.audio_seconds), 0.0),
-            func.coalesce(func.sum(UsageRow.tokens), 0),
-            func.coalesce(func.sum(UsageRow.credits), 0),
-        )
         async with self._db.read() as session:
-            if period is None:
-                row = (await session.execute(select(*sums).where(*conditions))).one()
-                return [_totals(None, row)]
-            key = self._period_key(period).label("period")
-            statement = select(key, *sums).where(*conditions).group_by(key).order_by(key)
-            rows = (await session.execute(statement)).all()
-        return [_totals(_period_start(row[0]), row[1:]) for row in rows]
+            return await self._totals(session, owner_id, since, until, period)
 
     async def records(
         self,
@@ -93,14 +74,72 @@ class SqlUsageRepository:
     ) -> list[UsageRecord]:
         """The owner's newest records first, from ``since`` (inclusive) to ``until``
         (exclusive)."""
+        async with self._db.read() as session:
+            return await self._records(session, owner_id, since, until, limit)
+
+    async def snapshot(
+        self,
+        owner_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "day",
+        limit: int = 100,
+    ) -> UsageSnapshot | None:
+        """One read transaction: a SQLite (WAL) transaction reads one snapshot; PostgreSQL
+        needs REPEATABLE READ for its statements to share one."""
+        async with self._db.read() as session:
+            if self._db.dialect == "postgresql":
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            owner = await session.get(OwnerRow, owner_id)
+            if owner is None:
+                return None
+            records = await self._records(session, owner_id, since, until, limit)
+            overall = await self._totals(session, owner_id, since, until, None)
+            periods = await self._totals(session, owner_id, since, until, period)
+            return UsageSnapshot(owner.credits, overall[0], periods, records)
+
+    async def _totals(
+        self,
+        session: AsyncSession,
+        owner_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        period: str | None,
+    ) -> list[UsageTotals]:
+        if period is not None and period not in PERIODS:
+            raise ValueError(f"period must be one of {PERIODS} or None, not {period!r}")
+        conditions = _range(owner_id, since, until)
+        sums = (
+            func.count(),
+            func.coalesce(func.sum(UsageRow.characters), 0),
+            func.coalesce(func.sum(UsageRow.audio_seconds), 0.0),
+            func.coalesce(func.sum(UsageRow.tokens), 0),
+            func.coalesce(func.sum(UsageRow.credits), 0),
+        )
+        if period is None:
+            row = (await session.execute(select(*sums).where(*conditions))).one()
+            return [_totals(None, row)]
+        key = self._period_key(period).label("period")
+        statement = select(key, *sums).where(*conditions).group_by(key).order_by(key)
+        rows = (await session.execute(statement)).all()
+        return [_totals(_period_start(row[0]), row[1:]) for row in rows]
+
+    async def _records(
+        self,
+        session: AsyncSession,
+        owner_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[UsageRecord]:
         statement = (
             select(UsageRow)
             .where(*_range(owner_id, since, until))
             .order_by(UsageRow.created_at.desc(), UsageRow.id.desc())
             .limit(limit)
         )
-        async with self._db.read() as session:
-            return [usage_record(row) for row in await session.scalars(statement)]
+        return [usage_record(row) for row in await session.scalars(statement)]
 
     def _period_key(self, period: str) -> ColumnElement[str]:
         """The UTC period of ``created_at`` as text: ``YYYY-MM-DD`` or ``YYYY-MM``."""
@@ -110,6 +149,17 @@ class SqlUsageRepository:
         # SQLite stores UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (see UTCDateTime).
         length = 10 if period == "day" else 7
         return func.substr(UsageRow.created_at, 1, length)
+
+
+def _refund(owner_id: str, amount: int) -> Any:
+    if amount < 0:
+        raise ValueError("amount must not be negative")
+    return (
+        update(OwnerRow)
+        .where(OwnerRow.id == owner_id, OwnerRow.credits.is_not(None))
+        .values(credits=OwnerRow.credits + amount)  # in SQL: never a stale value written back
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _range(

@@ -64,6 +64,7 @@ from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.transcription import PreparedTranscription, TranscriptionService, join_text
 from voxserve.core.types import FileRecord, Segment, VoiceQuery
 from voxserve.errors import VoxError
+from voxserve.offload import run_in_thread
 
 PCM_RATE = 24000
 """Mistral's ``pcm`` is float32 at 24 kHz whatever the engine's rate (clients hard-code it)."""
@@ -243,7 +244,8 @@ async def create_voice(
     body: VoiceCreateRequest, owner: CurrentOwner, voices: VoiceServiceDep
 ) -> VoiceResponse:
     """Clone a voice from a base64 sample (answers 200, as the SDK requires)."""
-    return convert.voice_response(await voices.create(owner.id, convert.voice_draft(body)))
+    draft = await run_in_thread(convert.voice_draft, body)  # megabytes of base64: off the loop
+    return convert.voice_response(await voices.create(owner.id, draft))
 
 
 @router.get("/v1/audio/voices/{voice_id}", response_model=VoiceResponse, tags=["voices (Mistral)"])
@@ -308,7 +310,7 @@ async def upload_file(
     record = await files.upload(
         owner.id,
         filename=check_text(file.filename or "upload", "file"),
-        data=await file.read(),
+        data=file.file,  # streamed from Starlette's spooled file, never read whole
         content_type=check_text(file.content_type or "", "content_type") or None,
         purpose=purpose,
     )

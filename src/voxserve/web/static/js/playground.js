@@ -1,6 +1,7 @@
 import { readEvents, request } from "./api.js";
 import { base64ToBytes, PcmPlayer } from "./audio.js";
 import { download, el, field, say } from "./dom.js";
+import { Mp3StreamPlayer, streamable } from "./mp3stream.js";
 import { allVoices } from "./voicepick.js";
 
 const LIMIT = 5000;
@@ -45,7 +46,8 @@ export async function playgroundView() {
     const body = { input, voice_id: voice.value, speed: Number(speed.value), stream: true,
       response_format: format.value === "wav" ? "pcm" : format.value };
     generate.disabled = true; downloadButton.disabled = true;
-    try { lastBlob = await speak(body, format.value); audio.src = URL.createObjectURL(lastBlob); downloadButton.disabled = false; say("Done"); }
+    const live = format.value === "mp3" && streamable(); // plays from the stream itself
+    try { lastBlob = await speak(body, format.value, audio); if (!live) audio.src = URL.createObjectURL(lastBlob); downloadButton.disabled = false; say("Done"); }
     catch (e) { say(e.message, true); }
     finally { generate.disabled = false; }
     snippet.textContent = snippets({ ...body, response_format: format.value, stream: false });
@@ -54,18 +56,20 @@ export async function playgroundView() {
     el("section", {}, el("h2", { text: "The same request in code" }), snippet));
 }
 
-// Streams speech: PCM plays as it arrives; other formats are gathered, then played.
-async function speak(body, chosen) {
+// Streams speech: PCM and MP3 play as they arrive; other formats are gathered, then played.
+async function speak(body, chosen, audio) {
   const response = await request("/v1/audio/speech", { method: "POST", json: body, headers: { "X-Voxserve-Shape": "mistral" } });
   const player = body.response_format === "pcm" ? new PcmPlayer(24000) : null;
+  const mp3 = chosen === "mp3" && streamable() ? new Mp3StreamPlayer(audio) : null;
   const parts = [];
   await readEvents(response, (name, data) => {
     if (name.includes("error")) throw new Error((data.error && data.error.message) || data.message || "Speech failed.");
     if (!data.audio_data) return;
     const bytes = base64ToBytes(data.audio_data);
-    if (player) player.push(bytes); else parts.push(bytes);
+    if (player) player.push(bytes); else if (mp3) mp3.push(bytes); else parts.push(bytes);
   });
   if (player) return player.wav();
+  if (mp3) return mp3.end();
   const types = { mp3: "audio/mpeg", flac: "audio/flac", opus: "audio/ogg" };
   return new Blob(parts, { type: types[chosen] || "application/octet-stream" });
 }

@@ -1,6 +1,7 @@
 import { getJson, readEvents, request } from "./api.js";
 import { Recorder } from "./audio.js";
 import { download, el, field, say } from "./dom.js";
+import { liveSection } from "./live.js";
 
 const stamp = (s, sep = ".") => {
   const ms = Math.round(s * 1000), h = Math.floor(ms / 3600000), m = Math.floor(ms / 60000) % 60;
@@ -77,6 +78,6 @@ export async function transcriptionView() {
     } catch (e) { say(e.message, true); }
     finally { go.disabled = false; }
   });
-  return el("div", {}, el("h1", { text: "Transcription" }), form,
+  return el("div", {}, el("h1", { text: "Transcription" }), form, liveSection(model, language),
     el("section", {}, el("h2", { text: "Transcript" }), audio, live, box, downloads));
 }
