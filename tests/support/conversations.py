@@ -14,7 +14,9 @@ from __future__ import annotations
 import io
 import wave
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,8 @@ OVERLAP = 0.4
 """Seconds by which an overlapping turn starts before the previous one ends."""
 OVERLAP_EVERY = 4
 """Every fourth turn overlaps the one before it."""
+COLLAR = 0.25
+"""Seconds around each reference boundary that the metrics forgive."""
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,31 @@ def wav_bytes(samples: np.ndarray) -> bytes:
         wav.setframerate(RATE)
         wav.writeframes(pcm.tobytes())
     return out.getvalue()
+
+
+def der(talk: Conversation, turns: Sequence[Any]) -> float:
+    """Diarization error rate (pyannote.metrics, ``COLLAR``) of ``turns`` (objects with
+    ``speaker``, ``start``, ``end``) over the whole conversation."""
+    from pyannote.core import Annotation, Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference, hypothesis = Annotation(), Annotation()
+    for t in talk.turns:
+        reference[Segment(t.start, t.end)] = t.speaker
+    for h in turns:
+        hypothesis[Segment(h.start, h.end)] = h.speaker
+    uem = Timeline([Segment(0.0, talk.duration)])
+    return float(DiarizationErrorRate(collar=COLLAR)(reference, hypothesis, uem=uem))
+
+
+def named_fraction(talk: Conversation, turns: Sequence[Any], names: Mapping[str, str]) -> float:
+    """Share of the reference speech time (outside ``COLLAR`` of each boundary) that a turn
+    carrying the right speaker's name covers (``names``: turn label -> speaker id)."""
+    right = total = 0.0
+    for turn in talk.turns:
+        start, end = turn.start + COLLAR, turn.end - COLLAR
+        total += end - start
+        for h in turns:
+            if names.get(h.speaker) == turn.speaker:
+                right += max(0.0, min(end, h.end) - max(start, h.start))
+    return right / total

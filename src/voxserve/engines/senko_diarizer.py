@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,9 +50,11 @@ class SenkoDiarizer:
         return importlib.util.find_spec("senko") is not None
 
     def load(self) -> None:
-        import senko
+        with self._lock, warnings.catch_warnings():
+            # umap (which senko imports as it builds) warns that TensorFlow is absent: unused.
+            warnings.simplefilter("ignore")
+            import senko
 
-        with self._lock:
             if self._model is None:
                 self._model = senko.Diarizer(device="cpu", warmup=False, quiet=True)
 
