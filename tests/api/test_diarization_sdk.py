@@ -171,6 +171,20 @@ def test_openai_known_speakers_must_pair_up(oai: openai.OpenAI) -> None:
     assert "one name per clip" in str(caught.value)
 
 
+def test_openai_takes_at_most_four_known_speakers(oai: openai.OpenAI) -> None:
+    clip = f"data:audio/wav;base64,{b64(tone_wav(4.0))}"
+    with pytest.raises(openai.BadRequestError) as caught:
+        oai.audio.transcriptions.create(
+            model="gpt-4o-transcribe-diarize",
+            file=("talk.wav", two_voices()),
+            response_format="diarized_json",
+            known_speaker_names=["a", "b", "c", "d", "e"],
+            known_speaker_references=[clip] * 5,
+        )
+    assert "At most 4 speaker references are supported, got 5" in caught.value.message
+    assert caught.value.body["param"] == "known_speaker_references"  # type: ignore[index]
+
+
 def test_model_cards_say_which_models_diarize(live_server: LiveServer) -> None:
     with live_server.client() as client:
         models = client.get("/v1/models").json()["data"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import string
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -153,8 +153,9 @@ class DiarizationService:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            if isinstance(segments, AsyncGenerator):
-                await segments.aclose()
+            close = getattr(segments, "aclose", None)  # a generator or an engine's SlotStream
+            if close is not None:
+                await close()
         for segment in self.label(collected, diarization, plan):
             yield segment
 
