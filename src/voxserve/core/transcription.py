@@ -184,20 +184,20 @@ class TranscriptionService:
         if local is not None and request.speaker_references:
             voices = await local.voices(request.speaker_references, request.reference_limits)
         data = await self.load_source(request.owner_id, request.source)
+        plan = None
+        if local is not None:
+            # Whole, before the windows: they read the same upload as they go (413 first).
+            _check_not_empty(data)
+            with _bad_audio():
+                limit = self._limits.max_audio_seconds
+                self._check_length(await self._decoding.run(_measure, data, limit))
+            whole = await local.decode(data, field="file")
+            words, anonymous = request.word_timestamps, request.anonymous_speakers
+            plan = DiarizationPlan(whole, voices, words, anonymous)
         window = self._limits.transcription_window_seconds
         audio, duration, rest = await self._open_windows(
             data, engine.capabilities.sample_rate, window
         )
-        plan = None
-        if local is not None:
-            try:
-                whole = await local.decode(data, field="file")
-            except BaseException:
-                if rest is not None:
-                    await rest.aclose()
-                raise
-            words, anonymous = request.word_timestamps, request.anonymous_speakers
-            plan = DiarizationPlan(whole, voices, words, anonymous)
         return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest, plan)
 
     async def load_source(self, owner_id: str, source: AudioSource) -> Source:
