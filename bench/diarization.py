@@ -9,8 +9,8 @@ senko diarizer on CPU, and what diarization adds to a transcription through the 
   pyannote 3.1 11.3% DER, senko 13.5%.
 - ``server``: ``POST /v1/audio/transcriptions`` (``faster-whisper-base``) of each conversation
   with and without ``diarize=true``, interleaved; the difference is what diarization adds. While
-  the diarized requests run, ``/health`` is polled every 50 ms: its latency shows whether the
-  diarizer holds the event loop (GIL).
+  the requests run, ``/health`` is polled every 50 ms: its latency during diarized requests
+  against plain ones shows whether the diarizer holds the event loop (GIL).
 
     .venv/bin/python bench/diarization.py [--repeat 2] [--warmup 1] [--skip-server]
 """
@@ -97,14 +97,17 @@ async def server_rows(
             for talk in talks.values():
                 for _ in range(warmup):
                     await transcribe(client, talk, diarize=True)
-            rows, health = [], []
+            rows: list[dict[str, Any]] = []
+            health: dict[str, list[float]] = {"plain": [], "diarized": []}
             for n, talk in talks.items():
                 plain, diarized = [], []
                 for _ in range(repeat):
-                    plain.append(await transcribe(client, talk, diarize=False))
+                    wall, pings = await with_health(client, transcribe(client, talk, diarize=False))
+                    plain.append(wall)
+                    health["plain"].extend(pings)
                     wall, pings = await with_health(client, transcribe(client, talk, diarize=True))
                     diarized.append(wall)
-                    health.extend(pings)
+                    health["diarized"].extend(pings)
                 rows.append(
                     {
                         "speakers": n,
@@ -168,13 +171,13 @@ def report(engine: list[dict[str, Any]], server: dict[str, Any] | None) -> str:
         ]
         lines += ["", "## Through the server (faster-whisper-base)", ""]
         lines.append(markdown_table(["speakers", "plain s", "diarized s", "added s"], rows))
-        pings = server["health_ms"]
-        if pings:
-            p50, p99 = percentile(pings, 50), percentile(pings, 99)
-            lines.append(
-                f"\n/health during diarized requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                f"max {max(pings):.1f} ms ({len(pings)} polls)."
-            )
+        for mode, pings in server["health_ms"].items():
+            if pings:
+                p50, p99 = percentile(pings, 50), percentile(pings, 99)
+                lines.append(
+                    f"\n/health during {mode} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                    f"max {max(pings):.1f} ms ({len(pings)} polls)."
+                )
     return "\n".join(lines)
 
 
