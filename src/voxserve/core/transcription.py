@@ -18,15 +18,23 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from voxserve.audio.decode import Source, decode, iter_decode, measure_duration
 from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.core.diarization import (
+    MISTRAL_LIMITS,
+    Anonymous,
+    DiarizationPlan,
+    DiarizationService,
+    ReferenceLimits,
+    local_diarizer,
+)
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.fetching import UrlFetcher
 from voxserve.core.files import FileService
@@ -71,6 +79,12 @@ class TranscriptionRequest:
     diarize: bool = False
     task: Task = "transcribe"
     """``translate``: English text whatever the language spoken (OpenAI's translations)."""
+    speaker_references: Mapping[str, bytes] = field(default_factory=dict)
+    """Name -> encoded clip of a speaker known to be in the audio (needs ``diarize``)."""
+    reference_limits: ReferenceLimits = MISTRAL_LIMITS
+    """The shape's limits on ``speaker_references``."""
+    anonymous_speakers: Anonymous = "numbered"
+    """How unnamed speakers are called: ``speaker_1`` (Mistral) or ``A`` (OpenAI)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,8 @@ class PreparedTranscription:
     rest: AsyncGenerator[Samples, None] | None = None
     """The decoder, positioned after the first window, when the audio may span several (each
     later window is decoded as the transcription reaches it)."""
+    diarization: DiarizationPlan | None = None
+    """Set when voxserve's diarizer labels the speakers (the engine cannot)."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +125,11 @@ class TranscriptionService:
         usage: UsageService,
         limits: LimitSettings,
         decoding: DecodePool,
+        diarization: DiarizationService | None = None,
         *,
         metrics: Metrics | None = None,
     ) -> None:
+        self._diarization = diarization
         self._metrics = metrics or Metrics()
         self._engines = engines
         self._decoding = decoding
@@ -130,6 +148,13 @@ class TranscriptionService:
         """
         return self._choice.transcription(model, translation=task == "translate")
 
+    def can_diarize(self, engine: STTHandle) -> bool:
+        """Whether ``engine``'s transcriptions can carry speakers: it diarizes itself, or
+        voxserve's diarizer joins its word timestamps."""
+        caps = engine.capabilities
+        local = self._diarization is not None and self._diarization.available
+        return caps.diarization or (local and caps.word_timestamps)
+
     async def prepare(self, request: TranscriptionRequest) -> PreparedTranscription:
         """Check options, fetch the audio and decode its first window.
 
@@ -144,20 +169,41 @@ class TranscriptionService:
         """
         engine = self.pick_engine(request.model, task=request.task)
         _check_abilities(engine, request)
+        local = local_diarizer(
+            self._diarization,
+            engine,
+            diarize=request.diarize,
+            references=bool(request.speaker_references),
+            field=request.reference_limits.field,
+        )
         options = TranscriptionOptions(
             language=normalise_language(request.language),
             temperature=request.temperature,
-            word_timestamps=request.word_timestamps,
+            word_timestamps=request.word_timestamps or local is not None,
             hotwords=request.hotwords,
             prompt=request.prompt,
             task=request.task,
+            diarize=request.diarize and local is None,
         )
+        voices = {}
+        if local is not None and request.speaker_references:
+            voices = await local.voices(request.speaker_references, request.reference_limits)
         data = await self.load_source(request.owner_id, request.source)
+        plan = None
+        if local is not None:
+            # Whole, before the windows: they read the same upload as they go (413 first).
+            _check_not_empty(data)
+            with _bad_audio():
+                limit = self._limits.max_audio_seconds
+                self._check_length(await self._decoding.run(_measure, data, limit))
+            whole = await local.decode(data, field="file")
+            words, anonymous = request.word_timestamps, request.anonymous_speakers
+            plan = DiarizationPlan(whole, voices, words, anonymous)
         window = self._limits.transcription_window_seconds
         audio, duration, rest = await self._open_windows(
             data, engine.capabilities.sample_rate, window
         )
-        return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest)
+        return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest, plan)
 
     async def load_source(self, owner_id: str, source: AudioSource) -> Source:
         given = [x is not None for x in (source.data, source.url, source.file_id)]
@@ -215,6 +261,8 @@ class TranscriptionService:
         segments: AsyncIterator[Segment] = first
         if prepared.rest is not None:
             segments = self._windows(prepared, prepared.rest, info, segments)
+        if prepared.diarization is not None and self._diarization is not None:
+            segments = self._diarization.labelled(prepared.diarization, segments)
         if endpoint is None:
             return info, segments
         return info, self._metered(prepared, info, segments, endpoint, started)
@@ -362,12 +410,6 @@ def normalise_language(language: str | None) -> str | None:
 
 def _check_abilities(engine: STTHandle, request: TranscriptionRequest) -> None:
     caps = engine.capabilities
-    if request.diarize and not caps.diarization:
-        raise Unsupported(
-            "Diarization is not available: no installed transcription engine can tell "
-            "speakers apart. Configure a remote engine that can (VOXSERVE_REMOTE__STT_URL).",
-            field="diarize",
-        )
     if request.task == "translate" and not caps.translation:
         raise Unsupported(f"The '{engine.name}' engine cannot translate. {TRANSLATION_HINT}")
 

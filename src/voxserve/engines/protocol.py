@@ -112,6 +112,8 @@ class Segment:
     start: float
     end: float
     words: tuple[Word, ...] | None = None
+    speaker: str | None = None
+    """Who spoke it, when the transcription was diarized (a name or ``speaker_N``)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ class TranscriptionOptions:
     task: Task = "transcribe"
     """``translate``: English text whatever the language spoken (engines with ``translation``;
     others raise ``Unsupported``)."""
+    diarize: bool = False
+    """Label segments with speakers (only engines with ``diarization``; otherwise voxserve's
+    diarizer labels the words afterwards)."""
 
 
 @dataclass(frozen=True)

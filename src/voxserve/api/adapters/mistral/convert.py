@@ -151,7 +151,14 @@ def transcription_request(form: TranscriptionForm, owner_id: str) -> Transcripti
         hotwords=form.context_bias,
         prompt=form.prompt,
         diarize=form.diarize,
+        speaker_references=speaker_references(form.speaker_references),
     )
+
+
+def speaker_references(raw: dict[str, str] | None) -> dict[str, bytes]:
+    """Name -> clip bytes. Raises ValidationFailed: a value that is not base64."""
+    field = "speaker_references"
+    return {name: decode_base64(b64, f"{field}.{name}") for name, b64 in (raw or {}).items()}
 
 
 def segment(wire: Segment, words: bool) -> TranscriptionSegment:
@@ -162,7 +169,11 @@ def segment(wire: Segment, words: bool) -> TranscriptionSegment:
             for w in wire.words
         ]
     return TranscriptionSegment(
-        text=wire.text.strip(), start=round(wire.start, 3), end=round(wire.end, 3), words=timed
+        text=wire.text.strip(),
+        start=round(wire.start, 3),
+        end=round(wire.end, 3),
+        words=timed,
+        speaker_id=wire.speaker,
     )
 
 

@@ -49,8 +49,9 @@ from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, Valida
 router = APIRouter()
 DELAY_RANGE_MS = STREAMING_DELAY_RANGE_MS
 DIARIZE_HINT = (
-    "Realtime diarization needs an engine that can tag speakers; none installed here can "
-    "(omit diarize and speaker_references)."
+    "Realtime sessions cannot diarize: the speaker turns need the whole recording. Omit diarize "
+    "and speaker_references here, and send the recording to POST /v1/audio/transcriptions with "
+    "diarize=true."
 )
 
 

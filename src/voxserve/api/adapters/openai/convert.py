@@ -10,6 +10,8 @@ from voxserve.api.adapters.openai.protocol import (
 from voxserve.api.adapters.openai.protocol import (
     ChatContentPart,
     ChatMessageIn,
+    DiarizedSegment,
+    DiarizedTranscription,
     DurationUsage,
     SpeechTokens,
     TimedSegment,
@@ -20,11 +22,13 @@ from voxserve.api.adapters.openai.protocol import (
 from voxserve.api.adapters.openai.protocol import SpeechRequest as WireSpeechRequest
 from voxserve.api.forms import TranscriptionForm
 from voxserve.audio.types import AudioFormat
+from voxserve.core.b64 import decode_base64
 from voxserve.core.chat import AudioInput, ChatCompletionRequest, InputMessage, Part
+from voxserve.core.diarization import OPENAI_LIMITS
 from voxserve.core.speech import PreparedSpeech, SpeechRequest
 from voxserve.core.text import read_instructions
 from voxserve.core.transcription import AudioSource, Transcript, TranscriptionRequest
-from voxserve.errors import Unsupported, ValidationFailed
+from voxserve.errors import InvalidRequest, Unsupported, ValidationFailed
 
 SPEECH_FORMATS: dict[str, AudioFormat] = {
     "mp3": "mp3",
@@ -36,7 +40,8 @@ SPEECH_FORMATS: dict[str, AudioFormat] = {
 }
 PCM_RATE = 24000
 """OpenAI's ``pcm`` is 24 kHz whatever the engine's rate."""
-TEXT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+TEXT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
+DIARIZED = "diarized_json"
 
 
 def speech_request(body: WireSpeechRequest, owner_id: str) -> SpeechRequest:
@@ -71,6 +76,13 @@ def response_format(form: TranscriptionForm) -> str:
 def transcription_request(
     form: TranscriptionForm, owner_id: str, *, translate: bool = False
 ) -> TranscriptionRequest:
+    """``diarized_json`` (or known speakers) diarizes; unnamed speakers are ``A``, ``B``...
+
+    Raises:
+        InvalidRequest: known speaker names and references that do not pair up.
+        ValidationFailed: a reference that is not a base64 data URL.
+    """
+    references = known_speakers(form)
     return TranscriptionRequest(
         owner_id=owner_id,
         source=AudioSource(data=form.file, url=form.file_url, file_id=form.file_id),
@@ -80,8 +92,45 @@ def transcription_request(
         word_timestamps="word" in form.timestamp_granularities,
         hotwords=form.context_bias,
         prompt=form.prompt,
-        diarize=form.diarize,
+        diarize=form.diarize or form.response_format == DIARIZED or bool(references),
         task="translate" if translate else "transcribe",
+        speaker_references=references,
+        reference_limits=OPENAI_LIMITS,
+        anonymous_speakers="lettered",
+    )
+
+
+def known_speakers(form: TranscriptionForm) -> dict[str, bytes]:
+    names, clips = form.known_speaker_names, form.known_speaker_references
+    if len(names) != len(clips):
+        raise InvalidRequest(
+            f"known_speaker_names has {len(names)} names but known_speaker_references has "
+            f"{len(clips)} clips: give one name per clip.",
+            field="known_speaker_names",
+        )
+    field = "known_speaker_references"
+    return {
+        n: decode_base64(c, f"{field}[{i}]")
+        for i, (n, c) in enumerate(zip(names, clips, strict=True))
+    }
+
+
+def diarized(transcript: Transcript) -> DiarizedTranscription:
+    segments = [
+        DiarizedSegment(
+            id=f"seg_{i}",
+            start=round(s.start, 3),
+            end=round(s.end, 3),
+            text=s.text.strip(),
+            speaker=s.speaker or "A",
+        )
+        for i, s in enumerate(transcript.segments)
+    ]
+    return DiarizedTranscription(
+        duration=round(transcript.duration, 3),
+        text=transcript.text,
+        segments=segments,
+        usage=usage(transcript.duration),
     )
 
 

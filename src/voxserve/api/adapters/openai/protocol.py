@@ -230,6 +230,35 @@ class VerboseTranscription(BaseModel):
     """Transcriptions only; translations carry none (as OpenAI's)."""
 
 
+class DiarizedSegment(BaseModel):
+    """A stretch of one speaker's speech (``diarized_json``), also the streamed
+    ``transcript.text.segment`` event."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    """``seg_0``, ``seg_1``... in time order."""
+    start: float
+    end: float
+    text: str
+    speaker: str
+    """A ``known_speaker_names`` name, else ``A``, ``B``... in order of first appearance."""
+
+
+class DiarizedTranscription(BaseModel):
+    """``response_format: diarized_json`` (``gpt-4o-transcribe-diarize``)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    """Seconds of audio."""
+    text: str
+    segments: list[DiarizedSegment]
+    usage: DurationUsage
+
+
 class Translation(BaseModel):
     """``/v1/audio/translations`` with ``response_format: json``: English text."""
 
@@ -247,6 +276,8 @@ class TranscriptTextDelta(BaseModel):
 
     type: Literal["transcript.text.delta"] = "transcript.text.delta"
     delta: str
+    segment_id: str | None = Field(None, exclude_if=lambda v: v is None)
+    """With ``diarized_json``: the segment these words belong to."""
 
 
 class TranscriptTextDone(BaseModel):

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from voxserve.api.adapters.openai import convert, errors
 from voxserve.api.adapters.openai.protocol import (
     ChatCompletionRequest,
+    DiarizedSegment,
+    DiarizedTranscription,
     ErrorResponse,
     SpeechAudioDelta,
     SpeechAudioDone,
@@ -71,12 +73,17 @@ class OpenAIShape:
         },
         transcription_responses={
             "application/json": {
-                "oneOf": [inline_schema(Transcription), inline_schema(VerboseTranscription)]
+                "oneOf": [
+                    inline_schema(Transcription),
+                    inline_schema(VerboseTranscription),
+                    inline_schema(DiarizedTranscription),
+                ]
             },
             **TEXT_CONTENT,
             "text/event-stream": {
                 "oneOf": [
-                    inline_schema(m) for m in (TranscriptTextDelta, TranscriptTextDone, StreamError)
+                    inline_schema(m)
+                    for m in (TranscriptTextDelta, DiarizedSegment, TranscriptTextDone, StreamError)
                 ]
             },
         },
@@ -108,7 +115,7 @@ class OpenAIShape:
         fmt = convert.response_format(form)
         prepared = await service.prepare(convert.transcription_request(form, owner_id))
         if form.stream:
-            events = await prime(transcript_events(prepared, service))
+            events = await prime(transcript_events(prepared, service, fmt == convert.DIARIZED))
             return sse_response(with_error_event(events, errors.error_event))
         return text_response(await service.transcribe(prepared), fmt, prepared)
 
@@ -134,6 +141,8 @@ def text_response(
         return PlainTextResponse(to_srt(transcript.segments))
     if fmt == "vtt":
         return PlainTextResponse(to_vtt(transcript.segments), media_type="text/vtt")
+    if fmt == convert.DIARIZED:
+        return JSONResponse(convert.diarized(transcript).model_dump())
     if fmt == "verbose_json":
         words = prepared.options.word_timestamps
         body = convert.verbose(transcript, words, translate=translate)
@@ -153,16 +162,25 @@ async def speech_events(
 
 
 async def transcript_events(
-    prepared: PreparedTranscription, service: TranscriptionService
+    prepared: PreparedTranscription, service: TranscriptionService, diarized: bool = False
 ) -> AsyncIterator[bytes]:
+    """Deltas, then the whole text; ``diarized``: each segment's deltas then its
+    ``transcript.text.segment`` event."""
     _, segments = await service.stream(prepared)
     texts: list[str] = []
     async for segment in segments:
         piece = segment.text.strip()
-        if piece:
-            delta = (" " if texts else "") + piece
-            yield sse(TranscriptTextDelta(delta=delta).model_dump())
-            texts.append(piece)
+        if not piece:
+            continue
+        segment_id = f"seg_{len(texts)}" if diarized else None
+        delta = (" " if texts else "") + piece
+        yield sse(TranscriptTextDelta(delta=delta, segment_id=segment_id).model_dump())
+        texts.append(piece)
+        if segment_id is not None:
+            start, end = round(segment.start, 3), round(segment.end, 3)
+            speaker = segment.speaker or "A"
+            body = DiarizedSegment(id=segment_id, start=start, end=end, text=piece, speaker=speaker)
+            yield sse(body.model_dump())
     yield sse(TranscriptTextDone(text=" ".join(texts)).model_dump())
 
 

@@ -16,8 +16,19 @@ export const formats = {
   vtt: (r) => `WEBVTT\n\n${r.segments.map((s) => `${stamp(s.start)} --> ${stamp(s.end)}\n${s.text.trim()}\n`).join("\n")}`,
 };
 
+// Diarized segments carry speaker_id: each speaker gets one of eight colours (in order of first
+// appearance) on a lane down the segment's left edge, and a name tag. Classes, not inline
+// styles: the page's CSP allows no style attributes.
+function speakerClass(speakers, id) {
+  if (!id) return {};
+  if (!speakers.has(id)) speakers.set(id, speakers.size);
+  return { class: `segment speaker speaker-${speakers.get(id) % 8}`, "data-speaker": id };
+}
+
 function showTranscript(box, result, audio) {
-  box.replaceChildren(...result.segments.map((segment) => el("p", { class: "segment" },
+  const speakers = new Map();
+  box.replaceChildren(...result.segments.map((segment) => el("p", { class: "segment", ...speakerClass(speakers, segment.speaker_id) },
+    ...(segment.speaker_id ? [el("b", { class: "speaker-name", text: segment.speaker_id }), " "] : []),
     el("time", { text: `${stamp(segment.start).slice(3, 8)}–${stamp(segment.end).slice(3, 8)}` }), " ",
     ...(segment.words && segment.words.length ? segment.words.map((w) => [el("span", { class: "word", tabindex: 0, role: "button",
       title: `${w.start.toFixed(2)} s`, "data-start": w.start, text: w.word.trim(),
@@ -31,6 +42,7 @@ export async function transcriptionView() {
   const upload = el("input", { type: "file", accept: "audio/*,video/*" });
   const model = el("select", {}, el("option", { value: "", text: "(default)" }), models.map((m) => el("option", { value: m.id, text: m.id })));
   const language = el("input", { type: "text", placeholder: "auto" });
+  const diarize = el("input", { type: "checkbox", title: "Label who speaks (needs the diarize extra)" });
   const record = el("button", { type: "button", class: "secondary", text: "Record" });
   const audio = el("audio", { controls: true });
   const live = el("p", { class: "muted", "aria-live": "polite" });
@@ -51,7 +63,7 @@ export async function transcriptionView() {
   });
   const go = el("button", { type: "submit", text: "Transcribe" });
   const form = el("form", { class: "card" }, ...field("Upload", upload), record,
-    el("div", { class: "row" }, el("div", {}, ...field("Model", model)), el("div", {}, ...field("Language", language))), go);
+    el("div", { class: "row" }, el("div", {}, ...field("Model", model)), el("div", {}, ...field("Language", language)), el("div", {}, ...field("Speakers", diarize))), go);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = upload.files[0] || recording;
@@ -60,6 +72,7 @@ export async function transcriptionView() {
     body.append("file", file, upload.files[0]?.name || "recording.wav");
     body.append("model", model.value || "voxtral-mini-latest");
     if (language.value) body.append("language", language.value);
+    if (diarize.checked) body.append("diarize", "true");
     body.append("stream", "true");
     body.append("timestamp_granularities", "segment"); body.append("timestamp_granularities", "word");
     go.disabled = true; live.textContent = ""; box.replaceChildren(); downloads.hidden = true;

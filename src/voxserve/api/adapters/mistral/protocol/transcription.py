@@ -20,16 +20,21 @@ class TranscriptionWord(BaseModel):
 
 
 class WithWords(BaseModel):
+    """A segment's optional parts, left out of the JSON when absent."""
+
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     words: list[TranscriptionWord] | None = None
     """With ``timestamp_granularities`` ``word`` (voxserve extension)."""
+    speaker_id: str | None = None
+    """With ``diarize``: a ``speaker_references`` name, else ``speaker_1``, ``speaker_2``..."""
 
     @model_serializer(mode="wrap")
     def _omit_absent_words(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
         data: dict[str, object] = handler(self)
-        if data.get("words") is None:
-            data.pop("words", None)
+        for key in ("words", "speaker_id"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 

@@ -1,0 +1,286 @@
+"""Diarization for transcription: who spoke each word, with names from ``speaker_references``.
+
+The transcript and the speaker turns are joined word by word (the STT engine's word timestamps
+against the diarizer's turns): each word goes to the turn that covers most of it (overlapping
+speech: the dominant speaker), the nearest turn when none does, and a segment is cut wherever the
+speaker changes, so no segment straddles a change. Speakers are named by cosine similarity of
+their voice prints with the reference clips' (one name per speaker, best pairs first, at least
+``match_threshold``); the others stay anonymous, numbered in order of first appearance
+(``speaker_1``, or ``A`` for OpenAI's shape).
+
+Limits on references are the shape's (Mistral: at most 8 of 3-15 s; OpenAI: 4 of 2-10 s) and
+are checked before anything is transcribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from voxserve.audio.decode import Source, iter_decode
+from voxserve.audio.pool import DecodePool
+from voxserve.audio.types import AudioClip
+from voxserve.engines.diarization import Diarization, DiarizationRunner, SpeakerTurn
+from voxserve.engines.handles import STTHandle
+from voxserve.engines.protocol import Segment, Word
+from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported, ValidationFailed
+from voxserve.settings import DiarizationSettings
+
+Anonymous = Literal["numbered", "lettered"]
+INSTALL_HINT = (
+    "Diarization needs the diarize extra: pip install 'voxserve[diarize]' "
+    "(or scripts/install --diarize), or a remote transcription server that diarizes."
+)
+
+
+@dataclass(frozen=True)
+class ReferenceLimits:
+    """How many speaker references a shape takes, and how long each may be."""
+
+    max_count: int = 8
+    min_seconds: float = 3.0
+    max_seconds: float = 15.0
+    field: str = "speaker_references"
+
+
+MISTRAL_LIMITS = ReferenceLimits()
+OPENAI_LIMITS = ReferenceLimits(4, 2.0, 10.0, "known_speaker_references")
+
+
+@dataclass(frozen=True)
+class DiarizationPlan:
+    """What a diarized transcription needs once the words are known."""
+
+    audio: AudioClip
+    """The whole audio at the diarizer's rate."""
+    references: Mapping[str, np.ndarray]
+    """Name -> voice print of the reference clips."""
+    words: bool
+    """Whether the caller asked for word timings (the join needs them anyway)."""
+    anonymous: Anonymous = "numbered"
+
+
+class DiarizationService:
+    """Speaker turns and reference voice prints, with the local diarizer (None: not installed)."""
+
+    def __init__(
+        self,
+        runner: DiarizationRunner | None,
+        settings: DiarizationSettings,
+        decoding: DecodePool,
+    ) -> None:
+        self.runner = runner
+        self._settings = settings
+        self._decoding = decoding
+
+    @property
+    def available(self) -> bool:
+        return self.runner is not None
+
+    def require(self) -> DiarizationRunner:
+        """Raises ServiceUnavailable (503): no local diarizer, with the install hint."""
+        if self.runner is None:
+            raise ServiceUnavailable(INSTALL_HINT)
+        return self.runner
+
+    async def voices(
+        self, references: Mapping[str, bytes], limits: ReferenceLimits
+    ) -> dict[str, np.ndarray]:
+        """Each reference clip's voice print, by name.
+
+        Raises:
+            InvalidRequest: too many clips, an empty name, undecodable audio, a clip too short
+                or too long, no speech in one. ServiceUnavailable: no diarizer.
+        """
+        if len(references) > limits.max_count:
+            raise InvalidRequest(
+                f"At most {limits.max_count} speaker references are supported, "
+                f"got {len(references)}",
+                field=limits.field,
+            )
+        runner = self.require()
+        found: dict[str, np.ndarray] = {}
+        for name, data in references.items():
+            if not name.strip():
+                raise InvalidRequest("A speaker reference needs a name.", field=limits.field)
+            clip = await self.decode(data, field=f"{limits.field}.{name}")
+            if not limits.min_seconds <= clip.duration <= limits.max_seconds:
+                raise InvalidRequest(
+                    f"Speaker reference '{name}' is {clip.duration:.1f} s long; each must be "
+                    f"{limits.min_seconds:g} to {limits.max_seconds:g} s.",
+                    field=limits.field,
+                )
+            try:
+                found[name.strip()] = await runner.embed(clip)
+            except ValidationFailed as exc:
+                raise InvalidRequest(f"{exc.message} ('{name}')", field=limits.field) from None
+        return found
+
+    async def decode(self, data: Source, *, field: str) -> AudioClip:
+        """The whole audio at the diarizer's rate.
+
+        Raises:
+            InvalidRequest: empty or undecodable audio. Overloaded: the decode pool is full.
+        """
+        if isinstance(data, bytes | bytearray) and not data:
+            raise InvalidRequest("The audio is empty.", field=field)
+        try:
+            clip: AudioClip = await self._decoding.run(
+                decode_whole, data, self.require().sample_rate
+            )
+        except ValidationFailed as exc:
+            raise InvalidRequest(exc.message, field=field) from None
+        return clip
+
+    async def diarize(self, plan: DiarizationPlan) -> Diarization:
+        return await self.require().diarize(plan.audio)
+
+    async def labelled(
+        self, plan: DiarizationPlan, segments: AsyncIterator[Segment]
+    ) -> AsyncIterator[Segment]:
+        """``segments`` cut and labelled by speaker. Diarization runs while the words are
+        decoded; the segments come once both are done (a stream's segments come late)."""
+        task = asyncio.ensure_future(self.diarize(plan))
+        try:
+            collected = [segment async for segment in segments]
+            diarization = await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            close = getattr(segments, "aclose", None)  # a generator or an engine's SlotStream
+            if close is not None:
+                await close()
+        for segment in self.label(collected, diarization, plan):
+            yield segment
+
+    def label(
+        self, segments: Sequence[Segment], diarization: Diarization, plan: DiarizationPlan
+    ) -> list[Segment]:
+        """The segments cut at speaker changes, each with its speaker's name."""
+        names = name_speakers(diarization, plan.references, self._settings.match_threshold)
+        labelled = split_by_speaker(segments, diarization.turns)
+        anonymous: dict[str, str] = {}
+        out = []
+        for segment in labelled:
+            label = segment.speaker or ""
+            name = names.get(label)
+            if name is None:
+                name = anonymous.setdefault(label, anonymous_name(len(anonymous), plan.anonymous))
+            out.append(replace(segment, speaker=name, words=segment.words if plan.words else None))
+        return out
+
+
+def local_diarizer(
+    service: DiarizationService | None,
+    engine: STTHandle,
+    *,
+    diarize: bool,
+    references: bool,
+    field: str,
+) -> DiarizationService | None:
+    """The service when voxserve's diarizer labels the speakers (the engine cannot, or
+    references were given); None when nobody diarizes or the engine does it itself.
+
+    Raises:
+        InvalidRequest: references without ``diarize``. Unsupported: no diarizer installed,
+            or an engine without word timestamps.
+    """
+    if references and not diarize:
+        raise InvalidRequest(f"{field} needs diarize=true.", field=field)
+    if not diarize or (engine.capabilities.diarization and not references):
+        return None
+    if service is None or not service.available:
+        raise Unsupported(INSTALL_HINT, field="diarize")
+    if not engine.capabilities.word_timestamps:
+        raise Unsupported(
+            f"Diarization needs word timestamps, which the '{engine.name}' engine does not "
+            "give: use faster-whisper (voxserve models pull faster-whisper-base).",
+            field="model",
+        )
+    return service
+
+
+def decode_whole(data: Source, sample_rate: int) -> AudioClip:
+    """The whole audio as one clip (blocking: run it on the decode pool)."""
+    chunks = list(iter_decode(data, sample_rate=sample_rate))
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    return AudioClip(samples.astype(np.float32, copy=False), sample_rate)
+
+
+def split_by_speaker(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
+    """Each segment cut into runs of words of one speaker (engine labels in ``speaker``)."""
+    out: list[Segment] = []
+    for segment in segments:
+        if not segment.words:
+            speaker = speaker_at(segment.start, segment.end, turns)
+            out.append(replace(segment, speaker=speaker))
+            continue
+        run: list[Word] = []
+        current: str | None = None
+        for word in segment.words:
+            speaker = speaker_at(word.start, word.end, turns)
+            if run and speaker != current:
+                out.append(_run_segment(run, current))
+                run = []
+            run.append(word)
+            current = speaker
+        out.append(_run_segment(run, current))
+    return out
+
+
+def speaker_at(start: float, end: float, turns: Sequence[SpeakerTurn]) -> str | None:
+    """The speaker who holds most of ``[start, end]``, else the nearest turn's (None: no turns)."""
+    if not turns:
+        return None
+    best = max(turns, key=lambda t: min(end, t.end) - max(start, t.start))
+    if min(end, best.end) - max(start, best.start) > 0:
+        return best.speaker
+    middle = (start + end) / 2
+    return min(turns, key=lambda t: min(abs(middle - t.start), abs(middle - t.end))).speaker
+
+
+def _run_segment(words: list[Word], speaker: str | None) -> Segment:
+    spaced = any(w.word[:1].isspace() for w in words)
+    text = "".join(w.word for w in words) if spaced else " ".join(w.word for w in words)
+    return Segment(text.strip(), words[0].start, words[-1].end, tuple(words), speaker=speaker)
+
+
+def name_speakers(
+    diarization: Diarization, references: Mapping[str, np.ndarray], threshold: float
+) -> dict[str, str]:
+    """Engine label -> reference name, one to one, best similarities first, above
+    ``threshold``."""
+    pairs = sorted(
+        (
+            (cosine(voice, ref), label, name)
+            for label, voice in diarization.voices.items()
+            for name, ref in references.items()
+        ),
+        reverse=True,
+    )
+    named: dict[str, str] = {}
+    for similarity, label, name in pairs:
+        if similarity < threshold:
+            break
+        if label not in named and name not in named.values():
+            named[label] = name
+    return named
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b)) / denominator if denominator else 0.0
+
+
+def anonymous_name(index: int, style: Anonymous) -> str:
+    """``speaker_1``, ``speaker_2``... or OpenAI's ``A``, ``B``... (``AA`` after ``Z``)."""
+    if style == "numbered":
+        return f"speaker_{index + 1}"
+    letters = string.ascii_uppercase
+    return letters[index] if index < 26 else letters[index // 26 - 1] + letters[index % 26]
