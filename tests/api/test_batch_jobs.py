@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -202,7 +203,7 @@ async def test_another_owners_job_is_not_found(pg_settings: Settings) -> None:
         alice, bob = client(live, alice_key), client(live, bob_key)
         audio = upload(alice, "a.wav", tone_wav(1.0))
         job = alice.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": {"file_id": audio}}])
-        for call in (bob.batch.jobs.get, bob.batch.jobs.cancel):
+        for call in (bob.batch.jobs.get, bob.batch.jobs.cancel, bob.batch.jobs.delete):
             with pytest.raises(SDKError) as hidden:
                 call(job_id=job.id)
             assert hidden.value.status_code == 404
@@ -256,6 +257,10 @@ def test_a_queued_job_outlives_the_server_and_is_cancelled_at_once(
         time.sleep(0.5)
         assert mistral.batch.jobs.get(job_id=kept.id).status == "QUEUED"  # no worker here
         assert mistral.batch.jobs.cancel(job_id=dropped.id).status == "CANCELLED"
+        with pytest.raises(SDKError) as not_ended:
+            mistral.batch.jobs.delete(job_id=kept.id)
+        assert not_ended.value.status_code == 409
+        assert "only an ended job can be deleted" in json.loads(not_ended.value.body)["message"]
 
     with run_server(pg_settings, engines) as live:  # a new server, with a worker
         mistral = client(live)
@@ -263,6 +268,54 @@ def test_a_queued_job_outlives_the_server_and_is_cancelled_at_once(
         assert mistral.batch.jobs.get(job_id=dropped.id).status == "CANCELLED"
         listed = mistral.batch.jobs.list(status=["SUCCESS"])
         assert [j.id for j in listed.data or []] == [kept.id]
+        deleted = mistral.batch.jobs.delete(job_id=dropped.id)
+        assert (deleted.id, deleted.object, deleted.deleted) == (dropped.id, "batch", True)
+        for call in (mistral.batch.jobs.get, mistral.batch.jobs.delete):
+            with pytest.raises(SDKError) as gone:
+                call(job_id=dropped.id)
+            assert gone.value.status_code == 404
+        assert mistral.batch.jobs.list().total == 1
+
+
+@POSTGRES
+def test_list_honours_every_filter_the_sdk_sends(server: LiveServer) -> None:
+    mistral = client(server)
+    audio = upload(mistral, "a.wav", tone_wav(0.5))
+    made = []
+    for run, model in (("1", "voxtral-mini-latest"), ("2", None), ("2", "voxtral-mini-latest")):
+        job = mistral.batch.jobs.create(
+            endpoint=ENDPOINT,
+            model=model,
+            requests=[{"body": {"file_id": audio}}],
+            metadata={"run": run, "team": "a b"},
+        )
+        made.append(wait_for(mistral, job.id, "SUCCESS").id)
+        if len(made) == 1:
+            after = datetime.now(UTC)  # the server shares this clock
+
+    def ids(**filters: object) -> list[str]:
+        return [j.id for j in mistral.batch.jobs.list(**filters).data or []]  # type: ignore[arg-type]
+
+    assert ids() == made[::-1] and ids(order_by="created") == made
+    assert ids(metadata={"run": "2"}, order_by="created") == made[1:]
+    assert ids(metadata={"run": "2", "team": "a b"}, model="voxtral-mini-latest") == [made[2]]
+    assert ids(metadata={"run": "3"}) == []
+    assert ids(status=["SUCCESS", "FAILED"], page=1, page_size=2) == [made[0]]
+    assert ids(status=["QUEUED"]) == []
+    assert ids(created_after=after, order_by="created") == made[1:]
+    assert ids(created_by_me=True) == ids(created_by_me=False) == made[::-1]
+    assert ids(agent_id="agent-1") == []  # agents are not served: no job has one
+    assert mistral.batch.jobs.list(page_size=1).total == 3
+    with server.client() as http:
+        as_json = http.get("/v1/batch/jobs", params={"metadata": '{"run": "1"}'}).json()
+        bad = [
+            http.get("/v1/batch/jobs", params={"metadata": "run=1"}),
+            http.get("/v1/batch/jobs?run=1&run=2"),
+            http.get("/v1/batch/jobs", params={"status": "DONE"}),
+        ]
+    assert [j["id"] for j in as_json["data"]] == [made[0]]
+    assert [r.status_code for r in bad] == [400, 400, 422]
+    assert "JSON object" in bad[0].json()["message"] and "twice" in bad[1].json()["message"]
 
 
 def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:
@@ -271,6 +324,7 @@ def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:
         lambda: mistral.batch.jobs.list(),
         lambda: mistral.batch.jobs.get(job_id="batch-x"),
         lambda: mistral.batch.jobs.cancel(job_id="batch-x"),
+        lambda: mistral.batch.jobs.delete(job_id="batch-x"),
         lambda: mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": {}}]),
     )
     for call in calls:

@@ -26,9 +26,10 @@ from voxserve.core.batch_runner import BatchRunner
 from voxserve.core.batch_types import BatchEndpoint, BatchQueue
 from voxserve.core.files import FileService
 from voxserve.core.ids import prefixed_id, utcnow
-from voxserve.errors import InvalidRequest, NotFound, Unsupported, VoxError
+from voxserve.errors import Conflict, InvalidRequest, NotFound, Unsupported, VoxError
 from voxserve.settings import BatchSettings
 from voxserve.storage.batches import (
+    FINAL_STATUSES,
     BatchJobFilter,
     BatchJobRecord,
     BatchRepository,
@@ -158,6 +159,23 @@ class BatchService:
         if job.queue_job_id is None or await self._queue.abort(job.queue_job_id):
             return await self._runner.finish(job.id, "CANCELLED") or requested
         return requested
+
+    async def delete(self, owner_id: str, job_id: str) -> None:
+        """Delete an ended job and its requests (its output and error files stay: they are
+        files of their own, deleted through ``/v1/files``).
+
+        Raises:
+            NotFound: no such job for this owner.
+            Conflict: the job has not ended (cancel it first).
+        """
+        job = await self.get(owner_id, job_id)
+        if not await self._repo.delete(owner_id, job.id, tuple(FINAL_STATUSES)):
+            raise Conflict(
+                f"Batch job '{job.id}' is {job.status}: only an ended job can be deleted. "
+                f"Cancel it (POST /v1/batch/jobs/{job.id}/cancel), then delete it once it is "
+                "CANCELLED.",
+                field="job_id",
+            )
 
     async def run_worker(self, *, handle_signals: bool = False) -> None:
         """Run batch jobs in this process until cancelled (``serve``, ``voxserve worker``)."""
