@@ -279,6 +279,9 @@ class BatchSettings(BaseModel):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     """On shutdown, how long a worker lets the running request finish before it stops; the job
     goes back to the queue and resumes where it stopped."""
+    lost_job_check_seconds: float = Field(60.0, gt=0)
+    """At start and this often, a worker queues again every queued or running job older than
+    this that the job queue does not hold (its server died between storing and queueing it)."""
 
 
 def _default_data_dir() -> Path:

@@ -5,6 +5,7 @@ audio by a separate worker process (killed and restarted) is in tests/e2e/test_b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -54,7 +55,12 @@ async def pg_settings(
         data_dir=tmp_path / "data",
         models_dir=tmp_path / "models",
         database_url=url,
-        batch={"heartbeat_seconds": 1, "stalled_after_seconds": 3, "abort_poll_seconds": 0.5},
+        batch={
+            "heartbeat_seconds": 1,
+            "stalled_after_seconds": 3,
+            "abort_poll_seconds": 0.5,
+            "lost_job_check_seconds": 0.5,
+        },
     )
     await drop_database(postgres_server_url, url)
 
@@ -254,6 +260,7 @@ def test_a_queued_job_outlives_the_server_and_is_cancelled_at_once(
         body = {"file_id": audio}
         kept = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
         dropped = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
+        lost = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
         time.sleep(0.5)
         assert mistral.batch.jobs.get(job_id=kept.id).status == "QUEUED"  # no worker here
         assert mistral.batch.jobs.cancel(job_id=dropped.id).status == "CANCELLED"
@@ -261,20 +268,22 @@ def test_a_queued_job_outlives_the_server_and_is_cancelled_at_once(
             mistral.batch.jobs.delete(job_id=kept.id)
         assert not_ended.value.status_code == 409
         assert "only an ended job can be deleted" in json.loads(not_ended.value.body)["message"]
+    asyncio.run(forget_queueing(pg_settings, lost.id))
 
     with run_server(pg_settings, engines) as live:  # a new server, with a worker
         mistral = client(live)
         assert wait_for(mistral, kept.id, "SUCCESS").succeeded_requests == 1
+        assert wait_for(mistral, lost.id, "SUCCESS").succeeded_requests == 1  # queued again
         assert mistral.batch.jobs.get(job_id=dropped.id).status == "CANCELLED"
-        listed = mistral.batch.jobs.list(status=["SUCCESS"])
-        assert [j.id for j in listed.data or []] == [kept.id]
+        listed = mistral.batch.jobs.list(status=["SUCCESS"], order_by="created")
+        assert [j.id for j in listed.data or []] == [kept.id, lost.id]
         deleted = mistral.batch.jobs.delete(job_id=dropped.id)
         assert (deleted.id, deleted.object, deleted.deleted) == (dropped.id, "batch", True)
         for call in (mistral.batch.jobs.get, mistral.batch.jobs.delete):
             with pytest.raises(SDKError) as gone:
                 call(job_id=dropped.id)
             assert gone.value.status_code == 404
-        assert mistral.batch.jobs.list().total == 1
+        assert mistral.batch.jobs.list().total == 2
 
 
 @POSTGRES
@@ -316,6 +325,17 @@ def test_list_honours_every_filter_the_sdk_sends(server: LiveServer) -> None:
     assert [j["id"] for j in as_json["data"]] == [made[0]]
     assert [r.status_code for r in bad] == [400, 400, 422]
     assert "JSON object" in bad[0].json()["message"] and "twice" in bad[1].json()["message"]
+
+
+async def forget_queueing(settings: Settings, job_id: str) -> None:
+    """Leave the job as a server that died between storing and queueing it would: stored,
+    QUEUED, and in no queue."""
+    connection = await asyncpg.connect(str(settings.database_url).replace("+asyncpg", ""))
+    try:
+        await connection.execute("DELETE FROM procrastinate_jobs WHERE lock = $1", job_id)
+        await connection.execute("UPDATE batch_jobs SET queue_job_id = NULL WHERE id = $1", job_id)
+    finally:
+        await connection.close()
 
 
 def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:

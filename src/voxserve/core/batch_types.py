@@ -73,6 +73,10 @@ class BatchQueue(Protocol):
     async def enqueue(self, job_id: str) -> int:
         """Queue the batch job; returns the queue's id for it."""
 
+    async def requeue(self, job_id: str) -> int | None:
+        """Queue the batch job unless the queue holds it already (waiting or running; safe
+        when several workers ask at once); the new queue id, or None when it was held."""
+
     async def abort(self, queue_job_id: int) -> bool:
         """Stop the queued job: True when it had not started (it never will), False when a
         worker is running it (the worker is told to stop) or it has ended."""

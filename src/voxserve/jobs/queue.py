@@ -11,6 +11,9 @@ What procrastinate gives and what is added here:
   its machine lost) is "stalled"; procrastinate finds such jobs (``get_stalled_jobs``) and the
   documented recipe is to retry them, which every worker does here every few seconds: the job
   goes back to the queue and resumes at its first request without an outcome.
+- A job is queued with a ``lock`` (one run of a batch job at a time) and a ``queueing_lock``
+  (at most one waiting): ``requeue`` queues a job the queue lost (a server died between
+  storing and queueing it; core looks for such jobs) without ever queueing it twice.
 - Cancelling a running job asks procrastinate to abort it; the worker cancels the job's task.
 - A worker shutting down (SIGTERM, ``serve`` stopping) waits ``shutdown_grace_seconds``, then
   aborts its jobs; such a job raises ``Interrupted`` and the task's retry strategy puts it back
@@ -26,9 +29,9 @@ from collections.abc import AsyncIterator
 
 import procrastinate
 import psycopg
-from procrastinate.exceptions import ConnectorException
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.job_context import AbortReason, JobContext
-from procrastinate.jobs import Status
+from procrastinate.jobs import JobDeferrer, Status
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import make_url
 
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 TASK_NAME = "voxserve.batch.run"
 QUEUE_NAME = "voxserve-batch"
 SCHEMA_LOCK_KEY = 0x766F7873_6A6F6273  # "voxsjobs"
+LIVE = frozenset({Status.TODO.value, Status.DOING.value})
+"""Statuses of a queue job that will still run (or runs)."""
 RUNNER = "batch_runner"
 """The worker's ``additional_context`` key that holds the ``BatchRunner``."""
 
@@ -106,8 +111,22 @@ class ProcrastinateBatchQueue:
         self._settings = settings
 
     async def enqueue(self, job_id: str) -> int:
-        task = self._app.configure_task(TASK_NAME, queue=QUEUE_NAME, lock=job_id)
-        return await task.defer_async(job_id=job_id)
+        return await self._task(job_id).defer_async(job_id=job_id)
+
+    async def requeue(self, job_id: str) -> int | None:
+        held = await self._app.job_manager.list_jobs_async(queue=QUEUE_NAME, lock=job_id)
+        if any(job.status in LIVE for job in held):
+            return None
+        try:  # the queueing lock keeps two workers healing at once from queueing it twice
+            return await self._task(job_id).defer_async(job_id=job_id)
+        except AlreadyEnqueued:
+            return None
+
+    def _task(self, job_id: str) -> JobDeferrer:
+        # lock: one run of a batch job at a time; queueing_lock: one waiting in the queue.
+        return self._app.configure_task(
+            TASK_NAME, queue=QUEUE_NAME, lock=job_id, queueing_lock=job_id
+        )
 
     async def abort(self, queue_job_id: int) -> bool:
         manager = self._app.job_manager
