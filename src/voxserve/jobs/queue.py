@@ -14,6 +14,9 @@ What procrastinate gives and what is added here:
 - A job is queued with a ``lock`` (one run of a batch job at a time) and a ``queueing_lock``
   (at most one waiting): ``requeue`` queues a job the queue lost (a server died between
   storing and queueing it; core looks for such jobs) without ever queueing it twice.
+- Successful runs are deleted as they end; cancelled, aborted and failed ones hourly, once
+  older than ``prune_after_hours`` (procrastinate's builtin ``remove_old_jobs`` as a periodic
+  task: one worker runs each tick).
 - Cancelling a running job asks procrastinate to abort it; the worker cancels the job's task.
 - A worker shutting down (SIGTERM, ``serve`` stopping) waits ``shutdown_grace_seconds``, then
   aborts its jobs; such a job raises ``Interrupted`` and the task's retry strategy puts it back
@@ -29,6 +32,7 @@ from collections.abc import AsyncIterator
 
 import procrastinate
 import psycopg
+from procrastinate import builtin_tasks
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.job_context import AbortReason, JobContext
 from procrastinate.jobs import JobDeferrer, Status
@@ -41,6 +45,9 @@ from voxserve.settings import BatchSettings
 log = logging.getLogger(__name__)
 TASK_NAME = "voxserve.batch.run"
 QUEUE_NAME = "voxserve-batch"
+PRUNE_TASK_NAME = "voxserve.batch.prune_queue"
+PRUNE_CRON = "7 * * * *"
+"""Hourly (at minute 7): when the queue's ended rows are pruned."""
 SCHEMA_LOCK_KEY = 0x766F7873_6A6F6273  # "voxsjobs"
 LIVE = frozenset({Status.TODO.value, Status.DOING.value})
 """Statuses of a queue job that will still run (or runs)."""
@@ -69,14 +76,29 @@ async def run_batch_job(context: JobContext, job_id: str) -> None:
         raise
 
 
-def create_app(database_url: str) -> procrastinate.App:
-    """A procrastinate App on the database, with the batch task registered."""
+def create_app(database_url: str, settings: BatchSettings) -> procrastinate.App:
+    """A procrastinate App on the database, with the batch task and the hourly pruning
+    registered."""
     connector = procrastinate.PsycopgConnector(
         conninfo=libpq_url(database_url), min_size=1, max_size=4
     )
     app = procrastinate.App(connector=connector)
     retry = procrastinate.RetryStrategy(retry_exceptions={Interrupted})
     app.task(name=TASK_NAME, queue=QUEUE_NAME, pass_context=True, retry=retry)(run_batch_job)
+
+    async def prune_queue(context: JobContext, timestamp: int) -> None:
+        """procrastinate's documented recipe: its builtin ``remove_old_jobs``, periodically."""
+        await builtin_tasks.remove_old_jobs(
+            context,
+            max_hours=settings.prune_after_hours,
+            queue=QUEUE_NAME,
+            remove_failed=True,
+            remove_cancelled=True,
+            remove_aborted=True,
+        )
+
+    task = app.task(name=PRUNE_TASK_NAME, queue=QUEUE_NAME, pass_context=True)(prune_queue)
+    app.periodic(cron=PRUNE_CRON, periodic_id=PRUNE_TASK_NAME)(task)
     return app
 
 
@@ -98,7 +120,7 @@ async def open_batch_queue(
 ) -> AsyncIterator[ProcrastinateBatchQueue]:
     """The batch queue, open for as long as the context lasts."""
     await ensure_schema(database_url)
-    app = create_app(database_url)
+    app = create_app(database_url, settings)
     async with app.open_async():
         yield ProcrastinateBatchQueue(app, settings)
 
