@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from voxserve.core.transcription import TranscriptionService
 
 
+class QueueNotReady(RuntimeError):
+    """The job queue cannot start as it is (its tables do not match the queue's code); the
+    message says what to run."""
+
+
 class JobRunner(Protocol):
     """Runs one batch job to its end (``BatchRunner``)."""
 

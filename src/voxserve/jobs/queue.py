@@ -1,7 +1,9 @@
 """Batch jobs on procrastinate, a job queue in PostgreSQL: the App, its one task, and the worker.
 
 ``open_batch_queue`` applies procrastinate's schema once (under an advisory lock, so replicas
-and workers starting together do not race) and opens the App; ``ProcrastinateBatchQueue`` is
+and workers starting together do not race), or checks the one there against the installed
+procrastinate (its upgrades come as SQL migrations that an operator applies: a mismatch stops
+the start with what to run), and opens the App; ``ProcrastinateBatchQueue`` is
 core's ``BatchQueue``.
 
 What procrastinate gives and what is added here:
@@ -28,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import procrastinate
 import psycopg
@@ -39,7 +43,7 @@ from procrastinate.jobs import JobDeferrer, Status
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import make_url
 
-from voxserve.core.batch_types import JobRunner
+from voxserve.core.batch_types import JobRunner, QueueNotReady
 from voxserve.settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -103,7 +107,13 @@ def create_app(database_url: str, settings: BatchSettings) -> procrastinate.App:
 
 
 async def ensure_schema(database_url: str) -> None:
-    """Apply procrastinate's schema unless it is there (one process at a time)."""
+    """Apply procrastinate's schema unless it is there (one process at a time); check one that
+    is there against the installed procrastinate.
+
+    Raises:
+        QueueNotReady: the tables are another procrastinate version's (the message says what
+            to run).
+    """
     connect = psycopg.AsyncConnection.connect(libpq_url(database_url))
     async with await connect as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
@@ -112,6 +122,57 @@ async def ensure_schema(database_url: str) -> None:
         if row is None or row[0] is None:
             log.info("creating the job queue's tables (procrastinate)")
             await connection.execute(SchemaManager.get_schema())
+        else:
+            await check_schema(connection)
+
+
+async def check_schema(connection: psycopg.AsyncConnection[Any]) -> None:
+    """Compare the database's procrastinate functions and enum values with those of the
+    installed procrastinate's schema: procrastinate keeps no schema version in the database,
+    but each of its migrations adds or renames (``_v2``) a function or adds an enum value.
+
+    Raises:
+        QueueNotReady: some are missing (the message names them and what to run).
+    """
+    functions, labels = expected_schema()
+    cursor = await connection.execute(
+        "SELECT proname FROM pg_proc WHERE proname LIKE 'procrastinate%%'"
+    )
+    have = {name for (name,) in await cursor.fetchall()}
+    cursor = await connection.execute(
+        "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
+        " WHERE t.typname LIKE 'procrastinate%%'"
+    )
+    have |= {f"{kind}.{label}" for kind, label in await cursor.fetchall()}
+    missing = sorted((functions | labels) - have)
+    if missing:
+        raise QueueNotReady(schema_mismatch(missing))
+
+
+def expected_schema() -> tuple[set[str], set[str]]:
+    """The functions and ``type.label`` enum values of the installed procrastinate's schema."""
+    schema = SchemaManager.get_schema()
+    functions = set(re.findall(r"CREATE FUNCTION (?:public\.)?(procrastinate_\w+)\(", schema))
+    labels = {
+        f"{kind}.{label}"
+        for kind, body in re.findall(r"CREATE TYPE (\w+) AS ENUM \((.*?)\);", schema, re.DOTALL)
+        for label in re.findall(r"'(\w+)'", body)
+    }
+    return functions, labels
+
+
+def schema_mismatch(missing: list[str]) -> str:
+    version = procrastinate.__version__
+    return (
+        f"The job queue's tables in PostgreSQL (procrastinate) do not match procrastinate "
+        f"{version}, installed here: missing {', '.join(missing)}. If this voxserve is the "
+        "newer one, stop every voxserve server and worker, then apply, in name order, the "
+        "migration files newer than the procrastinate version that created the tables from "
+        f"{SchemaManager.get_migrations_path()} (`procrastinate schema --migrations-path`), "
+        'e.g. psql "$DATABASE_URL" -f <file>; see '
+        "https://procrastinate.readthedocs.io/en/stable/howto/production/migrations.html. "
+        "If a newer voxserve upgraded them, upgrade this one."
+    )
 
 
 @contextlib.asynccontextmanager
