@@ -5,6 +5,7 @@ version stop the start with what to run."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import psycopg
@@ -77,7 +78,13 @@ def test_the_worker_command_says_what_to_run(
     asyncio.run(drop_a_function(postgres_url))
     monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
-    result = CliRunner().invoke(cli, ["worker"])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli, ["worker"])
+    finally:  # the command logs to the runner's stderr, closed once it returns
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("error: The job queue's tables")
     assert "Traceback" not in result.output
