@@ -307,6 +307,13 @@ class BatchSettings(BaseModel):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     """On shutdown, how long a worker lets the running request finish before it stops; the job
     goes back to the queue and resumes where it stopped."""
+    lost_job_check_seconds: float = Field(60.0, gt=0)
+    """At start and this often, a worker queues again every queued or running job older than
+    this that the job queue does not hold (its server died between storing and queueing it)."""
+    prune_after_hours: int = Field(72, ge=0)
+    """Every hour, the job queue's rows of cancelled, aborted and failed runs older than this
+    are deleted (procrastinate's ``remove_old_jobs``; batch jobs themselves are kept until a
+    client deletes them)."""
 
 
 class BlobSettings(BaseModel):

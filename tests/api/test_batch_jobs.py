@@ -5,9 +5,11 @@ audio by a separate worker process (killed and restarted) is in tests/e2e/test_b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -53,7 +55,12 @@ async def pg_settings(
         data_dir=tmp_path / "data",
         models_dir=tmp_path / "models",
         database_url=url,
-        batch={"heartbeat_seconds": 1, "stalled_after_seconds": 3, "abort_poll_seconds": 0.5},
+        batch={
+            "heartbeat_seconds": 1,
+            "stalled_after_seconds": 3,
+            "abort_poll_seconds": 0.5,
+            "lost_job_check_seconds": 0.5,
+        },
     )
     await drop_database(postgres_server_url, url)
 
@@ -202,7 +209,7 @@ async def test_another_owners_job_is_not_found(pg_settings: Settings) -> None:
         alice, bob = client(live, alice_key), client(live, bob_key)
         audio = upload(alice, "a.wav", tone_wav(1.0))
         job = alice.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": {"file_id": audio}}])
-        for call in (bob.batch.jobs.get, bob.batch.jobs.cancel):
+        for call in (bob.batch.jobs.get, bob.batch.jobs.cancel, bob.batch.jobs.delete):
             with pytest.raises(SDKError) as hidden:
                 call(job_id=job.id)
             assert hidden.value.status_code == 404
@@ -253,16 +260,82 @@ def test_a_queued_job_outlives_the_server_and_is_cancelled_at_once(
         body = {"file_id": audio}
         kept = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
         dropped = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
+        lost = mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": body}])
         time.sleep(0.5)
         assert mistral.batch.jobs.get(job_id=kept.id).status == "QUEUED"  # no worker here
         assert mistral.batch.jobs.cancel(job_id=dropped.id).status == "CANCELLED"
+        with pytest.raises(SDKError) as not_ended:
+            mistral.batch.jobs.delete(job_id=kept.id)
+        assert not_ended.value.status_code == 409
+        assert "only an ended job can be deleted" in json.loads(not_ended.value.body)["message"]
+    asyncio.run(forget_queueing(pg_settings, lost.id))
 
     with run_server(pg_settings, engines) as live:  # a new server, with a worker
         mistral = client(live)
         assert wait_for(mistral, kept.id, "SUCCESS").succeeded_requests == 1
+        assert wait_for(mistral, lost.id, "SUCCESS").succeeded_requests == 1  # queued again
         assert mistral.batch.jobs.get(job_id=dropped.id).status == "CANCELLED"
-        listed = mistral.batch.jobs.list(status=["SUCCESS"])
-        assert [j.id for j in listed.data or []] == [kept.id]
+        listed = mistral.batch.jobs.list(status=["SUCCESS"], order_by="created")
+        assert [j.id for j in listed.data or []] == [kept.id, lost.id]
+        deleted = mistral.batch.jobs.delete(job_id=dropped.id)
+        assert (deleted.id, deleted.object, deleted.deleted) == (dropped.id, "batch", True)
+        for call in (mistral.batch.jobs.get, mistral.batch.jobs.delete):
+            with pytest.raises(SDKError) as gone:
+                call(job_id=dropped.id)
+            assert gone.value.status_code == 404
+        assert mistral.batch.jobs.list().total == 2
+
+
+@POSTGRES
+def test_list_honours_every_filter_the_sdk_sends(server: LiveServer) -> None:
+    mistral = client(server)
+    audio = upload(mistral, "a.wav", tone_wav(0.5))
+    made = []
+    for run, model in (("1", "voxtral-mini-latest"), ("2", None), ("2", "voxtral-mini-latest")):
+        job = mistral.batch.jobs.create(
+            endpoint=ENDPOINT,
+            model=model,
+            requests=[{"body": {"file_id": audio}}],
+            metadata={"run": run, "team": "a b"},
+        )
+        made.append(wait_for(mistral, job.id, "SUCCESS").id)
+        if len(made) == 1:
+            after = datetime.now(UTC)  # the server shares this clock
+
+    def ids(**filters: object) -> list[str]:
+        return [j.id for j in mistral.batch.jobs.list(**filters).data or []]  # type: ignore[arg-type]
+
+    assert ids() == made[::-1] and ids(order_by="created") == made
+    assert ids(metadata={"run": "2"}, order_by="created") == made[1:]
+    assert ids(metadata={"run": "2", "team": "a b"}, model="voxtral-mini-latest") == [made[2]]
+    assert ids(metadata={"run": "3"}) == []
+    assert ids(status=["SUCCESS", "FAILED"], page=1, page_size=2) == [made[0]]
+    assert ids(status=["QUEUED"]) == []
+    assert ids(created_after=after, order_by="created") == made[1:]
+    assert ids(created_by_me=True) == ids(created_by_me=False) == made[::-1]
+    assert ids(agent_id="agent-1") == []  # agents are not served: no job has one
+    assert mistral.batch.jobs.list(page_size=1).total == 3
+    with server.client() as http:
+        as_json = http.get("/v1/batch/jobs", params={"metadata": '{"run": "1"}'}).json()
+        bad = [
+            http.get("/v1/batch/jobs", params={"metadata": "run=1"}),
+            http.get("/v1/batch/jobs?run=1&run=2"),
+            http.get("/v1/batch/jobs", params={"status": "DONE"}),
+        ]
+    assert [j["id"] for j in as_json["data"]] == [made[0]]
+    assert [r.status_code for r in bad] == [400, 400, 422]
+    assert "JSON object" in bad[0].json()["message"] and "twice" in bad[1].json()["message"]
+
+
+async def forget_queueing(settings: Settings, job_id: str) -> None:
+    """Leave the job as a server that died between storing and queueing it would: stored,
+    QUEUED, and in no queue."""
+    connection = await asyncpg.connect(str(settings.database_url).replace("+asyncpg", ""))
+    try:
+        await connection.execute("DELETE FROM procrastinate_jobs WHERE lock = $1", job_id)
+        await connection.execute("UPDATE batch_jobs SET queue_job_id = NULL WHERE id = $1", job_id)
+    finally:
+        await connection.close()
 
 
 def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:
@@ -271,6 +344,7 @@ def test_on_sqlite_batch_routes_answer_400(live_server: LiveServer) -> None:
         lambda: mistral.batch.jobs.list(),
         lambda: mistral.batch.jobs.get(job_id="batch-x"),
         lambda: mistral.batch.jobs.cancel(job_id="batch-x"),
+        lambda: mistral.batch.jobs.delete(job_id="batch-x"),
         lambda: mistral.batch.jobs.create(endpoint=ENDPOINT, requests=[{"body": {}}]),
     )
     for call in calls:

@@ -116,3 +116,31 @@ async def test_update_sets_json_fields(repo: SqlBatchRepository) -> None:
     assert (updated.errors, updated.metadata, updated.output_file) == (tuple(errors), None, "f")
     with pytest.raises(ValueError, match="not batch job fields"):
         await repo.update("batch-1", {"nonsense": 1})
+
+
+async def test_only_a_job_in_the_given_statuses_is_deleted_with_its_requests(
+    repo: SqlBatchRepository,
+) -> None:
+    await repo.create(job("batch-1"), requests("batch-1"))
+    await repo.create(job("batch-2", status="SUCCESS"), requests("batch-2"))
+    final = ("SUCCESS", "CANCELLED")
+
+    assert not await repo.delete("alice", "batch-1", final)
+    assert not await repo.delete("bob", "batch-2", final)
+    assert await repo.delete("alice", "batch-2", final)
+
+    assert await repo.get("alice", "batch-2") is None
+    assert await repo.pending_requests("batch-2") == []
+    assert await repo.get("alice", "batch-1") is not None
+
+
+async def test_unfinished_jobs_of_every_owner_oldest_first(repo: SqlBatchRepository) -> None:
+    later = factories.T0 + timedelta(hours=1)
+    await repo.create(job("batch-1", created_at=later, status="RUNNING"), [])
+    await repo.create(job("batch-2", owner_id="bob"), [])
+    await repo.create(job("batch-3", status="SUCCESS"), [])
+    await repo.create(job("batch-4", created_at=later + timedelta(hours=1)), [])
+
+    found = await repo.unfinished(later + timedelta(minutes=1))
+
+    assert [j.id for j in found] == ["batch-2", "batch-1"]

@@ -9,6 +9,7 @@ import typer
 
 from voxserve.bootstrap import open_services
 from voxserve.core.batch import NEEDS_POSTGRES
+from voxserve.core.batch_types import QueueNotReady
 from voxserve.settings import Settings
 
 
@@ -29,4 +30,8 @@ def worker() -> None:
             assert services.batch is not None  # PostgreSQL storage always has batch jobs
             await services.batch.run_worker(handle_signals=True)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except QueueNotReady as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -10,31 +10,37 @@ as its owner's request (``batch_runner``). A job's life::
     QUEUED | RUNNING -> CANCELLATION_REQUESTED -> CANCELLED
 
 Outcomes are stored per request, so a job interrupted by a dead worker or a restart resumes at
-its first request without one. On SQLite there is no queue: the API answers 400.
+its first request without one. A job stored but never queued (its server died in between) is
+queued again by a worker (``requeue_lost``). On SQLite there is no queue: the API answers 400.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from voxserve.core.batch_runner import BatchRunner
 from voxserve.core.batch_types import BatchEndpoint, BatchQueue
 from voxserve.core.files import FileService
 from voxserve.core.ids import prefixed_id, utcnow
-from voxserve.errors import InvalidRequest, NotFound, Unsupported, VoxError
+from voxserve.errors import Conflict, InvalidRequest, NotFound, Unsupported, VoxError
 from voxserve.settings import BatchSettings
 from voxserve.storage.batches import (
+    FINAL_STATUSES,
     BatchJobFilter,
     BatchJobRecord,
     BatchRepository,
     BatchRequestRecord,
 )
 
+log = logging.getLogger(__name__)
 NEEDS_POSTGRES = (
     "Batch jobs need PostgreSQL (VOXSERVE_DATABASE_URL=postgresql://...): their job queue "
     "lives there."
@@ -159,9 +165,55 @@ class BatchService:
             return await self._runner.finish(job.id, "CANCELLED") or requested
         return requested
 
+    async def delete(self, owner_id: str, job_id: str) -> None:
+        """Delete an ended job and its requests (its output and error files stay: they are
+        files of their own, deleted through ``/v1/files``).
+
+        Raises:
+            NotFound: no such job for this owner.
+            Conflict: the job has not ended (cancel it first).
+        """
+        job = await self.get(owner_id, job_id)
+        if not await self._repo.delete(owner_id, job.id, tuple(FINAL_STATUSES)):
+            raise Conflict(
+                f"Batch job '{job.id}' is {job.status}: only an ended job can be deleted. "
+                f"Cancel it (POST /v1/batch/jobs/{job.id}/cancel), then delete it once it is "
+                "CANCELLED.",
+                field="job_id",
+            )
+
     async def run_worker(self, *, handle_signals: bool = False) -> None:
-        """Run batch jobs in this process until cancelled (``serve``, ``voxserve worker``)."""
-        await self._queue.run_worker(self._runner, handle_signals=handle_signals)
+        """Run batch jobs in this process until cancelled (``serve``, ``voxserve worker``),
+        queueing again, now and then, the jobs the queue lost (``requeue_lost``)."""
+        healing = asyncio.create_task(self._requeue_lost_forever())
+        try:
+            await self._queue.run_worker(self._runner, handle_signals=handle_signals)
+        finally:
+            healing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await healing
+
+    async def requeue_lost(self) -> builtins.list[str]:
+        """Queue again every QUEUED or RUNNING job (older than ``lost_job_check_seconds``) that
+        the queue does not hold: a server that died between storing a job and queueing it left
+        it so. Returns their ids."""
+        age = timedelta(seconds=self._settings.lost_job_check_seconds)
+        found = []
+        for job in await self._repo.unfinished(utcnow() - age):
+            queue_job_id = await self._queue.requeue(job.id)
+            if queue_job_id is not None:
+                log.warning("batch: queued job %s again (the queue did not hold it)", job.id)
+                await self._repo.update(job.id, {"queue_job_id": queue_job_id})
+                found.append(job.id)
+        return found
+
+    async def _requeue_lost_forever(self) -> None:
+        while True:
+            try:
+                await self.requeue_lost()
+            except Exception:
+                log.exception("batch: looking for jobs the queue lost failed")
+            await asyncio.sleep(self._settings.lost_job_check_seconds)
 
     def _endpoint(self, new: NewBatchJob) -> BatchEndpoint:
         if new.agent_id:

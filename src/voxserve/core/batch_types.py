@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from voxserve.core.transcription import TranscriptionService
 
 
+class QueueNotReady(RuntimeError):
+    """The job queue cannot start as it is (its tables do not match the queue's code); the
+    message says what to run."""
+
+
 class JobRunner(Protocol):
     """Runs one batch job to its end (``BatchRunner``)."""
 
@@ -72,6 +77,10 @@ class BatchQueue(Protocol):
 
     async def enqueue(self, job_id: str) -> int:
         """Queue the batch job; returns the queue's id for it."""
+
+    async def requeue(self, job_id: str) -> int | None:
+        """Queue the batch job unless the queue holds it already (waiting or running; safe
+        when several workers ask at once); the new queue id, or None when it was held."""
 
     async def abort(self, queue_job_id: int) -> bool:
         """Stop the queued job: True when it had not started (it never will), False when a

@@ -107,6 +107,14 @@ class BatchRepository(Protocol):
         """Apply ``changes`` only while the job's status is one of ``from_statuses`` (checked
         and set in one statement); None when it is not (or no such job)."""
 
+    async def delete(self, owner_id: str, job_id: str, statuses: Sequence[str]) -> bool:
+        """Delete the owner's job and its requests while its status is one of ``statuses``
+        (checked and deleted in one statement); False when nothing was deleted."""
+
+    async def unfinished(self, created_before: datetime) -> builtins.list[BatchJobRecord]:
+        """Every owner's QUEUED or RUNNING jobs created before ``created_before``, oldest
+        first (for the worker that re-queues jobs the queue lost)."""
+
     async def pending_requests(self, job_id: str) -> builtins.list[BatchRequestRecord]:
         """The job's requests without an outcome, in order."""
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voxserve.errors import Conflict
@@ -81,6 +82,27 @@ class SqlBatchRepository:
     ) -> BatchJobRecord | None:
         allowed = BatchJobRow.status.in_(list(from_statuses))
         return await self._set(job_id, changes, BatchJobRow.id == job_id, allowed)
+
+    async def delete(self, owner_id: str, job_id: str, statuses: Sequence[str]) -> bool:
+        statement = delete(BatchJobRow).where(
+            BatchJobRow.id == job_id,
+            BatchJobRow.owner_id == owner_id,
+            BatchJobRow.status.in_(list(statuses)),
+        )
+        async with self._db.write() as session:  # its requests go too (ON DELETE CASCADE)
+            return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+    async def unfinished(self, created_before: datetime) -> builtins.list[BatchJobRecord]:
+        statement = (
+            select(BatchJobRow)
+            .where(
+                BatchJobRow.status.in_(["QUEUED", "RUNNING"]),
+                BatchJobRow.created_at < created_before,
+            )
+            .order_by(BatchJobRow.created_at, BatchJobRow.id)
+        )
+        async with self._db.read() as session:
+            return [job_record(r) for r in (await session.scalars(statement)).all()]
 
     async def pending_requests(self, job_id: str) -> builtins.list[BatchRequestRecord]:
         return await self._requests(job_id, BatchRequestRow.status_code.is_(None))

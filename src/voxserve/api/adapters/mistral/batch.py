@@ -1,18 +1,22 @@
-"""The Mistral shape's Batch API: ``/v1/batch/jobs`` (create, list, get, cancel). Jobs run in
-workers (``voxserve worker``, or inside ``serve``); on SQLite every route answers 400."""
+"""The Mistral shape's Batch API: ``/v1/batch/jobs`` (create, list, get, cancel, delete).
+Jobs run in workers (``voxserve worker``, or inside ``serve``); on SQLite every route answers
+400."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from starlette.datastructures import QueryParams
 
 from voxserve.api.adapters.mistral.protocol.batch import (
     BatchError,
     BatchJob,
     BatchJobList,
     CreateBatchJobRequest,
+    DeletedBatchJob,
     JobStatus,
 )
 from voxserve.api.deps import BatchServiceDep, CurrentOwner
@@ -24,6 +28,7 @@ from voxserve.core.batch import (
     InlineRequest,
     NewBatchJob,
 )
+from voxserve.errors import InvalidRequest
 
 JobId = Annotated[str, Path(description="A batch job's id.", examples=["batch-3f9a1c"])]
 router = APIRouter(tags=["batch (Mistral)"])
@@ -39,25 +44,69 @@ async def create_batch_job(
 
 @router.get("/v1/batch/jobs", response_model=BatchJobList)
 async def list_batch_jobs(
+    request: Request,
     owner: CurrentOwner,
     batch: BatchServiceDep,
     page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     model: str | None = None,
+    agent_id: str | None = None,
     created_after: datetime | None = None,
+    created_by_me: bool = False,
     status: Annotated[list[JobStatus] | None, Query()] = None,
     order_by: Literal["created", "-created"] = "-created",
 ) -> BatchJobList:
-    """The owner's batch jobs (``created_by_me`` is always true here)."""
+    """The owner's batch jobs. Every other query parameter is a metadata filter (the SDK
+    sends ``metadata={"k": "v"}`` as ``?k=v``): a job matches when its metadata holds each.
+    ``created_by_me`` changes nothing (every key sees only its owner's jobs), and no job has an
+    ``agent_id`` (agents are not served), so filtering by one finds none."""
+    if agent_id is not None:
+        return BatchJobList(data=[], total=0)
     filters = BatchJobFilter(
         model=model,
         statuses=tuple(status or ()),
         created_after=created_after,
+        metadata=metadata_filter(request.query_params),
         newest_first=order_by == "-created",
     )
     query = BatchJobQuery(page=page, page_size=page_size, filters=filters)
     jobs, total = await batch.list(owner.id, query)
     return BatchJobList(data=[batch_job(j) for j in jobs], total=total)
+
+
+LIST_PARAMETERS = frozenset(
+    {"page", "page_size", "model", "agent_id", "created_after", "created_by_me", "status"}
+    | {"order_by", "metadata"}
+)
+
+
+def metadata_filter(params: QueryParams) -> dict[str, str]:
+    """The metadata a listed job must hold: every query parameter that is not one of the list's
+    own, and the pairs of a ``metadata`` parameter given as a JSON object (for curl).
+
+    Raises:
+        InvalidRequest: a key given twice, or a ``metadata`` that is not a JSON object.
+    """
+    wanted: dict[str, str] = {}
+    for key, value in params.multi_items():
+        if key in LIST_PARAMETERS:
+            continue
+        if key in wanted:
+            raise InvalidRequest(f"metadata: '{key}' is given twice.", field=key)
+        wanted[key] = value
+    if "metadata" in params:
+        try:
+            pairs = json.loads(params["metadata"])
+        except ValueError:
+            pairs = None
+        if not isinstance(pairs, dict):
+            raise InvalidRequest(
+                'metadata: give it as a JSON object ({"key": "value"}) or as key=value '
+                "query parameters.",
+                field="metadata",
+            )
+        wanted.update({str(k): str(v) for k, v in pairs.items()})
+    return wanted
 
 
 @router.get("/v1/batch/jobs/{job_id}", response_model=BatchJob)
@@ -75,6 +124,15 @@ async def get_batch_job(
 async def cancel_batch_job(job_id: JobId, owner: CurrentOwner, batch: BatchServiceDep) -> BatchJob:
     """Cancel: a queued job at once, a running one after (or during) its current request."""
     return batch_job(await batch.cancel(owner.id, job_id))
+
+
+@router.delete("/v1/batch/jobs/{job_id}", response_model=DeletedBatchJob)
+async def delete_batch_job(
+    job_id: JobId, owner: CurrentOwner, batch: BatchServiceDep
+) -> DeletedBatchJob:
+    """Delete an ended job (409 while it is queued or running: cancel it first)."""
+    await batch.delete(owner.id, job_id)
+    return DeletedBatchJob(id=job_id)
 
 
 def new_job(body: CreateBatchJobRequest) -> NewBatchJob:

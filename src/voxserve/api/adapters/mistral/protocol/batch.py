@@ -113,6 +113,16 @@ class BatchJobList(BaseModel):
     """Jobs that match, over every page."""
 
 
+class DeletedBatchJob(BaseModel):
+    """``DELETE /v1/batch/jobs/{job_id}`` (``DeleteBatchJobResponse`` in the SDK)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    id: str
+    object: Literal["batch"] = "batch"
+    deleted: bool = True
+
+
 class BatchTranscriptionBody(BaseModel):
     """The ``body`` of a batch request to ``/v1/audio/transcriptions``: the transcription form's
     fields, as JSON, with the audio as ``file_id`` or ``file_url``."""
