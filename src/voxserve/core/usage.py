@@ -46,6 +46,9 @@ class Metering:
     delivered_credits: int = 0
     """Credits for output the client already received (the speech pieces sent so far): kept
     when the client goes away before the end, so hanging up never makes speech free."""
+    work_credits: int = 0
+    """Credits the work reserved itself and kept (a realtime speech session pays piece by
+    piece, refunding what it did not deliver): recorded on top of ``credits``."""
 
 
 @dataclass
@@ -139,6 +142,7 @@ class UsageService:
             raise
         finally:
             _mark_recorded()  # now, not in the shielded task: the request may end first
+            charged += meter.work_credits
             await self._settle(self._record(owner_id, endpoint, meter, status, charged))
 
     async def _settle(self, work: Coroutine[Any, Any, None]) -> None:

@@ -114,6 +114,7 @@ class SpeechSocket:
         async for event in session.events():
             if isinstance(event, AudioChunk):
                 await self._send(SpeechAudioDelta(audio_data=encode_base64(event.data)))
+                session.delivered(event)
             elif isinstance(event, SpeechFailed):
                 await self._send_error(event.error)
                 return
