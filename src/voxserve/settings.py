@@ -149,6 +149,10 @@ class RemoteSettings(BaseModel):
     stt_url: RemoteURLs = None
     """Base URL of a remote ``/audio/transcriptions`` server, or a pool of them."""
     stt_model: str | None = None
+    stt_realtime: bool = False
+    """The remote STT servers have vLLM's ``/v1/realtime`` WebSocket (vLLM serving Voxtral
+    Realtime): realtime transcription sessions are forwarded to it, one server per session,
+    instead of decoding a growing window over ``/audio/transcriptions``."""
     chat_url: RemoteURLs = None
     """Base URL of a remote ``/chat/completions`` server, or a pool of them."""
     chat_model: str | None = None

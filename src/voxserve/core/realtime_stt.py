@@ -24,8 +24,9 @@ from voxserve.audio.pcm import PCMDecoder, PCMEncoding
 from voxserve.audio.types import Samples
 from voxserve.core.turns import TurnDetector, TurnEvent, TurnSettings
 from voxserve.engines.protocol import Segment, Word
-from voxserve.engines.streaming import StreamUpdate, STTStream, join_words
+from voxserve.engines.streaming import ClosingStream, StreamUpdate, STTStream, join_words
 from voxserve.errors import InvalidRequest, VoxError
+from voxserve.offload import run_in_thread
 
 ENGINE_RATE = 16000
 MIN_STEP_S = 0.5
@@ -202,7 +203,10 @@ class TranscriptionSession:
             yield event
 
     async def close(self) -> None:
-        """Stop decoding now (the client went away)."""
+        """Stop decoding now (the client went away), and release the stream (a remote
+        server's socket: closing it first also ends a step waiting on that server)."""
+        if isinstance(self._stream, ClosingStream):
+            await run_in_thread(self._stream.close)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

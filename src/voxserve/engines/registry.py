@@ -86,6 +86,7 @@ def _stt(settings: Settings) -> list[Engine]:
                 api_key=api_key,
                 timeout=remote.timeout_seconds,
                 max_concurrency=capacity,
+                realtime=remote.stt_realtime,
             )
 
         found.append(_remote(settings, "stt", stt, PooledSTTEngine))
