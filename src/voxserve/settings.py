@@ -171,6 +171,10 @@ class RemoteSettings(BaseModel):
     stt_diarization: bool = False
     """The remote transcription server diarizes (OpenAI's ``diarized_json``, e.g. model
     ``gpt-4o-transcribe-diarize``): ``diarize=true`` is passed on to it."""
+    stt_realtime: bool = False
+    """The remote STT servers have vLLM's ``/v1/realtime`` WebSocket (vLLM serving Voxtral
+    Realtime): realtime transcription sessions are forwarded to it, one server per session,
+    instead of decoding a growing window over ``/audio/transcriptions``."""
     chat_url: RemoteURLs = None
     """Base URL of a remote ``/chat/completions`` server, or a pool of them."""
     chat_model: str | None = None

@@ -5,7 +5,11 @@ piece is ready to speak.
 each piece is prepared and spoken through ``SpeechService`` (the same voice resolution and
 engine scheduler as HTTP speech), one after another, by one speaker task per session. Each
 piece's credits are reserved before its audio is made (a balance that cannot pay ends the
-session with ``SpeechFailed`` naming it); the session leaves one usage record, in characters.
+session with ``SpeechFailed`` naming it). A piece is paid once its first audio reached the
+client (the adapter reports it through ``delivered``), so a client that hangs up pays for the
+pieces it received, as over REST; the rest is refunded when the session closes, and the
+session leaves one usage record, in characters and credits. A ``ref_audio`` voice is cloned
+once per session (at ``session.update``) and its state reused for every piece.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class SpeechSessionConfig:
 @dataclass(frozen=True)
 class AudioChunk:
     data: bytes
+    credits: int = 0
+    """Credits this chunk delivers: its piece's characters on the piece's first chunk, else 0."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,13 @@ class SpeechDone:
 @dataclass(frozen=True)
 class SpeechFailed:
     error: VoxError
+
+
+class ClientGone(VoxError):
+    """The client left before ``speech.audio.done``: recorded as 499, like a REST hang-up."""
+
+    status = 499
+    code = "client_closed"
 
 
 SpeechEvent = AudioChunk | SpeechDone | SpeechFailed
@@ -71,7 +84,7 @@ class SpeechSession:
     ) -> None:
         self._speech = speech
         self._usage = usage
-        self._owner = owner_id
+        self.owner_id = owner_id
         self._model = model
         self.config = SpeechSessionConfig()
         self._text: TextStream | None = None
@@ -81,6 +94,13 @@ class SpeechSession:
         self._ended = False
         self.characters = 0
         self.engine: str | None = None
+        self.reserved = 0
+        """Credits taken from the balance so far (each piece's, before its audio)."""
+        self._delivered = 0
+        self._forgiven = 0
+        self._voice_state: bytes | None = None
+        self.failure: VoxError | None = None
+        self.done = False
 
     async def update(self, config: SpeechSessionConfig) -> None:
         """Check and take new settings (before the first text).
@@ -91,8 +111,20 @@ class SpeechSession:
         """
         if self._text is not None:
             raise InvalidRequest("Session settings cannot change once text has started.")
-        await self._prepare("Hello.", config)  # resolves the voice: errors now, not mid-speech
+        self._voice_state = None
+        # Resolves the voice (errors now, not mid-speech) and clones a ref_audio, once.
+        prepared = await self._prepare("Hello.", config)
+        self._voice_state = prepared.pieces[0].voice_state if config.ref_audio else None
         self.config = config
+
+    def delivered(self, chunk: AudioChunk) -> None:
+        """``chunk`` reached the client: its credits are now owed."""
+        self._delivered += chunk.credits
+
+    @property
+    def charged(self) -> int:
+        """Credits the session costs: pieces delivered, less a piece our engine failed in."""
+        return max(0, self._delivered - self._forgiven)
 
     def append(self, text: str) -> None:
         self._add(self._stream().add(text))
@@ -137,21 +169,26 @@ class SpeechSession:
             tail = await run_in_thread(encoder.finish)
             if tail:
                 self._events.put_nowait(AudioChunk(tail))
+            self.done = True
             self._events.put_nowait(SpeechDone(self.characters))
         except VoxError as exc:
+            self.failure = exc
             self._events.put_nowait(SpeechFailed(exc))
         self._events.put_nowait(None)
 
     async def _speak(self, piece: str, encoder: Encoder) -> None:
         prepared = await self._prepare(piece, self.config)
-        await self._usage.reserve(self._owner, prepared.characters)
+        await self._usage.reserve(self.owner_id, prepared.characters)  # before its first audio
+        self.reserved += prepared.characters
+        owed = prepared.characters
         try:
             async for chunk in self._speech.unmetered_pcm(prepared):
                 data = await run_in_thread(encoder.encode, chunk, prepared.sample_rate)
                 if data:
-                    self._events.put_nowait(AudioChunk(data))
-        except BaseException:
-            await self._usage.refund(self._owner, prepared.characters)
+                    self._events.put_nowait(AudioChunk(data, owed))
+                    owed = 0
+        except VoxError:
+            self._forgiven = prepared.characters - owed  # our failure costs nothing
             raise
         self.characters += prepared.characters
         self.engine = prepared.engine.name
@@ -161,9 +198,9 @@ class SpeechSession:
         if voice is None and config.ref_audio is None:
             voice = self._speech.default_voice(self._model)
         request = SpeechRequest(
-            self._owner, text, self._model, voice_id=voice, ref_audio=config.ref_audio
+            self.owner_id, text, self._model, voice_id=voice, ref_audio=config.ref_audio
         )
-        return await self._speech.prepare(request)
+        return await self._speech.prepare_with_state(request, self._voice_state)
 
 
 class Encoder:
@@ -218,16 +255,33 @@ class RealtimeSpeechService:
 
     @contextlib.asynccontextmanager
     async def session(self, owner_id: str, model: str | None) -> AsyncIterator[SpeechSession]:
-        """A session; one usage record (characters) when the block ends."""
+        """A session; when the block ends, what was not delivered is refunded and one usage
+        record is left: characters and credits delivered, the status of a failure (402 for a
+        balance that ran out) or 499 for a client that left before the end."""
         session = SpeechSession(self._speech, self._usage, owner_id, model)
-        async with self._usage.metered(owner_id, SPEECH_ENDPOINT) as meter:
-            try:
-                yield session
-            finally:
-                await session.close()
-                _fill(meter, session)
+        try:
+            async with self._usage.metered(owner_id, SPEECH_ENDPOINT) as meter:
+                try:
+                    yield session
+                finally:
+                    await session.close()
+                    await self._settle(meter, session)
+                _raise_outcome(session)
+        except VoxError as exc:
+            if exc is not session.failure and not isinstance(exc, ClientGone):
+                raise
+
+    async def _settle(self, meter: Metering, session: SpeechSession) -> None:
+        charged = session.charged
+        await self._usage.refund(session.owner_id, session.reserved - charged)
+        meter.engine = session.engine
+        meter.characters = charged
+        meter.work_credits = charged
 
 
-def _fill(meter: Metering, session: SpeechSession) -> None:
-    meter.engine = session.engine
-    meter.characters = session.characters
+def _raise_outcome(session: SpeechSession) -> None:
+    """Gives the usage record the status of how the session ended."""
+    if session.failure is not None:
+        raise session.failure
+    if not session.done and session.reserved:
+        raise ClientGone("The client closed the session before the end.")

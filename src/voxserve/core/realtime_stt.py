@@ -7,7 +7,8 @@ One decoder task per session runs the stream's blocking steps through ``run`` (w
 engine slot, so sessions share the engine fairly). Audio that arrives while a step runs waits
 for the next one, so under load steps get longer and a session lags by at most one decode.
 Voice activity (when turn detection is on) is judged on every chunk; a turn's end commits the
-segment at once.
+segment at once. Turn ends that pile up while the engine is busy share one commit decode (its
+words are split at the turns' boundaries), so a loaded engine does not owe a decode per turn.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from voxserve.audio.pcm import PCMDecoder, PCMEncoding
 from voxserve.audio.types import Samples
 from voxserve.core.turns import TurnDetector, TurnEvent, TurnSettings
 from voxserve.engines.protocol import Segment, Word
-from voxserve.engines.streaming import StreamUpdate, STTStream, join_words
+from voxserve.engines.streaming import ClosingStream, StreamUpdate, STTStream, join_words
 from voxserve.errors import InvalidRequest, VoxError
+from voxserve.offload import run_in_thread
 
 ENGINE_RATE = 16000
 MIN_STEP_S = 0.5
@@ -202,7 +204,10 @@ class TranscriptionSession:
             yield event
 
     async def close(self) -> None:
-        """Stop decoding now (the client went away)."""
+        """Stop decoding now (the client went away), and release the stream (a remote
+        server's socket: closing it first also ends a step waiting on that server)."""
+        if isinstance(self._stream, ClosingStream):
+            await run_in_thread(self._stream.close)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -235,10 +240,11 @@ class TranscriptionSession:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._work_ready():
-                    audio, commit = self._take_work()
+                    audio, ends = self._take_work()
                     assert self._stream is not None
+                    commit = ends is not None
                     step = self._stream.commit if commit else self._stream.step
-                    self._publish(await self._run(step, audio), commit=commit)
+                    self._publish(await self._run(step, audio), ends)
                     if self._ended and not self._closed and commit:
                         self._finish()
                         return
@@ -250,14 +256,22 @@ class TranscriptionSession:
         """A commit is due, or enough new audio for a decode step has arrived."""
         return bool(self._closed) or self._open_seconds() >= self._step_seconds()
 
-    def _take_work(self) -> tuple[Samples, bool]:
-        """The audio of the oldest segment to commit, else all the open audio to step on."""
-        if self._closed:
-            return self._closed.popleft(), True
-        audio, self._open = _joined(self._open), []
-        return audio, False
+    def _take_work(self) -> tuple[Samples, list[float] | None]:
+        """The audio of every segment waiting to end, for one commit, with the session time at
+        which each of them ends; else all the open audio to step on (and None)."""
+        if not self._closed:
+            audio, self._open = _joined(self._open), []
+            return audio, None
+        at, ends = self.audio_seconds, []
+        for piece in self._closed:
+            at += len(piece) / ENGINE_RATE
+            ends.append(at)
+        audio = _joined(list(self._closed))
+        self._closed.clear()
+        return audio, ends
 
-    def _publish(self, update: StreamUpdate, *, commit: bool = False) -> None:
+    def _publish(self, update: StreamUpdate, ends: list[float] | None = None) -> None:
+        """``ends``: a commit's segment boundaries (one segment ends at each)."""
         if update.language and not self._language_sent:
             self._language = update.language
         if update.words or update.segment:
@@ -267,12 +281,14 @@ class TranscriptionSession:
             lead = " " if self._segments or self._any_words_sent else ""
             self._events.put_nowait(TextDelta(lead + text, update.words))
             self._any_words_sent = True
-        if update.segment is not None:
-            self._segments.append(update.segment)
-            self._events.put_nowait(SegmentDone(update.segment))
-        elif commit:  # a commit that heard no words still closes its segment (empty)
-            at = self.audio_seconds
-            self._events.put_nowait(SegmentDone(Segment("", at, at, ()), empty=True))
+        segments = [update.segment] if ends is None else split_at(update.segment, ends)
+        for segment in segments:
+            if segment is None:
+                continue
+            if segment.text:
+                self._segments.append(segment)
+            # a commit that heard no words still closes its segment (empty)
+            self._events.put_nowait(SegmentDone(segment, empty=not segment.text))
 
     def _send_language(self) -> None:
         if not self._language_sent and self._language:
@@ -300,6 +316,27 @@ class TranscriptionSession:
 
     def _step_seconds(self) -> float:
         return max(MIN_STEP_S, self._config.target_delay_ms / 1000)
+
+
+def split_at(segment: Segment | None, ends: list[float]) -> list[Segment]:
+    """One segment per boundary in ``ends``: a word goes to the first whose end is after its
+    middle; a boundary without words gets an empty segment at its time."""
+    if len(ends) == 1:
+        return [segment if segment is not None else Segment("", ends[0], ends[0], ())]
+    words = list(segment.words or ()) if segment is not None else []
+    if segment is not None and segment.words is None:
+        return [*(Segment("", at, at, ()) for at in ends[:-1]), segment]
+    groups: list[list[Word]] = [[] for _ in ends]
+    for word in words:
+        middle = (word.start + word.end) / 2
+        index = next((i for i, at in enumerate(ends) if middle <= at), len(ends) - 1)
+        groups[index].append(word)
+    return [
+        Segment(join_words(group), group[0].start, group[-1].end, tuple(group))
+        if group
+        else Segment("", at, at, ())
+        for group, at in zip(groups, ends, strict=True)
+    ]
 
 
 def _joined(pieces: list[Samples]) -> Samples:

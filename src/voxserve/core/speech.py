@@ -383,6 +383,33 @@ class SpeechService:
         (``core.realtime_speech``). Everyone else uses ``encoded``/``synthesize``."""
         return self._pcm(prepared)
 
+    async def prepare_with_state(
+        self, request: SpeechRequest, voice_state: bytes | None
+    ) -> PreparedSpeech:
+        """``prepare`` for one more piece of a session that already cloned its ``ref_audio``:
+        with the ``voice_state`` an earlier ``prepare`` made (``pieces[0].voice_state``) the
+        sample is neither decoded nor cloned again. Without a state (or a ref_audio) it is
+        ``prepare``.
+
+        Raises:
+            As ``prepare``.
+        """
+        if voice_state is None or request.ref_audio is None:
+            return await self.prepare(request)
+        self._check_text(request)
+        characters = len(strip_tags(request.text))
+        engine = self._choice.speech(request.model, cloning=True)
+        await self._usage.check_balance(request.owner_id, characters)
+        pieces = [
+            replace(piece, voice_state=voice_state)
+            for piece in await self._pieces(request, engine, VoiceChoice())
+        ]
+        if not pieces:
+            raise ValidationFailed("input: there is nothing to speak.", field="input")
+        return PreparedSpeech(
+            request.owner_id, engine, engine.capabilities.sample_rate, tuple(pieces), characters
+        )
+
 
 class _Delivery:
     """What a stream has handed to its client, in pieces: a piece counts (all its characters)

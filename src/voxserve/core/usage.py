@@ -47,6 +47,9 @@ class Metering:
     delivered_credits: int = 0
     """Credits for output the client already received (the speech pieces sent so far): kept
     when the client goes away before the end, so hanging up never makes speech free."""
+    work_credits: int = 0
+    """Credits the work reserved itself and kept (a realtime speech session pays piece by
+    piece, refunding what it did not deliver): recorded on top of ``credits``."""
 
 
 @dataclass
@@ -144,8 +147,12 @@ class UsageService:
             _mark_recorded()  # now, not in the shielded task: the request may end first
             # The refund goes with the record, in one transaction: a reader that sees the
             # record sees the refund (a refund of its own once let a report show the record
-            # with the balance from before the refund).
-            record = self._record(owner_id, endpoint, meter, status, charged, credits - charged)
+            # with the balance from before the refund). Work that paid for itself (realtime
+            # speech, piece by piece) adds its kept credits to the record, not to the refund.
+            refund = credits - charged
+            record = self._record(
+                owner_id, endpoint, meter, status, charged + meter.work_credits, refund
+            )
             await self._settle(record)
 
     async def _settle(self, work: Coroutine[Any, Any, None]) -> None:

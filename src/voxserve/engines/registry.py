@@ -88,6 +88,7 @@ def _stt(settings: Settings) -> list[Engine]:
                 timeout=remote.timeout_seconds,
                 max_concurrency=capacity,
                 diarization=remote.stt_diarization,
+                realtime=remote.stt_realtime,
             )
 
         found.append(_remote(settings, "stt", stt, PooledSTTEngine))

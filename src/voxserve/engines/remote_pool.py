@@ -33,6 +33,7 @@ from voxserve.engines.protocol import (
     TTSCapabilities,
 )
 from voxserve.engines.remote_chat import RemoteChatEngine
+from voxserve.engines.remote_realtime import RemoteRealtimeStream
 from voxserve.engines.remote_stt import RemoteSTTEngine
 from voxserve.engines.remote_tts import RemoteTTSEngine
 from voxserve.engines.streaming import AgreementStream, STTStream
@@ -117,6 +118,13 @@ class PooledSTTEngine(_Pooled[RemoteSTTEngine]):
         Raises:
             Unsupported: the servers are set up without word timestamps.
         """
+        first = self.pool.backends[0].engine
+        if first.realtime:  # a socket on one backend, chosen once (fewest in flight, healthy)
+            return RemoteRealtimeStream(
+                lambda: self.pool.run(lambda engine: engine.connect_realtime())[0],
+                first.model,
+                timeout=first.timeout,
+            )
         caps = self.capabilities()
         if not caps.word_timestamps:
             raise Unsupported(

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+from websockets.sync.client import ClientConnection
 
 from voxserve.audio.process import to_mono_wav
 from voxserve.audio.types import AudioClip
@@ -19,6 +20,8 @@ from voxserve.engines.protocol import (
     Word,
 )
 from voxserve.engines.remote_http import RemoteServer, without_none
+from voxserve.engines.remote_realtime import RemoteRealtimeStream, open_socket
+from voxserve.engines.streaming import AgreementStream, STTStream
 from voxserve.errors import EngineFailure, Unsupported
 
 # Whisper-style servers (OpenAI included) name the detected language in English words.
@@ -83,8 +86,13 @@ class RemoteSTTEngine:
         sample_rate: int = 16000,
         max_concurrency: int = 4,
         transport: httpx.BaseTransport | None = None,
+        realtime: bool = False,
     ) -> None:
         self.model = model
+        self.realtime = realtime
+        """The server has vLLM's ``/v1/realtime`` WebSocket (see ``engines.remote_realtime``)."""
+        self.timeout = timeout
+        self._api_key = api_key
         self.word_timestamps = word_timestamps
         self.diarization = diarization
         self.sample_rate = sample_rate
@@ -103,6 +111,27 @@ class RemoteSTTEngine:
             sample_rate=self.sample_rate,
             max_concurrency=self.max_concurrency,
         )
+
+    def open_stream(self, options: TranscriptionOptions) -> STTStream:
+        """A realtime stream: forwarded to the server's ``/v1/realtime`` when it has one, else
+        LocalAgreement over batch decodes (which needs word timestamps).
+
+        Raises:
+            Unsupported: no realtime socket and no word timestamps.
+        """
+        if self.realtime:
+            return RemoteRealtimeStream(self.connect_realtime, self.model, timeout=self.timeout)
+        if not self.word_timestamps:
+            raise Unsupported(
+                f"{self.name} cannot transcribe in realtime: streaming needs word timestamps "
+                "or a realtime server (VOXSERVE_REMOTE__STT_REALTIME).",
+                field="model",
+            )
+        return AgreementStream(self.transcribe, self.sample_rate, options)
+
+    def connect_realtime(self) -> ClientConnection:
+        """A socket on the server's ``/v1/realtime`` (blocking). Raises RemoteUnreachable."""
+        return open_socket(self._server.base_url, self._api_key, min(self.timeout, 10.0))
 
     def load(self) -> None:
         """Nothing to load: the connection pool opens on the first request."""

@@ -56,6 +56,14 @@ class STTStream(Protocol):
 
 
 @runtime_checkable
+class ClosingStream(Protocol):
+    """A stream that holds something to release when its session ends (a remote socket)."""
+
+    def close(self) -> None:
+        """Release it (blocking; safe while a step of the stream runs in another thread)."""
+
+
+@runtime_checkable
 class StreamingSTTEngine(Protocol):
     """An engine that can open streams (a native streaming model, or a batch model through
     ``AgreementStream``)."""

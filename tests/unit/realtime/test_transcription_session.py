@@ -20,7 +20,7 @@ from voxserve.core.realtime_stt import (
 )
 from voxserve.core.turns import TurnEvent
 from voxserve.engines.fake import FakeSTTEngine
-from voxserve.engines.protocol import TranscriptionOptions
+from voxserve.engines.protocol import Segment, TranscriptionOptions, Word
 from voxserve.engines.streaming import AgreementStream, StreamUpdate
 from voxserve.errors import InvalidRequest
 
@@ -109,3 +109,55 @@ async def test_settings_lock_once_audio_starts_and_nothing_after_end() -> None:
     events = await asyncio.wait_for(collect(s), 30)
     assert isinstance(events[-1], TranscriptionDone)
     await s.close()
+
+
+class FakeWordStream:
+    """A fake recogniser (named as a fake): a commit hears one word per 0.5 s of its audio,
+    ``w0``, ``w1``... timed inside that half second; steps hear nothing. Counts commits."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.commits = 0
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.received / 16000
+
+    def step(self, audio: np.ndarray) -> StreamUpdate:
+        self.received += len(audio)
+        return StreamUpdate()
+
+    def commit(self, audio: np.ndarray) -> StreamUpdate:
+        start = self.audio_seconds
+        self.received += len(audio)
+        self.commits += 1
+        halves = range(round(start * 2), round(self.audio_seconds * 2))
+        words = tuple(Word(f" w{k}", k / 2, k / 2 + 0.4) for k in halves)
+        text = " ".join(w.word.strip() for w in words)
+        return StreamUpdate(words, "en", Segment(text, start, self.audio_seconds, words))
+
+
+async def test_turn_ends_that_wait_for_a_busy_engine_share_one_commit() -> None:
+    stream = FakeWordStream()
+    busy = asyncio.Event()
+
+    async def slow(step: Step, audio: np.ndarray) -> StreamUpdate:
+        await busy.wait()  # the engine is serving other sessions
+        return step(audio)
+
+    s = TranscriptionSession(stream, slow, RealtimeSTTConfig(turn_detection=None))  # type: ignore[arg-type]
+    half = np.full(8000, 0.2 * 32767).astype("<i2").tobytes()
+    await s.append(half)
+    s.flush()
+    await asyncio.sleep(0.01)  # the first commit is waiting for the engine
+    for _ in range(2):
+        await s.append(half)
+        s.flush()
+    s.end()
+    busy.set()
+    events = [e async for e in s.events()]
+    segments = [e.segment.text for e in events if isinstance(e, SegmentDone)]
+    assert segments == ["w0", "w1", "w2", ""]  # one per turn end, in order; end's is empty
+    assert stream.commits == 2  # the three that waited (the end's too) shared one decode
+    done = events[-1]
+    assert isinstance(done, TranscriptionDone) and done.text == "w0 w1 w2"

@@ -113,7 +113,10 @@ class SpeechSocket:
     async def _write(self, session: SpeechSession) -> None:
         async for event in session.events():
             if isinstance(event, AudioChunk):
-                await self._send(SpeechAudioDelta(audio_data=encode_base64(event.data)))
+                delta = SpeechAudioDelta(audio_data=encode_base64(event.data))
+                if not await self._sender.send(delta.model_dump(mode="json")):
+                    return  # the client is gone: this chunk is not owed
+                session.delivered(event)
             elif isinstance(event, SpeechFailed):
                 await self._send_error(event.error)
                 return

@@ -1,0 +1,178 @@
+"""Realtime transcription forwarded to a remote vLLM realtime server (#10), against a fake of
+vLLM's ``/v1/realtime`` dialect (tests/support/fake_vllm_realtime.py, named as a fake): the
+mistralai and openai realtime clients on one side, vLLM's events on the other, translated both
+ways; a pool of two such servers gives each session one server for its whole length."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import openai
+import pytest
+from mistralai.client import Mistral
+from mistralai.extra.realtime import AudioFormat
+
+from tests.support.fake_vllm_realtime import FakeVLLMRealtimeServer, running
+from tests.support.live_server import LiveServer, run_server
+from voxserve.engines.fake import FakeTTSEngine
+from voxserve.engines.registry import discover_engines
+from voxserve.engines.remote_stt import RemoteSTTEngine
+from voxserve.settings import Settings
+
+SCRIPT = "Hello there general Kenobi"
+SECONDS = 2.0
+
+
+@pytest.fixture
+def remote() -> Iterator[FakeVLLMRealtimeServer]:
+    with running(FakeVLLMRealtimeServer(SCRIPT)) as server:
+        yield server
+
+
+@pytest.fixture
+def server(settings: Settings, remote: FakeVLLMRealtimeServer) -> Iterator[LiveServer]:
+    engine = RemoteSTTEngine(remote.base_url, "voxtral-rt", api_key="gpu-key", realtime=True)
+    with run_server(settings, [FakeTTSEngine(), engine]) as live:
+        yield live
+
+
+async def chunks(seconds: float, rate: int = 16000) -> AsyncIterator[bytes]:
+    """Quiet PCM16 in 100 ms chunks, a little paced (the fake does not listen to it)."""
+    for _ in range(round(seconds * 10)):
+        yield bytes(2 * rate // 10)
+        await asyncio.sleep(0.01)
+
+
+async def transcribe(url: str) -> list[Any]:
+    client = Mistral(api_key="any", server_url=url)
+    return [
+        e
+        async for e in client.audio.realtime.transcribe_stream(
+            chunks(SECONDS),
+            model="remote-stt",
+            audio_format=AudioFormat(encoding="pcm_s16le", sample_rate=16000),
+        )
+    ]
+
+
+def deltas(events: list[Any]) -> str:
+    return "".join(e.text for e in events if getattr(e, "type", "") == "transcription.text.delta")
+
+
+async def test_mistral_session_is_forwarded_and_translated_back(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    events = await transcribe(server.url)
+    done = events[-1]
+    assert done.type == "transcription.done"
+    assert done.text == SCRIPT
+    assert deltas(events).split() == SCRIPT.split()  # token pieces rejoined into words
+    assert [e.text for e in events if getattr(e, "type", "") == "transcription.segment"] == [SCRIPT]
+    assert remote.paths == ["/v1/realtime"] and remote.auth == ["Bearer gpu-key"]
+    assert remote.models == ["voxtral-rt"] and remote.generations == 1
+    assert remote.samples == [int(SECONDS * 16000)]  # every sample, as 16 kHz PCM16
+
+
+async def test_words_arrive_while_the_audio_still_flows(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    client = Mistral(api_key="any", server_url=server.url)
+    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
+    conn = await client.audio.realtime.connect("remote-stt", audio_format=fmt)
+    events = conn.__aiter__()
+    async for chunk in chunks(1.5):
+        await conn.send_audio(chunk)
+    while getattr(event := await asyncio.wait_for(anext(events), 10), "type", "") != (
+        "transcription.text.delta"
+    ):
+        pass
+    assert SCRIPT.startswith(event.text.strip())
+    await conn.end_audio()
+    while getattr(event := await asyncio.wait_for(anext(events), 10), "type", "") != (
+        "transcription.done"
+    ):
+        pass
+    assert event.text == SCRIPT
+    await conn.close()
+
+
+async def test_a_client_that_leaves_closes_the_remote_socket(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    client = Mistral(api_key="any", server_url=server.url)
+    conn = await client.audio.realtime.connect("remote-stt")
+    async for chunk in chunks(1.0):
+        await conn.send_audio(chunk)
+    await conn.close()
+    for _ in range(100):
+        if remote.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert remote.sessions == remote.closed == 1
+
+
+async def test_a_remote_failure_ends_the_session_with_an_error_event(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    remote.fail_with = "CUDA out of memory"
+    events = await transcribe(server.url)
+    error = events[-1]
+    assert error.type == "error" and error.error.code == 500
+    assert "CUDA out of memory" in str(error.error.message)
+
+
+async def test_openai_realtime_client_gets_the_remote_transcript(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    oai = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="any")
+    async with oai.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        assert (await conn.recv()).type == "session.created"
+        session = {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "transcription": {"model": "gpt-4o-transcribe"},
+                    "turn_detection": None,
+                }
+            },
+        }
+        await conn.send({"type": "session.update", "session": session})  # type: ignore[arg-type]
+        async for chunk in chunks(SECONDS, rate=24000):
+            audio = base64.b64encode(chunk).decode()
+            await conn.send({"type": "input_audio_buffer.append", "audio": audio})
+        await conn.send({"type": "input_audio_buffer.commit"})
+        kinds = []
+        while (event := await asyncio.wait_for(conn.recv(), 10)).type not in (
+            "conversation.item.input_audio_transcription.completed",
+            "error",
+        ):
+            kinds.append(event.type)
+        assert event.type.endswith(".completed"), event
+        assert event.transcript == SCRIPT
+        assert "conversation.item.input_audio_transcription.delta" in kinds
+    # 24 kHz in, resampled to 16 kHz out (less the resampler's tail, which a commit keeps)
+    assert abs(remote.samples[0] - SECONDS * 16000) < 400
+
+
+async def test_a_pool_gives_each_session_one_server(settings: Settings) -> None:
+    with ExitStack() as stack:
+        a, b = (stack.enter_context(running(FakeVLLMRealtimeServer(SCRIPT))) for _ in range(2))
+        remote = {**settings.remote.model_dump(), "stt_realtime": True}
+        remote["stt_url"] = f'["{a.base_url}", "{b.base_url}"]'
+        pooled = settings.model_copy(
+            update={"remote": type(settings.remote).model_validate(remote)}
+        )
+        engines = [
+            FakeTTSEngine(),
+            *(e for e in discover_engines(pooled) if e.name == "remote-stt"),
+        ]
+        with run_server(pooled, engines) as live:
+            for _ in range(4):
+                assert (await transcribe(live.url))[-1].text == SCRIPT
+        assert a.sessions == b.sessions == 2  # spread over the pool
+        assert a.samples == b.samples == [int(SECONDS * 16000)] * 2  # none split between them
