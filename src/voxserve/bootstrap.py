@@ -118,7 +118,11 @@ async def open_services(
         manager = await run_in_thread(EngineManager, served, settings.engines)
         stack.push_async_callback(manager.close)
         # Discovered engines follow the models folder; given ones (tests' fakes) stay as given.
-        folder = ModelsFolder(manager, settings, served) if engines is None else None
+        folder = (
+            None
+            if engines is not None
+            else await run_in_thread(ModelsFolder, manager, settings, served)
+        )
         diarizer = _diarization_runner(settings, found)
         if diarizer is not None:
             stack.push_async_callback(diarizer.close)

@@ -157,11 +157,17 @@ def describe_error(exc: Exception) -> list[str]:
     return [f"{type(exc).__name__}: {exc}"]
 
 
+_SECRET_WORDS = ("key", "secret", "password", "token", "url")
+"""A setting whose name holds one of these may carry a credential (a database URL's password,
+an API key): its bad value is never echoed to the terminal or the logs."""
+
+
 def _describe(error: Any) -> str:
     loc = tuple(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if not loc:
         return f"invalid settings: {message}"
     given = error.get("input")
-    shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+    secret = any(word in part.lower() for part in loc for word in _SECRET_WORDS)
+    shown = "" if secret or isinstance(given, dict | list) else f" (got {given!r})"
     return f"invalid setting {'.'.join(loc)} ({env_name(loc)}): {message}{shown}"

@@ -183,7 +183,7 @@ class RemoteSettings(BaseModel):
     """Context window of the remote chat model (to refuse over-long conversations early)."""
     chat_audio_native: bool = False
     """The remote chat model takes audio parts itself (e.g. Voxtral on vLLM): pass them through."""
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)
     """Bearer key sent to the remote servers."""
     timeout_seconds: float = Field(300.0, gt=0)
     """Longest wait for a remote server's answer."""
@@ -200,7 +200,7 @@ class RemoteSettings(BaseModel):
             try:
                 return json.loads(value)
             except ValueError:
-                raise ValueError(f"{value!r} is neither a URL nor a JSON list of them") from None
+                raise ValueError("neither a URL nor a JSON list of them") from None
         if isinstance(value, list) and not value:
             raise ValueError("a pool needs at least one server")
         return value
@@ -395,7 +395,7 @@ class Settings(BaseSettings):
     environment overrides it, key by key."""
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Where the SQLite database, blobs and secrets live."""
-    database_url: str | None = None
+    database_url: str | None = Field(None, repr=False)
     """SQLAlchemy async URL; default ``sqlite+aiosqlite:///<data_dir>/voxserve.db``.
     PostgreSQL: ``postgresql+asyncpg://user:pass@host/db``."""
     models_dir: Path | None = None
@@ -415,7 +415,7 @@ class Settings(BaseSettings):
     """Externally visible base URL used in ``audio_url`` and signed file URLs. Unset, such URLs are
     built only for requests to a loopback host (``127.0.0.1``, ``localhost``); a request to any
     other host that needs one answers 503 (the ``Host`` header is never trusted)."""
-    secret_key: str | None = None
+    secret_key: str | None = Field(None, repr=False)
     """HMAC key for signed URLs and browser tokens; default a random key created once in the
     database (shared by every replica). A ``<data_dir>/secret.key`` of an older install is
     adopted once, so URLs signed before keep working."""

@@ -42,12 +42,14 @@ def run_server(
     *,
     storage: Storage | None = None,
 ) -> Iterator[LiveServer]:
-    """Start the app on ``settings.port`` (a free one when 0) and stop it on exit.
+    """Start the app on ``settings.port`` when it was set (a free one when 0 or left at the
+    default 8000, so tests never collide with each other or a running server) and stop it on exit.
 
     ``storage`` (e.g. ``storage.memory.create_memory_storage()``) replaces the SQL storage the
     settings name; the server thread and the test may both use it (it is thread-safe).
     """
-    port = settings.port or free_port()
+    chosen = "port" in settings.model_fields_set and settings.port
+    port = chosen or free_port()
     settings = settings.model_copy(update={"port": port})
     injected = {} if storage is None else {"storage": storage}
     config = uvicorn.Config(

@@ -145,3 +145,20 @@ def test_docs_settings_md_is_generated_from_the_docstrings() -> None:
     assert committed == render(), "docs/settings.md is stale: run scripts/settings_docs"
     for name in ("VOXSERVE_ENGINES__DEFAULT_TTS", "VOXSERVE_METRICS__ENABLED"):
         assert f"`{name}`" in committed
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"VOXSERVE_REMOTE__STT_URL": "[not json, token s3cr3t-value"},
+        {"VOXSERVE_PORT": "s3cr3t-value"},
+    ],
+)
+def test_a_bad_value_that_may_hold_a_credential_is_not_echoed(
+    config: Path, env: dict[str, str]
+) -> None:
+    result = CliRunner().invoke(cli, ["keys", "list"], env=env)
+    assert result.exit_code == 2
+    assert "invalid setting" in result.output
+    shown = "s3cr3t-value" in result.output
+    assert shown == ("VOXSERVE_PORT" in env)  # a port is echoed; a URL or key never is

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -108,8 +107,8 @@ def create_app(
                 follow_models_folder(services),
                 services.engines.preload(engines_to_preload(settings)),
             )
-            for job in jobs:
-                stack.callback(asyncio.create_task(job).cancel)
+            for job in jobs:  # each stopped, and waited for, before the services close
+                stack.push_async_callback(cancel_and_wait, asyncio.create_task(job))
             worker = batch_worker(services)
             if worker is not None:  # stopped (and its job handed back) before storage closes
                 stack.push_async_callback(cancel_and_wait, asyncio.create_task(worker))
@@ -188,10 +187,15 @@ def batch_worker(services: Services) -> Coroutine[Any, Any, None] | None:
     return services.batch.run_worker()
 
 
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Stop a background job and wait until it has (its failure, if any, is logged)."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("background job failed")
 
 
 async def run_cleanup(services: Services) -> None:

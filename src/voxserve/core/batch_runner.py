@@ -89,14 +89,19 @@ class BatchRunner:
         done = await self._repo.finished_requests(job_id)
         if status == "SUCCESS" and done and not any(_succeeded(r) for r in done):
             status = "FAILED"
+        files = await self._write_files(job, done)
         changes: dict[str, Any] = {
             "status": status,
             "completed_at": utcnow(),
             "errors": _job_errors(done, error),
-            **await self._write_files(job, done),
+            **files,
         }
         running = ("QUEUED", "RUNNING", "CANCELLATION_REQUESTED")
-        return await self._repo.transition(job_id, running, changes)
+        ended = await self._repo.transition(job_id, running, changes)
+        if ended is None:  # another worker or a cancel ended it meanwhile: its files win
+            for file_id in filter(None, files.values()):
+                await self._files.delete(job.owner_id, file_id)
+        return ended
 
     def output_line(self, job: BatchJobRecord, request: BatchRequestRecord) -> dict[str, Any]:
         """One line of the output (or error) file for a request that ran."""

@@ -225,6 +225,17 @@ class UsageService:
             await self._repo.record(record, refund=refund)
         except Exception:
             log.exception("could not record usage (refund of %d credits included)", refund)
+            await self._refund_alone(owner_id, refund)
+
+    async def _refund_alone(self, owner_id: str, refund: int) -> None:
+        """The refund without its record, when writing both failed: the reserved credits of
+        undelivered work go back even if the usage line is lost."""
+        if refund <= 0:
+            return
+        try:
+            await self._repo.refund_credits(owner_id, refund)
+        except Exception:
+            log.exception("could not refund %d credits to %s", refund, owner_id)
 
 
 def _short(credits: int, balance: int | None) -> PaymentRequired:

@@ -59,17 +59,26 @@ def open_socket(base_url: str, api_key: str | None, timeout: float) -> ClientCon
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     try:
         ws = connect(realtime_url(base_url), additional_headers=headers, open_timeout=timeout)
-        _expect_created(ws, timeout)
     except (OSError, WebSocketException, TimeoutError) as exc:
         raise RemoteUnreachable(f"The realtime server {base_url} cannot be reached: {exc}") from exc
+    try:
+        _expect_created(ws, timeout)
+    except (OSError, WebSocketException, TimeoutError, ValueError) as exc:
+        ws.close()
+        raise RemoteUnreachable(
+            f"The realtime server {base_url} did not open a session: {exc}"
+        ) from exc
+    except BaseException:
+        ws.close()
+        raise
     return ws
 
 
 def _expect_created(ws: ClientConnection, timeout: float) -> None:
     event = json.loads(ws.recv(timeout=timeout))
-    if event.get("type") != "session.created":
-        ws.close()
-        raise RemoteUnreachable(f"The realtime server opened with {event.get('type')!r}.")
+    kind = event.get("type") if isinstance(event, dict) else None
+    if kind != "session.created":
+        raise RemoteUnreachable(f"The realtime server opened with {kind!r}.")
 
 
 class RemoteRealtimeStream:

@@ -11,8 +11,9 @@ variables and files, instance roles).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,7 +148,9 @@ class S3BlobStore:
                 done.append({"ETag": sent["ETag"], "PartNumber": number})
             await self._client.complete_multipart_upload(**upload, MultipartUpload={"Parts": done})
         except BaseException:
-            await self._client.abort_multipart_upload(**upload)
+            # Never hide the first error; a second cancel must not leave the upload open.
+            with suppress(Exception):
+                await asyncio.shield(self._client.abort_multipart_upload(**upload))
             raise
 
     async def get(self, key: str) -> bytes:
