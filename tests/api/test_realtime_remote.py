@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 from mistralai.client import Mistral
@@ -19,6 +20,7 @@ from mistralai.extra.realtime import AudioFormat
 from tests.support.fake_vllm_realtime import FakeVLLMRealtimeServer, running
 from tests.support.live_server import LiveServer, run_server
 from voxserve.engines.fake import FakeTTSEngine
+from voxserve.engines.protocol import TranscriptionOptions
 from voxserve.engines.registry import discover_engines
 from voxserve.engines.remote_stt import RemoteSTTEngine
 from voxserve.settings import Settings
@@ -176,3 +178,23 @@ async def test_a_pool_gives_each_session_one_server(settings: Settings) -> None:
                 assert (await transcribe(live.url))[-1].text == SCRIPT
         assert a.sessions == b.sessions == 2  # spread over the pool
         assert a.samples == b.samples == [int(SECONDS * 16000)] * 2  # none split between them
+
+
+def test_an_open_session_counts_against_its_server_until_it_closes(settings: Settings) -> None:
+    with ExitStack() as stack:
+        a, b = (stack.enter_context(running(FakeVLLMRealtimeServer(SCRIPT))) for _ in range(2))
+        remote = {**settings.remote.model_dump(), "stt_realtime": True}
+        remote["stt_url"] = f'["{a.base_url}", "{b.base_url}"]'
+        pooled = settings.model_copy(
+            update={"remote": type(settings.remote).model_validate(remote)}
+        )
+        engine = next(e for e in discover_engines(pooled) if e.name == "remote-stt")
+        pool = engine.pool  # type: ignore[attr-defined]
+        streams = [engine.open_stream(TranscriptionOptions()) for _ in range(2)]  # type: ignore[attr-defined]
+        for stream in streams:
+            stream.step(np.zeros(1600, dtype=np.float32))  # the first audio opens the socket
+        assert sorted(backend.in_flight for backend in pool.backends) == [1, 1]
+        for stream in streams:
+            stream.close()
+            stream.close()  # a second close releases nothing more
+        assert [backend.in_flight for backend in pool.backends] == [0, 0]

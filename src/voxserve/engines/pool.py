@@ -127,6 +127,17 @@ class BackendPool(Generic[E]):
         self._release(backend)
         return cast(T, result), backend
 
+    def hold(self, call: Callable[[E], T]) -> tuple[T, Backend[E]]:
+        """``call(engine)`` routed and retried as by ``run``, but the backend stays leased
+        (counted in flight) until ``release(backend)``: for a long-lived connection such as a
+        realtime socket, so routing and capacity see it for as long as it is open."""
+        backend, _, result = self._start(lambda engine: iter((call(engine),)), None, None)
+        return cast(T, result), backend
+
+    def release(self, backend: Backend[E]) -> None:
+        """End a lease taken by ``hold``."""
+        self._release(backend)
+
     def stream(self, call: Callable[[E], Iterator[T]], *, key: str | None = None) -> Iterator[T]:
         """The items of ``call(engine)`` on a routed backend, which stays leased until the
         iterator ends or is closed. A connection failure or 503 before the first item retries

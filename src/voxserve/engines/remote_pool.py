@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from websockets.sync.client import ClientConnection
+
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.pool import Backend, BackendPool, state_key
 from voxserve.engines.protocol import (
@@ -120,10 +122,9 @@ class PooledSTTEngine(_Pooled[RemoteSTTEngine]):
         """
         first = self.pool.backends[0].engine
         if first.realtime:  # a socket on one backend, chosen once (fewest in flight, healthy)
+            lease = _SocketLease(self.pool)
             return RemoteRealtimeStream(
-                lambda: self.pool.run(lambda engine: engine.connect_realtime())[0],
-                first.model,
-                timeout=first.timeout,
+                lease.connect, first.model, timeout=first.timeout, on_close=lease.release
             )
         caps = self.capabilities()
         if not caps.word_timestamps:
@@ -132,6 +133,24 @@ class PooledSTTEngine(_Pooled[RemoteSTTEngine]):
                 field="model",
             )
         return AgreementStream(_Pinned(self.pool), caps.sample_rate, options)
+
+
+class _SocketLease:
+    """A realtime session's socket and its backend's lease, held from connect to close, so the
+    pool counts the open session against that backend's capacity."""
+
+    def __init__(self, pool: BackendPool[RemoteSTTEngine]) -> None:
+        self._pool = pool
+        self._backend: Backend[RemoteSTTEngine] | None = None
+
+    def connect(self) -> ClientConnection:
+        socket, self._backend = self._pool.hold(lambda engine: engine.connect_realtime())
+        return socket
+
+    def release(self) -> None:
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            self._pool.release(backend)
 
 
 class _Pinned:

@@ -89,8 +89,17 @@ class RemoteRealtimeStream:
     order and never revised.
     """
 
-    def __init__(self, connect_socket: Connect, model: str | None, *, timeout: float) -> None:
+    def __init__(
+        self,
+        connect_socket: Connect,
+        model: str | None,
+        *,
+        timeout: float,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._connect = connect_socket
+        self._on_close = on_close
+        """Called once when the stream closes (a pool ends the session's lease)."""
         self._model = model
         self._timeout = timeout
         self._ws: ClientConnection | None = None
@@ -133,6 +142,9 @@ class RemoteRealtimeStream:
         """Close the socket (the remote stops its generation)."""
         if self._ws is not None:
             self._ws.close()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
 
     def _socket(self) -> ClientConnection:
         if self._ws is None:
