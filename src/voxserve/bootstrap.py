@@ -34,7 +34,7 @@ from voxserve.core.voices import VoiceService
 from voxserve.engines.diarization import DiarizationRunner, is_diarizer
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.registry import Engine, ModelsFolder, discover_diarizers, discover_engines
-from voxserve.metrics import Metrics
+from voxserve.metrics import Metrics, backend_states
 from voxserve.models.catalog import KNOWN_MODELS
 from voxserve.net.fetch import HttpUrlFetcher
 from voxserve.offload import run_in_thread
@@ -206,6 +206,7 @@ async def _build(
     )
     metrics = Metrics()
     metrics.register_engines(manager.status)
+    metrics.register_backends(lambda: backend_states(manager.backend_status()))
     usage = UsageService(storage.usage, storage.keys, metrics=metrics)
     secret = await signing_key(storage.secrets, settings.secret_key, settings.data_dir)
     files = FileService(storage.files, storage.blobs, secret)

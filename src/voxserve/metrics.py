@@ -25,9 +25,10 @@ Series (all prefixed ``voxserve_``):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -214,3 +215,22 @@ class _BackendCollector(Collector):
             free.add_metric(key, max(b.capacity - b.in_flight, 0))
             healthy.add_metric(key, 1 if b.healthy else 0)
         yield from (flight, free, healthy)
+
+
+def backend_states(status: Iterable[tuple[str, Mapping[str, object]]]) -> list[BackendState]:
+    """Pool servers as their gauges show them, each named by host and port only (a URL's
+    user, password and path never become a label)."""
+    states = []
+    for kind, backend in status:
+        url = urlsplit(str(backend["url"]))
+        name = f"{url.hostname}:{url.port}" if url.port else str(url.hostname)
+        states.append(
+            BackendState(
+                kind=kind,
+                backend=name,
+                in_flight=int(cast(int, backend["in_flight"])),
+                capacity=int(cast(int, backend["capacity"])),
+                healthy=bool(backend["healthy"]),
+            )
+        )
+    return states

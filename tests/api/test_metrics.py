@@ -21,7 +21,9 @@ from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
 from tests.support.web_keys import make_keys
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
-from voxserve.metrics import BackendState, Metrics
+from voxserve.engines.manager import EngineManager
+from voxserve.engines.registry import discover_engines
+from voxserve.metrics import BackendState, Metrics, backend_states
 from voxserve.settings import MetricsSettings, Settings
 
 TEXT = "Hello there. This is a test of speech."
@@ -175,3 +177,19 @@ def test_a_pool_registers_its_backend_gauges() -> None:
     assert samples[("voxserve_backend_in_flight", one)] == 3
     assert samples[("voxserve_backend_free_slots", one)] == 1
     assert samples[("voxserve_backend_healthy", two)] == 0
+
+
+def test_a_configured_pool_shows_its_servers_by_host_and_port_only(settings: Settings) -> None:
+    urls = ["http://user:s3cret@gpu-1:8001/v1", "http://gpu-2/v1"]
+    pooled = settings.model_copy(
+        update={"remote": type(settings.remote).model_validate({"stt_url": urls})}
+    )
+    manager = EngineManager(
+        [e for e in discover_engines(pooled) if e.name == "remote-stt"], pooled.engines
+    )
+    states = backend_states(manager.backend_status())
+    assert [(s.kind, s.backend, s.in_flight) for s in states] == [
+        ("stt", "gpu-1:8001", 0),
+        ("stt", "gpu-2", 0),
+    ]
+    assert all(s.capacity == 4 and s.healthy for s in states)

@@ -382,6 +382,15 @@ class EngineManager:
             for engine in checked:
                 await run_in_thread(engine.check_health)
 
+    def backend_status(self) -> list[tuple[EngineKind, dict[str, object]]]:
+        """``(kind, status)`` of every server of every pooled engine (for the metrics)."""
+        return [
+            (engine_kind(slots.engine), status)
+            for slots in self._all()
+            if isinstance(slots.engine, HealthChecked)
+            for status in slots.engine.backend_status()
+        ]
+
     async def close(self) -> None:
         """Refuse new work and unload every engine. Call once the server has stopped serving;
         an engine still working is left loaded (unloading it under a running thread could crash

@@ -56,6 +56,9 @@ class HealthChecked(Protocol):
     def check_health(self) -> None:
         """Ask each backend whether it is up and update the rotation. Blocking; never raises."""
 
+    def backend_status(self) -> list[dict[str, object]]:
+        """Per backend: url, healthy, in_flight, capacity."""
+
 
 @dataclass(eq=False)
 class Backend(Generic[E]):
