@@ -4,11 +4,13 @@ engines (``engines/fake.py``) and a ready storage (the in-memory one) instead of
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from voxserve.audio.pool import DecodePool
 from voxserve.core.auth import AuthService
@@ -172,6 +174,40 @@ def _diarization_runner(settings: Settings, found: Sequence[Engine]) -> Diarizat
             queue = settings.diarization.max_queue
             return DiarizationRunner(engine, max_queue=queue, retry_after=retry)  # type: ignore[arg-type]
     return None
+
+
+def background_jobs(services: Services) -> list[Coroutine[Any, Any, None]]:
+    """What a process serving these services runs beside its work (``serve`` and
+    ``voxserve worker`` alike), each until cancelled: the cleanup (one replica at a time), idle
+    engine unloading, pool health checks, following the models folder."""
+    return [
+        run_cleanup(services),
+        services.engines.run_unloader(),
+        services.engines.run_health_checks(services.settings.remote.health_interval_seconds),
+        follow_models_folder(services),
+    ]
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Stop a background job and wait until it has (its failure, if any, is logged)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("background job failed")
+
+
+async def run_cleanup(services: Services) -> None:
+    """Purge deleted and expired objects now and then, for as long as the server runs."""
+    interval = services.settings.retention.cleanup_interval_seconds
+    while True:
+        try:
+            await services.cleanup.run_once()
+        except Exception:
+            log.exception("cleanup failed; retrying in %.0f s", interval)
+        await asyncio.sleep(interval)
 
 
 async def follow_models_folder(services: Services) -> None:

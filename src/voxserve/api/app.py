@@ -38,8 +38,9 @@ from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
 from voxserve.api.tracing import TracingMiddleware
 from voxserve.bootstrap import (
     Services,
+    background_jobs,
+    cancel_and_wait,
     ensure_safe_to_serve,
-    follow_models_folder,
     open_services,
 )
 from voxserve.core.engine_report import engine_report
@@ -101,10 +102,7 @@ def create_app(
             app.state.services = services
             log_engines(services)
             jobs = (
-                run_cleanup(services),
-                services.engines.run_unloader(),
-                services.engines.run_health_checks(settings.remote.health_interval_seconds),
-                follow_models_folder(services),
+                *background_jobs(services),
                 services.engines.preload(engines_to_preload(settings)),
             )
             for job in jobs:  # each stopped, and waited for, before the services close
@@ -185,28 +183,6 @@ def batch_worker(services: Services) -> Coroutine[Any, Any, None] | None:
     if services.batch is None or not services.settings.runs_batch_in_serve:
         return None
     return services.batch.run_worker()
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Stop a background job and wait until it has (its failure, if any, is logged)."""
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    except Exception:
-        log.exception("background job failed")
-
-
-async def run_cleanup(services: Services) -> None:
-    """Purge deleted and expired objects now and then, for as long as the server runs."""
-    interval = services.settings.retention.cleanup_interval_seconds
-    while True:
-        try:
-            await services.cleanup.run_once()
-        except Exception:
-            log.exception("cleanup failed; retrying in %.0f s", interval)
-        await asyncio.sleep(interval)
 
 
 def log_engines(services: Services) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 import typer
 
-from voxserve.bootstrap import open_services
+from voxserve.bootstrap import background_jobs, cancel_and_wait, open_services
 from voxserve.core.batch import NEEDS_POSTGRES
 from voxserve.core.batch_types import QueueNotReady
 from voxserve.settings import Settings
@@ -28,7 +28,12 @@ def worker() -> None:
     async def main() -> None:
         async with open_services(settings, batch_endpoints=ENDPOINTS) as services:
             assert services.batch is not None  # PostgreSQL storage always has batch jobs
-            await services.batch.run_worker(handle_signals=True)
+            jobs = [asyncio.create_task(job) for job in background_jobs(services)]
+            try:
+                await services.batch.run_worker(handle_signals=True)
+            finally:
+                for job in jobs:
+                    await cancel_and_wait(job)
 
     try:
         asyncio.run(main())
