@@ -23,7 +23,13 @@ from voxserve.audio.encode import make_stream_encoder
 from voxserve.audio.resample import StreamResampler
 from voxserve.audio.types import AudioFormat, Samples
 from voxserve.core.realtime import SessionGate
-from voxserve.core.speech import PreparedSpeech, SpeechRequest, SpeechService
+from voxserve.core.speech import (
+    ClonedVoice,
+    PreparedSpeech,
+    SpeechRequest,
+    SpeechService,
+    cloned_voice,
+)
 from voxserve.core.text_stream import StreamingMode, TextStream
 from voxserve.core.usage import Metering, UsageService
 from voxserve.errors import InvalidRequest, VoxError
@@ -98,7 +104,7 @@ class SpeechSession:
         """Credits taken from the balance so far (each piece's, before its audio)."""
         self._delivered = 0
         self._forgiven = 0
-        self._voice_state: bytes | None = None
+        self._voice_state: ClonedVoice | None = None
         self.failure: VoxError | None = None
         self.done = False
 
@@ -114,7 +120,7 @@ class SpeechSession:
         self._voice_state = None
         # Resolves the voice (errors now, not mid-speech) and clones a ref_audio, once.
         prepared = await self._prepare("Hello.", config)
-        self._voice_state = prepared.pieces[0].voice_state if config.ref_audio else None
+        self._voice_state = cloned_voice(prepared) if config.ref_audio else None
         self.config = config
 
     def delivered(self, chunk: AudioChunk) -> None:

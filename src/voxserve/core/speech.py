@@ -384,24 +384,26 @@ class SpeechService:
         return self._pcm(prepared)
 
     async def prepare_with_state(
-        self, request: SpeechRequest, voice_state: bytes | None
+        self, request: SpeechRequest, voice_state: ClonedVoice | None
     ) -> PreparedSpeech:
         """``prepare`` for one more piece of a session that already cloned its ``ref_audio``:
-        with the ``voice_state`` an earlier ``prepare`` made (``pieces[0].voice_state``) the
-        sample is neither decoded nor cloned again. Without a state (or a ref_audio) it is
-        ``prepare``.
+        with the ``voice_state`` an earlier ``prepare`` made (``cloned_voice(prepared)``) the
+        sample is neither decoded nor cloned again. Without a state (or a ref_audio), or when
+        the engine that would speak is no longer the one that made it, it is ``prepare``.
 
         Raises:
             As ``prepare``.
         """
         if voice_state is None or request.ref_audio is None:
             return await self.prepare(request)
+        engine = self._choice.speech(request.model, cloning=True)
+        if (engine.name, engine.version) != (voice_state.engine, voice_state.version):
+            return await self.prepare(request)  # the engine changed: its state would not fit
         self._check_text(request)
         characters = len(strip_tags(request.text))
-        engine = self._choice.speech(request.model, cloning=True)
         await self._usage.check_balance(request.owner_id, characters)
         pieces = [
-            replace(piece, voice_state=voice_state)
+            replace(piece, voice_state=voice_state.state)
             for piece in await self._pieces(request, engine, VoiceChoice())
         ]
         if not pieces:
@@ -409,6 +411,23 @@ class SpeechService:
         return PreparedSpeech(
             request.owner_id, engine, engine.capabilities.sample_rate, tuple(pieces), characters
         )
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    """A ``ref_audio`` voice an engine already cloned, to speak more pieces with."""
+
+    engine: str
+    version: str
+    state: bytes
+
+
+def cloned_voice(prepared: PreparedSpeech) -> ClonedVoice | None:
+    """The cloned voice ``prepared`` speaks with (None: a preset or stored voice)."""
+    state = prepared.pieces[0].voice_state if prepared.pieces else None
+    if state is None:
+        return None
+    return ClonedVoice(prepared.engine.name, prepared.engine.version, state)
 
 
 class _Delivery:
