@@ -120,3 +120,26 @@ async def test_engines_not_from_the_folder_stay_put(tmp_path: Path, voice_config
 async def test_run_returns_at_once_when_rescanning_is_off(tmp_path: Path) -> None:
     manager = EngineManager([], EngineSettings())
     await ModelsFolder(manager, Settings(data_dir=tmp_path), []).run(0)
+
+
+async def test_a_change_the_manager_could_not_apply_is_tried_again(
+    tmp_path: Path, voice_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    settings = Settings(data_dir=tmp_path, models_dir=models)
+    found = discover_engines(settings)
+    manager = EngineManager(found, EngineSettings())
+    folder = ModelsFolder(manager, settings, found)
+    await folder.refresh()
+    add_voice(models, voice_config)
+    apply = manager.update_engines
+
+    async def failing(engines: object) -> object:
+        raise RuntimeError("manager busy")
+
+    monkeypatch.setattr(manager, "update_engines", failing)
+    with pytest.raises(RuntimeError):
+        await folder.refresh()
+    monkeypatch.setattr(manager, "update_engines", apply)
+    changes = await folder.refresh()
+    assert changes.added == ("piper",)

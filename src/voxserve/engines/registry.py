@@ -296,11 +296,16 @@ class ModelsFolder:
         Returns:
             What changed (empty when nothing did).
         """
+        signature = self._signature
         engines = await run_in_thread(self._rescan)
         changes = EngineChanges()
         if engines is not None:
-            # The folder never holds a diarizer (discovered apart: discover_diarizers).
-            changes = await self._manager.update_engines(engines)  # type: ignore[arg-type]
+            try:
+                # The folder never holds a diarizer (discovered apart: discover_diarizers).
+                changes = await self._manager.update_engines(engines)  # type: ignore[arg-type]
+            except BaseException:
+                self._signature = signature  # not applied: the next look tries again
+                raise
             if changes:
                 log.info(
                     "models folder changed: added %s; removed %s",
