@@ -30,15 +30,20 @@ function showNav() {
   }
 }
 
+let renders = 0;  // a view still loading when a later render began must not overwrite it
 export async function render() {
   const main = document.getElementById("view");
+  const mine = ++renders;
   showNav();
   if (!app.session) { main.replaceChildren(signInView(onSignedIn)); return; }
   const name = location.hash.replace(/^#\//, "") || "dashboard";
   const view = views[name] || dashboardView;
   main.replaceChildren(el("p", { text: "Loading…" }));
-  try { main.replaceChildren(await view(app)); }
-  catch (error) { main.replaceChildren(el("p", { class: "error", text: error.message })); }
+  let content;
+  try { content = await view(app); }
+  catch (error) { content = el("p", { class: "error", text: error.message }); }
+  if (mine !== renders) return;
+  main.replaceChildren(content);
   main.focus({ preventScroll: true });
 }
 
