@@ -30,9 +30,9 @@ from pydantic_settings import SettingsError
 
 ENV_PREFIX = "VOXSERVE_"
 CONFIG_ENV = "VOXSERVE_CONFIG"
-NOT_SETTINGS = ("VOXSERVE_TEST_", "VOXSERVE_HUB_URL")
-"""``VOXSERVE_`` variables that are not settings: the test suite's, and the hub mirror that
-``voxserve models pull`` reads."""
+NOT_SETTINGS = ("VOXSERVE_TEST_", "VOXSERVE_HUB_URL", "VOXSERVE_MIGRATE_TO_DATABASE")
+"""``VOXSERVE_`` variables that are not settings: the test suite's, the hub mirror that
+``voxserve models pull`` reads, and ``voxserve migrate-storage``'s target database."""
 
 
 class ConfigFileError(ValueError):

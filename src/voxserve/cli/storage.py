@@ -14,10 +14,18 @@ from voxserve.storage.blobs import open_blob_store
 from voxserve.storage.protocol import BlobStoreUnavailable
 from voxserve.storage.transfer import Endpoint, TargetNotEmpty, TransferReport, transfer
 
+TARGET_DATABASE_VARIABLE = "VOXSERVE_MIGRATE_TO_DATABASE"
+"""Where ``--to-database`` may come from instead of the command line (not a server setting)."""
+
 
 def migrate_storage(
     to_database: Annotated[
-        str, typer.Option(help="The target database, e.g. postgresql+asyncpg://u:p@host/db.")
+        str,
+        typer.Option(
+            envvar=TARGET_DATABASE_VARIABLE,
+            help="The target database, e.g. postgresql+asyncpg://u:p@host/db (or set "
+            f"{TARGET_DATABASE_VARIABLE}, which keeps its password out of the process list).",
+        ),
     ],
     to_blobs: Annotated[
         str | None,
@@ -104,5 +112,12 @@ def _print(report: TransferReport) -> None:
     if report.blobs != (0, 0) or report.blobs_copied:
         source, target = report.blobs
         typer.echo(f"{'blobs':<16} {source:>8} {target:>8}  ({report.blob_bytes} bytes)")
+    for name in report.secrets_kept:
+        typer.echo(
+            f"warning: the target already had its own {name!r} and keeps it; "
+            "file URLs and browser tokens the source signed are not accepted there "
+            "(set VOXSERVE_SECRET_KEY on every server to choose one key)",
+            err=True,
+        )
     if report.verified:
         typer.echo("verified: the target holds every row and blob of the source")

@@ -25,7 +25,7 @@ from voxserve.storage.database import Database, create_engine
 from voxserve.storage.migrate import migrate_engine
 from voxserve.storage.protocol import BlobStore
 from voxserve.storage.secrets import SqlSecretRepository, signing_key
-from voxserve.storage.tables import Base
+from voxserve.storage.tables import Base, SecretRow
 
 BATCH = 500
 """Rows per INSERT."""
@@ -46,6 +46,9 @@ class TransferReport:
     blob_bytes: int = 0
     blobs_copied: int = 0
     """Blobs written by this run (the rest were there already)."""
+    secrets_kept: tuple[str, ...] = ()
+    """Secrets (by name) the target already held with another value, and kept: a target that
+    keeps its own URL-signing key does not accept URLs the source signed."""
 
     @property
     def verified(self) -> bool:
@@ -95,6 +98,7 @@ async def transfer(
             await _refuse_if_not_empty(target_engine, target.blobs)
         report = TransferReport()
         await _copy_rows(source_engine, target_engine, report, progress)
+        report.secrets_kept = await _secrets_kept(source_engine, target_engine)
         if source.blobs is not None and target.blobs is not None:
             await _copy_blobs(source.blobs, target.blobs, report, progress)
         return report
@@ -163,6 +167,19 @@ async def _advance_sequences(connection: AsyncConnection, table: Table) -> None:
                 f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
             )
             await connection.execute(statement)
+
+
+async def _secrets_kept(source: AsyncEngine, target: AsyncEngine) -> tuple[str, ...]:
+    """Names of the secrets whose target value is not the source's (a copy skips a row the
+    target already has)."""
+    query = select(SecretRow.name, SecretRow.value)
+    async with source.connect() as reading, target.connect() as written:
+        theirs = dict((await written.execute(query)).tuples().all())
+        return tuple(
+            name
+            for name, value in (await reading.execute(query)).tuples()
+            if theirs.get(name, value) != value
+        )
 
 
 async def _copy_blobs(
