@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -296,16 +297,12 @@ class ModelsFolder:
         Returns:
             What changed (empty when nothing did).
         """
-        signature = self._signature
-        engines = await run_in_thread(self._rescan)
+        scan = await run_in_thread(self._rescan)
         changes = EngineChanges()
-        if engines is not None:
-            try:
-                # The folder never holds a diarizer (discovered apart: discover_diarizers).
-                changes = await self._manager.update_engines(engines)  # type: ignore[arg-type]
-            except BaseException:
-                self._signature = signature  # not applied: the next look tries again
-                raise
+        if scan is not None:
+            # The folder never holds a diarizer (discovered apart: discover_diarizers).
+            changes = await self._manager.update_engines(scan.engines)  # type: ignore[arg-type]
+            self._signature, self._served = scan.signature, scan.served  # applied: remembered
             if changes:
                 log.info(
                     "models folder changed: added %s; removed %s",
@@ -328,12 +325,12 @@ class ModelsFolder:
             except Exception:
                 log.exception("rescanning the models folder %s failed", self._dir)
 
-    def _rescan(self) -> list[Engine] | None:
-        """The full engine list when the folder changed since the last look, else None."""
+    def _rescan(self) -> _Scan | None:
+        """The folder's state when it changed since the last look, else None. Pure: ``refresh``
+        remembers the result only once the manager applied it (a failed update is retried)."""
         signature = tree_signature(self._dir) if self._dir.is_dir() else ()
         if signature == self._signature:
             return None
-        self._signature = signature
         served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
         for engine in folder_engines(self._settings):
             own = self._own_signature(engine)
@@ -341,15 +338,25 @@ class ModelsFolder:
             if previous is not None and previous[1] == own:
                 engine = previous[0]  # unchanged files: keep the engine and its loaded weights
             served[_key(engine)] = (engine, own)
-        self._served = served
         local = [engine for engine, _ in served.values()]
         built_in = [engine for engine in self._fixed if _is_built_in(engine)]
         others = [engine for engine in self._fixed if not _is_built_in(engine)]
-        return [*others, *local, *built_in]
+        return _Scan(signature, served, [*others, *local, *built_in])
 
     def _own_signature(self, engine: Engine) -> FileSignature:
         folder = _engine_folder(engine)
         return tree_signature(self._dir / folder) if folder else ()
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One look at a changed models folder."""
+
+    signature: FileSignature
+    served: dict[tuple[type, str], tuple[Engine, FileSignature]]
+    """The folder's engines by (type, name), each with the signature of its own files."""
+    engines: list[Engine]
+    """The manager's full engine list: remote and others, the folder's, built-in."""
 
 
 def _key(engine: Engine) -> tuple[type, str]:
