@@ -132,8 +132,9 @@ class BatchRunner:
     async def _run_requests(self, job: BatchJobRecord) -> str:
         """Run every request without an outcome; the status the job ends with."""
         endpoint = self.endpoints[job.endpoint]
+        latest: BatchJobRecord | None = job
         for request in await self._repo.pending_requests(job.id):
-            stop = await self._stop_reason(job.id)
+            stop = _stop_reason(latest)
             if stop is not None:
                 return stop
             outcome = await self._run_one(job, endpoint, request)
@@ -143,16 +144,9 @@ class BatchRunner:
                 response=dict(outcome.body),
                 finished_at=utcnow(),
             )
-            await self._repo.record_outcome(done, succeeded=outcome.succeeded)
-        return await self._stop_reason(job.id) or "SUCCESS"
-
-    async def _stop_reason(self, job_id: str) -> str | None:
-        job = await self._repo.get_by_id(job_id)
-        if job is None or job.status == "CANCELLATION_REQUESTED":
-            return "CANCELLED"
-        if utcnow() >= deadline(job):
-            return "TIMEOUT_EXCEEDED"
-        return None
+            # The job as this outcome left it: a cancel asked meanwhile shows in its status.
+            latest = await self._repo.record_outcome(done, succeeded=outcome.succeeded)
+        return _stop_reason(latest) or "SUCCESS"
 
     async def _run_one(
         self, job: BatchJobRecord, endpoint: BatchEndpoint, request: BatchRequestRecord
@@ -232,3 +226,12 @@ def _job_errors(done: list[BatchRequestRecord], error: str | None) -> list[dict[
     if error is not None:
         errors.insert(0, {"message": error, "count": 1})
     return errors
+
+
+def _stop_reason(job: BatchJobRecord | None) -> str | None:
+    """Why a running job must stop now (None: it goes on); ``job`` as last read."""
+    if job is None or job.status == "CANCELLATION_REQUESTED":
+        return "CANCELLED"
+    if utcnow() >= deadline(job):
+        return "TIMEOUT_EXCEEDED"
+    return None
