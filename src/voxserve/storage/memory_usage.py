@@ -105,8 +105,8 @@ class MemoryUsageRepository:
             if owner is None:
                 return None
             in_range = self._in_range(owner_id, since, until)
-            overall = _grouped(in_range, None)[0]
             periods = _grouped(in_range, period)
+            overall = UsageTotals.total_of(periods)
             return UsageSnapshot(owner.credits, overall, periods, _newest(in_range, limit))
 
     def _in_range(

@@ -8,7 +8,7 @@ are simply not found (``None``), never an error that leaks their existence.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,6 +148,18 @@ class UsageTotals:
     audio_seconds: float
     tokens: int
     credits: int
+
+    @classmethod
+    def total_of(cls, periods: Sequence[UsageTotals]) -> UsageTotals:
+        """The overall total (``period_start`` None) of some periods' totals."""
+        return cls(
+            None,
+            sum(p.requests for p in periods),
+            sum(p.characters for p in periods),
+            sum(p.audio_seconds for p in periods),
+            sum(p.tokens for p in periods),
+            sum(p.credits for p in periods),
+        )
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,8 @@ class SqlUsageRepository:
             if owner is None:
                 return None
             records = await self._records(session, owner_id, since, until, limit)
-            overall = await self._totals(session, owner_id, since, until, None)
             periods = await self._totals(session, owner_id, since, until, period)
-            return UsageSnapshot(owner.credits, overall[0], periods, records)
+            return UsageSnapshot(owner.credits, UsageTotals.total_of(periods), periods, records)
 
     async def _totals(
         self,
