@@ -206,7 +206,7 @@ class SpeechSession:
         request = SpeechRequest(
             self.owner_id, text, self._model, voice_id=voice, ref_audio=config.ref_audio
         )
-        return await self._speech.prepare_with_state(request, self._voice_state)
+        return await self._speech.prepare(request, reuse=self._voice_state)
 
 
 class Encoder:

@@ -72,6 +72,8 @@ class VoiceChoice:
     """Emotion implied by the voice id (Voxtral 2 presets like ``en_paul_happy``)."""
     custom: VoiceRecord | None = None
     reference: AudioClip | None = None
+    state: bytes | None = None
+    """A ``ref_audio`` voice state an earlier ``prepare`` of the session made (``reuse``)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,15 @@ class SpeechService:
         self._limits = limits
         self._engine_settings = engine_settings
 
-    async def prepare(self, request: SpeechRequest) -> PreparedSpeech:
+    async def prepare(
+        self, request: SpeechRequest, *, reuse: ClonedVoice | None = None
+    ) -> PreparedSpeech:
         """Validate and resolve everything; no audio is made yet.
+
+        ``reuse``: for one more piece of a session that already cloned its ``ref_audio``, the
+        state an earlier ``prepare`` made (``cloned_voice(prepared)``): the sample is neither
+        decoded nor cloned again, unless the engine that would speak is no longer the one
+        that made it.
 
         Raises:
             ValidationFailed: empty or too long text, speed out of range.
@@ -132,9 +141,13 @@ class SpeechService:
             voice_engine=preset.engine if preset is not None else None,
             cloning=self._wants_clone(request),
         )
-        await self._usage.check_balance(request.owner_id, characters)  # before any cloning
-        choice = await self._choose_voice(request, engine, preset)
-        cloned = choice.custom is not None or choice.reference is not None
+        state = _reusable_state(reuse, request, engine)
+        if state is not None:
+            choice = VoiceChoice(state=state)  # nothing to clone: the reservation checks credits
+        else:
+            await self._usage.check_balance(request.owner_id, characters)  # before any cloning
+            choice = await self._choose_voice(request, engine, preset)
+        cloned = choice.custom is not None or choice.reference is not None or state is not None
         if cloned and not engine.capabilities.cloning:
             raise Unsupported(f"The '{engine.name}' engine cannot clone voices. {CLONING_HINT}")
         pieces = await self._pieces(request, engine, choice)
@@ -350,6 +363,8 @@ class SpeechService:
     async def _voice_state(
         self, engine: TTSHandle, choice: VoiceChoice, emotion: str | None
     ) -> bytes | None:
+        if choice.state is not None:
+            return choice.state
         if choice.reference is not None:
             return await self._engines.clone_voice(engine.name, choice.reference)
         if choice.custom is None:
@@ -383,35 +398,6 @@ class SpeechService:
         (``core.realtime_speech``). Everyone else uses ``encoded``/``synthesize``."""
         return self._pcm(prepared)
 
-    async def prepare_with_state(
-        self, request: SpeechRequest, voice_state: ClonedVoice | None
-    ) -> PreparedSpeech:
-        """``prepare`` for one more piece of a session that already cloned its ``ref_audio``:
-        with the ``voice_state`` an earlier ``prepare`` made (``cloned_voice(prepared)``) the
-        sample is neither decoded nor cloned again. Without a state (or a ref_audio), or when
-        the engine that would speak is no longer the one that made it, it is ``prepare``.
-
-        Raises:
-            As ``prepare``.
-        """
-        if voice_state is None or request.ref_audio is None:
-            return await self.prepare(request)
-        engine = self._choice.speech(request.model, cloning=True)
-        if (engine.name, engine.version) != (voice_state.engine, voice_state.version):
-            return await self.prepare(request)  # the engine changed: its state would not fit
-        self._check_text(request)
-        characters = len(strip_tags(request.text))
-        await self._usage.check_balance(request.owner_id, characters)
-        pieces = [
-            replace(piece, voice_state=voice_state.state)
-            for piece in await self._pieces(request, engine, VoiceChoice())
-        ]
-        if not pieces:
-            raise ValidationFailed("input: there is nothing to speak.", field="input")
-        return PreparedSpeech(
-            request.owner_id, engine, engine.capabilities.sample_rate, tuple(pieces), characters
-        )
-
 
 @dataclass(frozen=True)
 class ClonedVoice:
@@ -420,6 +406,18 @@ class ClonedVoice:
     engine: str
     version: str
     state: bytes
+
+
+def _reusable_state(
+    reuse: ClonedVoice | None, request: SpeechRequest, engine: TTSHandle
+) -> bytes | None:
+    """``reuse``'s state when it fits: a ref_audio request on the engine (name, version) that
+    made it."""
+    if reuse is None or request.ref_audio is None:
+        return None
+    if (engine.name, engine.version) != (reuse.engine, reuse.version):
+        return None  # the engine changed: its state would not fit
+    return reuse.state
 
 
 def cloned_voice(prepared: PreparedSpeech) -> ClonedVoice | None:
