@@ -31,6 +31,7 @@ from voxserve.core.batch_types import BatchEndpoint, BatchQueue
 from voxserve.core.files import FileService
 from voxserve.core.ids import prefixed_id, utcnow
 from voxserve.errors import Conflict, InvalidRequest, NotFound, Unsupported, VoxError
+from voxserve.offload import run_in_thread
 from voxserve.settings import BatchSettings
 from voxserve.storage.batches import (
     FINAL_STATUSES,
@@ -109,7 +110,7 @@ class BatchService:
         requests = [*await self._file_requests(owner_id, new.input_files), *new.requests]
         self._check_count(len(requests))
         job_id = prefixed_id("batch")
-        rows = [_request_row(job_id, i, r, endpoint, new.model) for i, r in enumerate(requests)]
+        rows = await run_in_thread(_request_rows, job_id, requests, endpoint, new.model)
         job = BatchJobRecord(
             id=job_id,
             owner_id=owner_id,
@@ -259,7 +260,7 @@ class BatchService:
                     f"batch input files need purpose '{INPUT_PURPOSE}'.",
                     field="input_files",
                 )
-            found.extend(parse_jsonl(file_id, data))
+            found.extend(await run_in_thread(parse_jsonl, file_id, data))  # up to 10,000 lines
             self._check_count(len(found))
         return found
 
@@ -292,6 +293,13 @@ def parse_jsonl(file_id: str, data: bytes) -> list[InlineRequest]:
         custom_id = item.get("custom_id")
         found.append(InlineRequest(item["body"], None if custom_id is None else str(custom_id)))
     return found
+
+
+def _request_rows(
+    job_id: str, requests: Sequence[InlineRequest], endpoint: BatchEndpoint, model: str | None
+) -> list[BatchRequestRecord]:
+    """Every request checked and made a row (CPU work: run off the loop)."""
+    return [_request_row(job_id, i, r, endpoint, model) for i, r in enumerate(requests)]
 
 
 def _request_row(
