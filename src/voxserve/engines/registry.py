@@ -287,9 +287,10 @@ class ModelsFolder:
         self._signature: FileSignature | None = None
         """None until the first refresh, which always rediscovers (cheap: files only)."""
         self._served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
+        tree = self._tree()
         for engine in engines:
             if is_folder_engine(engine):
-                self._served[_key(engine)] = (engine, self._own_signature(engine))
+                self._served[_key(engine)] = (engine, _own_signature(engine, tree))
 
     async def refresh(self) -> EngineChanges:
         """Look at the folder once; update the manager when it changed.
@@ -328,12 +329,12 @@ class ModelsFolder:
     def _rescan(self) -> _Scan | None:
         """The folder's state when it changed since the last look, else None. Pure: ``refresh``
         remembers the result only once the manager applied it (a failed update is retried)."""
-        signature = tree_signature(self._dir) if self._dir.is_dir() else ()
+        signature = self._tree()
         if signature == self._signature:
             return None
         served: dict[tuple[type, str], tuple[Engine, FileSignature]] = {}
         for engine in folder_engines(self._settings):
-            own = self._own_signature(engine)
+            own = _own_signature(engine, signature)
             previous = self._served.get(_key(engine))
             if previous is not None and previous[1] == own:
                 engine = previous[0]  # unchanged files: keep the engine and its loaded weights
@@ -343,9 +344,18 @@ class ModelsFolder:
         others = [engine for engine in self._fixed if not _is_built_in(engine)]
         return _Scan(signature, served, [*others, *local, *built_in])
 
-    def _own_signature(self, engine: Engine) -> FileSignature:
-        folder = _engine_folder(engine)
-        return tree_signature(self._dir / folder) if folder else ()
+    def _tree(self) -> FileSignature:
+        return tree_signature(self._dir) if self._dir.is_dir() else ()
+
+
+def _own_signature(engine: Engine, tree: FileSignature) -> FileSignature:
+    """The part of the models folder's signature under ``engine``'s own folder (one walk of
+    the whole folder serves every engine)."""
+    folder = _engine_folder(engine)
+    if not folder:
+        return ()
+    prefix = f"{folder}{os.sep}"
+    return tuple(entry for entry in tree if entry[0].startswith(prefix))
 
 
 @dataclass(frozen=True)
