@@ -66,6 +66,10 @@ can name its shape with `X-Voxserve-Shape: mistral` or `openai`. Authorize with 
 
 log = logging.getLogger(__name__)
 
+BATCH_ENDPOINTS = MISTRAL_BATCH_ENDPOINTS
+"""What batch jobs may target, by path: the wire shapes' batch endpoints. ``serve`` and
+``voxserve worker`` hand the same ones to ``open_services``."""
+
 
 def create_app(
     settings: Settings,
@@ -94,7 +98,7 @@ def create_app(
                     settings,
                     engines=engines,
                     storage=storage,
-                    batch_endpoints=MISTRAL_BATCH_ENDPOINTS,
+                    batch_endpoints=BATCH_ENDPOINTS,
                     span_exporter=span_exporter,
                 )
             )
