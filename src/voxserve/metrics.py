@@ -25,8 +25,9 @@ Series (all prefixed ``voxserve_``):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -123,16 +124,20 @@ class Metrics:
 
     def register_engines(self, status: EngineStatus) -> None:
         """Gauges of each engine's queue and slots, read from ``status`` at every scrape."""
-        self.registry.register(_EngineCollector(status))
+        rows = partial(_engine_rows, status)
+        self.registry.register(_GaugeCollector(ENGINE_GAUGES, ["engine", "kind"], rows))
 
     def register_realtime(self, open_sessions: Callable[[], int]) -> None:
         """The open realtime sessions gauge, read from ``open_sessions`` at every scrape."""
-        self.registry.register(_CallbackGauge("voxserve_realtime_sessions", open_sessions))
+        name = "voxserve_realtime_sessions"
+        gauge = {name: "Open realtime WebSocket sessions."}
+        self.registry.register(_GaugeCollector(gauge, [], lambda: [(name, [], open_sessions())]))
 
     def register_backends(self, states: Callable[[], Iterable[BackendState]]) -> None:
         """Gauges of a pool's remote backends (in flight, free slots, healthy), read from
         ``states`` at every scrape. A pool of remote engines calls this once when built."""
-        self.registry.register(_BackendCollector(states))
+        rows = partial(_backend_rows, states)
+        self.registry.register(_GaugeCollector(BACKEND_GAUGES, ["kind", "backend"], rows))
 
 
 class SpeechTimer:
@@ -156,65 +161,62 @@ class SpeechTimer:
         self._metrics.real_time_factor("tts", self._engine, elapsed, self._samples / self._rate)
 
 
-class _CallbackGauge(Collector):
-    def __init__(self, name: str, read: Callable[[], int]) -> None:
-        self._name = name
-        self._read = read
+GaugeRow = tuple[str, Sequence[str], float]
+"""One sample of a gauge read at scrape: the gauge's name, its label values, its value."""
+
+
+class _GaugeCollector(Collector):
+    """Gauges read at every scrape: one family per declared gauge (in declared order), each
+    filled from the ``(name, labels, value)`` rows that ``rows`` yields for it."""
+
+    def __init__(
+        self,
+        gauges: Mapping[str, str],
+        labels: Sequence[str],
+        rows: Callable[[], Iterable[GaugeRow]],
+    ) -> None:
+        self._gauges = gauges
+        self._labels = labels
+        self._rows = rows
 
     def collect(self) -> Iterator[Metric]:
-        gauge = GaugeMetricFamily(self._name, "Open realtime WebSocket sessions.")
-        gauge.add_metric([], self._read())
-        yield gauge
+        families = {
+            name: GaugeMetricFamily(name, text, labels=self._labels)
+            for name, text in self._gauges.items()
+        }
+        for name, key, value in self._rows():
+            families[name].add_metric(key, value)
+        yield from families.values()
 
 
-class _EngineCollector(Collector):
-    def __init__(self, status: EngineStatus) -> None:
-        self._status = status
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["engine", "kind"]
-        depth = GaugeMetricFamily(
-            "voxserve_engine_queue_depth", "Requests waiting for the engine.", labels=labels
-        )
-        free = GaugeMetricFamily(
-            "voxserve_engine_free_slots", "Requests the engine could start now.", labels=labels
-        )
-        active = GaugeMetricFamily(
-            "voxserve_engine_active", "Requests the engine works on.", labels=labels
-        )
-        loaded = GaugeMetricFamily(
-            "voxserve_engine_loaded", "1 when the engine is loaded.", labels=labels
-        )
-        for s in self._status():
-            key = [str(s["name"]), str(s["kind"])]
-            depth.add_metric(key, s["waiting"])
-            free.add_metric(key, max(s["limit"] - s["active"], 0))
-            active.add_metric(key, s["active"])
-            loaded.add_metric(key, 1 if s["loaded"] else 0)
-        yield from (depth, free, active, loaded)
+ENGINE_GAUGES = {
+    "voxserve_engine_queue_depth": "Requests waiting for the engine.",
+    "voxserve_engine_free_slots": "Requests the engine could start now.",
+    "voxserve_engine_active": "Requests the engine works on.",
+    "voxserve_engine_loaded": "1 when the engine is loaded.",
+}
+BACKEND_GAUGES = {
+    "voxserve_backend_in_flight": "Requests at the backend.",
+    "voxserve_backend_free_slots": "Capacity the backend has left.",
+    "voxserve_backend_healthy": "1 while health checks pass.",
+}
 
 
-class _BackendCollector(Collector):
-    def __init__(self, states: Callable[[], Iterable[BackendState]]) -> None:
-        self._states = states
+def _engine_rows(status: EngineStatus) -> Iterator[GaugeRow]:
+    for s in status():
+        key = [str(s["name"]), str(s["kind"])]
+        yield "voxserve_engine_queue_depth", key, s["waiting"]
+        yield "voxserve_engine_free_slots", key, max(s["limit"] - s["active"], 0)
+        yield "voxserve_engine_active", key, s["active"]
+        yield "voxserve_engine_loaded", key, 1 if s["loaded"] else 0
 
-    def collect(self) -> Iterator[Metric]:
-        labels = ["kind", "backend"]
-        flight = GaugeMetricFamily(
-            "voxserve_backend_in_flight", "Requests at the backend.", labels=labels
-        )
-        free = GaugeMetricFamily(
-            "voxserve_backend_free_slots", "Capacity the backend has left.", labels=labels
-        )
-        healthy = GaugeMetricFamily(
-            "voxserve_backend_healthy", "1 while health checks pass.", labels=labels
-        )
-        for b in self._states():
-            key = [b.kind, b.backend]
-            flight.add_metric(key, b.in_flight)
-            free.add_metric(key, max(b.capacity - b.in_flight, 0))
-            healthy.add_metric(key, 1 if b.healthy else 0)
-        yield from (flight, free, healthy)
+
+def _backend_rows(states: Callable[[], Iterable[BackendState]]) -> Iterator[GaugeRow]:
+    for b in states():
+        key = [b.kind, b.backend]
+        yield "voxserve_backend_in_flight", key, b.in_flight
+        yield "voxserve_backend_free_slots", key, max(b.capacity - b.in_flight, 0)
+        yield "voxserve_backend_healthy", key, 1 if b.healthy else 0
 
 
 def backend_states(status: Iterable[tuple[str, Mapping[str, object]]]) -> list[BackendState]:

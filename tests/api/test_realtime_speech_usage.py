@@ -6,9 +6,7 @@ audio it received; one usage record per session. A ``ref_audio`` is cloned once 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,14 @@ from mistralai.client import Mistral
 from mistralai.extra.realtime import SpeechStreamAudioDelta, SpeechStreamDone
 
 from tests.support.audio_samples import tone_wav
-from tests.support.live_server import LiveServer, run_server
-from voxserve.bootstrap import open_services
+from tests.support.live_server import LiveServer
+from tests.support.metered_server import serve_with_credits, settled_usage
 from voxserve.engines.fake import FakeTTSEngine
-from voxserve.settings import Settings
 
 MODEL = "voxtral-mini-tts-latest"
 VOICE = "fake-tts:alice"
 SENTENCES = ["Sentence one speaks.", "Sentence two speaks.", "Sentence three speaks."]
 BALANCE = 1000
-
-
-def start(tmp_path: Path, engine: FakeTTSEngine, credits: int) -> Iterator[tuple[LiveServer, str]]:
-    settings = Settings(data_dir=tmp_path / "data", host="127.0.0.1", port=0)
-
-    async def make_key() -> str:
-        async with open_services(settings, engines=[engine]) as services:
-            return (await services.auth.create_key("alice", credits=credits)).secret
-
-    key = asyncio.run(make_key())
-    with run_server(settings, [engine]) as live:
-        yield live, key
 
 
 @pytest.fixture
@@ -48,12 +33,12 @@ def engine() -> FakeTTSEngine:
 
 @pytest.fixture
 def server(tmp_path: Path, engine: FakeTTSEngine) -> Iterator[tuple[LiveServer, str]]:
-    yield from start(tmp_path, engine, BALANCE)
+    yield from serve_with_credits(tmp_path, engine, BALANCE)
 
 
 @pytest.fixture
 def poor_server(tmp_path: Path, engine: FakeTTSEngine) -> Iterator[tuple[LiveServer, str]]:
-    yield from start(tmp_path, engine, len(SENTENCES[0]) + 5)
+    yield from serve_with_credits(tmp_path, engine, len(SENTENCES[0]) + 5)
 
 
 async def sentences() -> AsyncIterator[str]:
@@ -62,14 +47,7 @@ async def sentences() -> AsyncIterator[str]:
 
 
 def settled(live: LiveServer, key: str) -> dict[str, Any]:
-    with live.client(key) as client:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            report: dict[str, Any] = client.get("/v1/usage").json()
-            if report["records"]:
-                return report
-            time.sleep(0.05)
-    raise AssertionError("the session left no usage record")
+    return settled_usage(live, key, "the session")
 
 
 def records(report: dict[str, Any]) -> list[tuple[str, int, int, int]]:

@@ -9,7 +9,6 @@ sentence and the delivered pieces are exactly sentences 1..HANG_UP_IN."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -23,10 +22,10 @@ import openai
 import pytest
 from mistralai.client import Mistral
 
-from tests.support.live_server import LiveServer, run_server
-from voxserve.bootstrap import open_services
+from tests.support.live_server import LiveServer
+from tests.support.metered_server import serve_with_credits
+from tests.support.metered_server import settled_usage as support_settled_usage
 from voxserve.engines.fake import FakeTTSEngine
-from voxserve.settings import Settings
 
 VOICE = "fake-tts:alice"
 SENTENCES = [f"Sentence {n} speaks slowly." for n in ("one", "two", "three", "four", "five")]
@@ -65,28 +64,12 @@ def fast_server(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
 
 
 def serve(tmp_path: Path, delay: float) -> Iterator[tuple[LiveServer, str]]:
-    settings = Settings(data_dir=tmp_path / "data", host="127.0.0.1", port=0)
-    engine = FakeTTSEngine(delay=delay)
-
-    async def make_key() -> str:
-        async with open_services(settings, engines=[engine]) as services:
-            return (await services.auth.create_key("alice", credits=BALANCE)).secret
-
-    key = asyncio.run(make_key())
-    with run_server(settings, [engine]) as live:
-        yield live, key
+    yield from serve_with_credits(tmp_path, FakeTTSEngine(delay=delay), BALANCE)
 
 
 def settled_usage(live: LiveServer, key: str) -> dict[str, Any]:
     """The usage report once the hung-up request has left its record."""
-    with live.client(key) as client:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            report: dict[str, Any] = client.get("/v1/usage").json()
-            if report["records"]:
-                return report
-            time.sleep(0.05)
-    raise AssertionError("the hung-up request left no usage record")
+    return support_settled_usage(live, key, "the hung-up request")
 
 
 def assert_charged_for_delivered_pieces(live: LiveServer, key: str) -> None:

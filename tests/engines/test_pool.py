@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.openai_stub_server import OpenAIStubServer
+from voxserve.engines.manager import EngineManager
 from voxserve.engines.pool import Backend, BackendPool, HealthChecked
 from voxserve.engines.remote_chat import RemoteChatEngine
 from voxserve.engines.remote_http import RemoteServer, RemoteStatusError, RemoteUnreachable
 from voxserve.engines.remote_pool import PooledChatEngine
 from voxserve.errors import EngineFailure, Overloaded
+from voxserve.settings import EngineSettings
 
 
 def _free_url() -> str:
@@ -221,3 +224,18 @@ def test_pooled_engines_are_health_checked_and_keep_the_single_engines_name() ->
     assert isinstance(engine, HealthChecked)
     assert engine.name == "remote-chat"
     assert engine.capabilities().max_concurrency == 5
+
+
+async def test_closing_the_manager_closes_the_pools_health_clients() -> None:
+    with OpenAIStubServer() as server:
+        url = server.base_url
+        backends = [Backend(url, RemoteChatEngine(url), 1, RemoteServer(url)) for _ in range(2)]
+        engine = PooledChatEngine(BackendPool(backends, label="chat", retry_after=1))
+        manager = EngineManager([engine], EngineSettings(idle_unload_seconds=1))
+        await manager.preload([engine.name])
+        engine.check_health()
+        clients = [backend.health.client for backend in backends]
+        assert await manager.unload_idle(now=time.monotonic() + 60) == [engine.name]
+        assert not any(client.is_closed for client in clients)  # health checks go on
+        await manager.close()
+        assert all(client.is_closed for client in clients)

@@ -148,6 +148,34 @@ def test_api_sees_services_only_never_storage_or_engines() -> None:
     assert not found, found
 
 
+def test_only_api_imports_the_adapters() -> None:
+    # Outside api/, the wire shapes are reached through api.app (the CLI's serve and worker).
+    found = {
+        str(path.relative_to(SRC)): sorted(bad)
+        for path in ALL
+        if area(path) != "api"
+        and (bad := {m for m in imports_of(path) if m.startswith("voxserve.api.adapters")})
+    }
+    assert not found, found
+
+
+JOBS_MAY_IMPORT = ("voxserve.core", "voxserve.storage", "voxserve.settings", "voxserve.errors")
+"""The job queue runs core's work (``core.batch_types.JobRunner``) and reads its settings."""
+
+
+@pytest.mark.parametrize("path", modules("jobs"), ids=lambda p: p.name)
+def test_jobs_import_core_and_storage_never_api(path: Path) -> None:
+    own = {m for m in imports_of(path) if m.startswith("voxserve.")}
+    bad = {m for m in own if not m.startswith(("voxserve.jobs", *JOBS_MAY_IMPORT))}
+    assert not bad, f"jobs/{path.name} imports {sorted(bad)}"
+
+
+def test_core_reaches_the_job_queue_through_its_protocol() -> None:
+    for path in modules("core"):
+        bad = {m for m in imports_of(path) if m.startswith("voxserve.jobs")}
+        assert not bad, f"{path} imports {bad}: use core.batch_types.BatchQueue"
+
+
 def test_adapters_never_import_each_other() -> None:
     adapters = SRC / "api" / "adapters"
     for folder in (p for p in adapters.iterdir() if p.is_dir()):

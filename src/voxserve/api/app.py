@@ -34,8 +34,8 @@ from voxserve.api.middleware import (
     UnexpectedErrorMiddleware,
     WireRulesMiddleware,
 )
+from voxserve.api.observation import ObservationMiddleware
 from voxserve.api.shapes import ShapeRegistry, error_responses, shared_router
-from voxserve.api.tracing import TracingMiddleware
 from voxserve.bootstrap import (
     Services,
     background_jobs,
@@ -66,6 +66,10 @@ can name its shape with `X-Voxserve-Shape: mistral` or `openai`. Authorize with 
 
 log = logging.getLogger(__name__)
 
+BATCH_ENDPOINTS = MISTRAL_BATCH_ENDPOINTS
+"""What batch jobs may target, by path: the wire shapes' batch endpoints. ``serve`` and
+``voxserve worker`` hand the same ones to ``open_services``."""
+
 
 def create_app(
     settings: Settings,
@@ -94,7 +98,7 @@ def create_app(
                     settings,
                     engines=engines,
                     storage=storage,
-                    batch_endpoints=MISTRAL_BATCH_ENDPOINTS,
+                    batch_endpoints=BATCH_ENDPOINTS,
                     span_exporter=span_exporter,
                 )
             )
@@ -148,9 +152,8 @@ def create_app(
         )
     app.add_middleware(UnexpectedErrorMiddleware, shapes=shapes)
     app.add_middleware(RequestContextMiddleware)
-    if settings.metrics.enabled:
-        app.add_middleware(metrics_api.MetricsMiddleware, shapes=shapes)
-    app.add_middleware(TracingMiddleware, shapes=shapes)  # outermost: its span covers all
+    # outermost: its span covers all; it counts requests only when metrics are enabled
+    app.add_middleware(ObservationMiddleware, shapes=shapes, count=settings.metrics.enabled)
     app.include_router(shared_router(shapes))
     for router, shape in (
         (health.router, shapes.default_shape),

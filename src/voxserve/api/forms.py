@@ -14,11 +14,17 @@ from starlette.datastructures import FormData, UploadFile
 
 from voxserve.api.bodies import inline_schema
 from voxserve.api.wire import check_text
-from voxserve.errors import ValidationFailed
+from voxserve.errors import InvalidRequest, ValidationFailed
 
-MAX_FIELD_BYTES = 32 * 1024 * 1024
-"""Largest text part (Starlette's default is 1 MB): Mistral's ``speaker_references`` JSON part
-holds up to 8 base64 clips of 15 s (about 2 MB each at 48 kHz); the body limit still holds."""
+MAX_FIELD_BYTES = 1024 * 1024
+"""Largest text field (Starlette's default part size), but for the reference fields."""
+MAX_REFERENCE_FIELD_BYTES = 32 * 1024 * 1024
+"""Largest reference field: Mistral's ``speaker_references`` JSON part holds up to 8 base64
+clips of 15 s (about 2 MB each at 48 kHz); the body limit still holds. Starlette stops any
+multipart text part past this while parsing (400); ``check_field_sizes`` then holds every other
+field to ``MAX_FIELD_BYTES``."""
+REFERENCE_FIELDS = frozenset({"speaker_references", "known_speaker_references"})
+"""The fields that carry audio clips as text (base64, data URLs)."""
 TRUE = {"true", "1", "yes", "on"}
 FALSE = {"false", "0", "no", "off", ""}
 
@@ -58,7 +64,8 @@ async def read_transcription_form(request: Request) -> TranscriptionForm:
             "The body must be multipart/form-data or application/x-www-form-urlencoded.",
             field="body",
         )
-    form = await request.form(max_part_size=MAX_FIELD_BYTES)
+    form = await request.form(max_part_size=MAX_REFERENCE_FIELD_BYTES)
+    check_field_sizes(form)
     upload = form.get("file")
     data = None
     if isinstance(upload, UploadFile):
@@ -111,6 +118,25 @@ def openai_style(form: FormData) -> bool:
     if any(k in form for k in ("response_format", "prompt")) or any(k.endswith("[]") for k in form):
         return True
     return text(form, "stream") in TRUE and not any(k in form for k in MISTRAL_ONLY)
+
+
+def check_field_sizes(form: FormData) -> None:
+    """Hold each text field to its limit: ``MAX_REFERENCE_FIELD_BYTES`` for the reference fields
+    (either spelling), ``MAX_FIELD_BYTES`` for the rest.
+
+    Raises:
+        InvalidRequest: a field over its limit (400, naming it).
+    """
+    for name, value in form.multi_items():
+        if not isinstance(value, str) or name.removesuffix("[]") in REFERENCE_FIELDS:
+            continue  # a file part, or a reference field (Starlette held it to its limit)
+        if (
+            len(value) > MAX_FIELD_BYTES
+            or len(value.encode("utf-8", "surrogatepass")) > MAX_FIELD_BYTES
+        ):
+            raise InvalidRequest(
+                f"{name}: at most {MAX_FIELD_BYTES // 1024} KiB of text.", field=name
+            )
 
 
 def text(form: FormData, name: str) -> str | None:

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import WebSocket
@@ -34,11 +34,13 @@ from voxserve.api.errors import from_vox
 from voxserve.api.shapes import ErrorInfo
 from voxserve.core.auth import AuthService
 from voxserve.core.client_tokens import ClientTokenService
+from voxserve.core.realtime import SessionGate
 from voxserve.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unauthorized, VoxError
 
 log = logging.getLogger(__name__)
 REALTIME_SUBPROTOCOL = "realtime"
 Render = Callable[[ErrorInfo], dict[str, Any]]
+T = TypeVar("T")
 
 
 class IdleTimeout(VoxError):
@@ -97,6 +99,29 @@ async def _identify(
     if model is not None and model != found.model:
         raise Unauthorized(f"This client token is for the model '{found.model}', not '{model}'.")
     return SocketIdentity(found.owner_id, found.model, REALTIME_SUBPROTOCOL)
+
+
+async def serve_admitted(
+    websocket: WebSocket,
+    who: SocketIdentity,
+    gate: SessionGate,
+    render: Render,
+    check: Callable[[], T],
+    serve: Callable[[T], Awaitable[None]],
+) -> None:
+    """The handshake after authentication, the same on every realtime socket: ``check`` (the
+    model or engine asked for), then a session place of the owner's (``gate``); either one's
+    error refuses the handshake in the shape's envelope. Otherwise accept and ``serve`` with
+    what ``check`` returned, holding the place until ``serve`` returns."""
+    with contextlib.ExitStack() as admission:
+        try:
+            checked = check()
+            admission.enter_context(gate.admit(who.owner_id))
+        except VoxError as exc:
+            await refuse(websocket, exc, render)
+            return
+        await websocket.accept(subprotocol=who.subprotocol)
+        await serve(checked)
 
 
 def check_keyless_origin(websocket: WebSocket) -> None:

@@ -16,7 +16,7 @@ from voxserve.settings import Settings
 def worker() -> None:
     """Run batch jobs until SIGTERM or Ctrl-C (the running request finishes or goes back to the
     queue). Needs PostgreSQL (VOXSERVE_DATABASE_URL)."""
-    from voxserve.api.adapters.mistral.batch_endpoint import ENDPOINTS
+    from voxserve.api.app import BATCH_ENDPOINTS  # the server's own: a worker runs its jobs
     from voxserve.logs import configure_logging
 
     settings = Settings()
@@ -26,7 +26,7 @@ def worker() -> None:
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     async def main() -> None:
-        async with open_services(settings, batch_endpoints=ENDPOINTS) as services:
+        async with open_services(settings, batch_endpoints=BATCH_ENDPOINTS) as services:
             assert services.batch is not None  # PostgreSQL storage always has batch jobs
             jobs = [asyncio.create_task(job) for job in background_jobs(services)]
             try:

@@ -7,9 +7,9 @@ engine scheduler as HTTP speech), one after another, by one speaker task per ses
 piece's credits are reserved before its audio is made (a balance that cannot pay ends the
 session with ``SpeechFailed`` naming it). A piece is paid once its first audio reached the
 client (the adapter reports it through ``delivered``), so a client that hangs up pays for the
-pieces it received, as over REST; the rest is refunded when the session closes, and the
-session leaves one usage record, in characters and credits. A ``ref_audio`` voice is cloned
-once per session (at ``session.update``) and its state reused for every piece.
+pieces it received, as over REST; the rest is refunded when the session closes, in the same
+transaction as the session's one usage record (in characters and credits). A ``ref_audio``
+voice is cloned once per session (at ``session.update``) and its state reused for every piece.
 """
 
 from __future__ import annotations
@@ -271,18 +271,21 @@ class RealtimeSpeechService:
                     yield session
                 finally:
                     await session.close()
-                    await self._settle(meter, session)
+                    self._settle(meter, session)
                 _raise_outcome(session)
         except VoxError as exc:
             if exc is not session.failure and not isinstance(exc, ClientGone):
                 raise
 
-    async def _settle(self, meter: Metering, session: SpeechSession) -> None:
+    @staticmethod
+    def _settle(meter: Metering, session: SpeechSession) -> None:
+        """What the session's record says; ``metered`` writes it and the refund of what was
+        reserved but not delivered in one transaction (as for a speech request)."""
         charged = session.charged
-        await self._usage.refund(session.owner_id, session.reserved - charged)
         meter.engine = session.engine
         meter.characters = charged
         meter.work_credits = charged
+        meter.work_refund = session.reserved - charged
 
 
 def _raise_outcome(session: SpeechSession) -> None:

@@ -6,6 +6,7 @@ Re-exports only: each name is defined where it lives; nothing is added here.
 
 from __future__ import annotations
 
+from voxserve.engines.handles import STTHandle
 from voxserve.engines.protocol import ChatDelta, Segment, Word
 from voxserve.engines.registry import Engine, engines_to_preload
 from voxserve.storage.protocol import (
@@ -24,6 +25,7 @@ __all__ = [
     "Engine",
     "FileRecord",
     "Owner",
+    "STTHandle",
     "Segment",
     "Storage",
     "UsageRecord",

@@ -50,6 +50,9 @@ class Metering:
     work_credits: int = 0
     """Credits the work reserved itself and kept (a realtime speech session pays piece by
     piece, refunding what it did not deliver): recorded on top of ``credits``."""
+    work_refund: int = 0
+    """Credits the work reserved itself and did not keep: refunded with the record, in the same
+    transaction."""
 
 
 @dataclass
@@ -113,10 +116,6 @@ class UsageService:
         owner = await self._keys.get_owner(owner_id)
         return owner.credits if owner is not None else None
 
-    async def refund(self, owner_id: str, credits: int) -> None:
-        if credits > 0:
-            await asyncio.shield(self._repo.refund_credits(owner_id, credits))
-
     @asynccontextmanager
     async def metered(
         self, owner_id: str, endpoint: str, *, credits: int = 0
@@ -149,7 +148,7 @@ class UsageService:
             # record sees the refund (a refund of its own once let a report show the record
             # with the balance from before the refund). Work that paid for itself (realtime
             # speech, piece by piece) adds its kept credits to the record, not to the refund.
-            refund = credits - charged
+            refund = credits - charged + meter.work_refund
             record = self._record(
                 owner_id, endpoint, meter, status, charged + meter.work_credits, refund
             )

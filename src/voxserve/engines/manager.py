@@ -392,15 +392,17 @@ class EngineManager:
         ]
 
     async def close(self) -> None:
-        """Refuse new work and unload every engine. Call once the server has stopped serving;
-        an engine still working is left loaded (unloading it under a running thread could crash
-        native code)."""
+        """Refuse new work, unload every engine and close the pools' health-check clients.
+        Call once the server has stopped serving (and its health checks); an engine still
+        working is left loaded (unloading it under a running thread could crash native code)."""
         self._closed = True
         for slots in (*self._all(), *self._retired):
             if slots.active or slots.users:
                 log.warning("engine %s still busy at shutdown; not unloading", slots.engine.name)
-                continue
-            await self._unload(slots)
+            else:
+                await self._unload(slots)
+            if isinstance(slots.engine, HealthChecked):
+                await run_in_thread(slots.engine.close)
 
     # ------------------------------------------------------------------ changing the engine set
 

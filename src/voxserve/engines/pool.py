@@ -59,6 +59,10 @@ class HealthChecked(Protocol):
     def backend_status(self) -> list[dict[str, object]]:
         """Per backend: url, healthy, in_flight, capacity."""
 
+    def close(self) -> None:
+        """Close the clients kept for health checks. The manager calls it when it closes, never
+        on idle unloading (health checks go on while the engine is unloaded). Blocking."""
+
 
 @dataclass(eq=False)
 class Backend(Generic[E]):
@@ -279,6 +283,7 @@ class BackendPool(Generic[E]):
             ]
 
     def close(self) -> None:
+        """Close every backend's health-check client (it reopens if a check runs later)."""
         for backend in self.backends:
             backend.health.close()
 

@@ -72,6 +72,10 @@ class _Pooled(Generic[R]):
         """Per backend: url, healthy, in_flight, capacity (for readiness and metrics)."""
         return self.pool.status()
 
+    def close(self) -> None:
+        """Close the pool's health-check clients (at shutdown; see ``HealthChecked.close``)."""
+        self.pool.close()
+
     def _pooled_caps(self, caps: Any) -> Any:
         # Rebuilt only when the backend's own capabilities change (they are compared often).
         cached = self._caps

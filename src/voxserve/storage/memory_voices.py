@@ -22,6 +22,7 @@ from voxserve.storage.voice_rules import (
     limit_message,
     matches,
     ordered_samples,
+    page,
 )
 
 
@@ -65,7 +66,7 @@ class MemoryVoiceRepository:
         with self._state.lock:
             voices = [v for v in self._state.voices.values() if _listed(v, owner_id, query)]
         voices.sort(key=lambda v: (v.created_at, v.id), reverse=True)
-        return (voices[offset : offset + limit] if limit > 0 else []), len(voices)
+        return page(voices, offset=offset, limit=limit)
 
     async def count(self, owner_id: str) -> int:
         with self._state.lock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from voxserve.errors import Conflict
 from voxserve.storage.batches import BatchJobFilter, BatchJobRecord, BatchRequestRecord
 from voxserve.storage.database import Database
-from voxserve.storage.tables import BatchJobRow, BatchRequestRow
-
-JOB_FIELDS = {f.name for f in fields(BatchJobRecord)}
+from voxserve.storage.tables import (
+    BatchJobRow,
+    BatchRequestRow,
+    batch_job_columns,
+    batch_job_record,
+    batch_job_row,
+    batch_request_record,
+    batch_request_row,
+)
 
 
 class SqlBatchRepository:
@@ -34,14 +39,14 @@ class SqlBatchRepository:
             Conflict: a job with this id exists.
         """
         async with self._db.write() as session:
-            session.add(job_row(job))
+            session.add(batch_job_row(job))
             try:
                 await session.flush()
             except IntegrityError:
                 raise Conflict(f"Batch job '{job.id}' already exists.") from None
-            session.add_all(request_row(r) for r in requests)
+            session.add_all(batch_request_row(r) for r in requests)
             await session.flush()
-            return job_record(await session.get_one(BatchJobRow, job.id))
+            return batch_job_record(await session.get_one(BatchJobRow, job.id))
 
     async def get(self, owner_id: str, job_id: str) -> BatchJobRecord | None:
         statement = select(BatchJobRow).where(
@@ -49,12 +54,12 @@ class SqlBatchRepository:
         )
         async with self._db.read() as session:
             row = await session.scalar(statement)
-            return None if row is None else job_record(row)
+            return None if row is None else batch_job_record(row)
 
     async def get_by_id(self, job_id: str) -> BatchJobRecord | None:
         async with self._db.read() as session:
             row = await session.get(BatchJobRow, job_id)
-            return None if row is None else job_record(row)
+            return None if row is None else batch_job_record(row)
 
     async def list(
         self, owner_id: str, query: BatchJobFilter, *, offset: int, limit: int
@@ -72,7 +77,7 @@ class SqlBatchRepository:
         async with self._db.read() as session:
             rows = (await session.scalars(page)).all()
             total = await session.scalar(count) or 0
-            return [job_record(r) for r in rows], total
+            return [batch_job_record(r) for r in rows], total
 
     async def update(self, job_id: str, changes: Mapping[str, Any]) -> BatchJobRecord | None:
         return await self._set(job_id, changes, BatchJobRow.id == job_id)
@@ -102,7 +107,7 @@ class SqlBatchRepository:
             .order_by(BatchJobRow.created_at, BatchJobRow.id)
         )
         async with self._db.read() as session:
-            return [job_record(r) for r in (await session.scalars(statement)).all()]
+            return [batch_job_record(r) for r in (await session.scalars(statement)).all()]
 
     async def pending_requests(self, job_id: str) -> builtins.list[BatchRequestRecord]:
         return await self._requests(job_id, BatchRequestRow.status_code.is_(None))
@@ -141,21 +146,18 @@ class SqlBatchRepository:
                     )
                 )
             row = await session.get(BatchJobRow, request.job_id, populate_existing=True)
-            return None if row is None else job_record(row)
+            return None if row is None else batch_job_record(row)
 
     async def _set(
         self, job_id: str, changes: Mapping[str, Any], *conditions: ColumnElement[bool]
     ) -> BatchJobRecord | None:
-        unknown = set(changes) - JOB_FIELDS
-        if unknown:
-            raise ValueError(f"not batch job fields: {sorted(unknown)}")
-        values = {_column(k): _value(k, v) for k, v in changes.items()}
+        values = {getattr(BatchJobRow, k): v for k, v in batch_job_columns(changes).items()}
         statement = update(BatchJobRow).where(*conditions).values(values)
         async with self._db.write() as session:
             if not (await session.execute(statement)).rowcount:  # type: ignore[attr-defined]
                 return None
             row = await session.get(BatchJobRow, job_id, populate_existing=True)
-            return None if row is None else job_record(row)
+            return None if row is None else batch_job_record(row)
 
     async def _requests(
         self, job_id: str, condition: ColumnElement[bool]
@@ -166,7 +168,7 @@ class SqlBatchRepository:
             .order_by(BatchRequestRow.index)
         )
         async with self._db.read() as session:
-            return [request_record(r) for r in (await session.scalars(statement)).all()]
+            return [batch_request_record(r) for r in (await session.scalars(statement)).all()]
 
 
 def _conditions(owner_id: str, query: BatchJobFilter) -> list[ColumnElement[bool]]:
@@ -180,87 +182,3 @@ def _conditions(owner_id: str, query: BatchJobFilter) -> list[ColumnElement[bool
     for key, value in query.metadata.items():
         conditions.append(BatchJobRow.metadata_[key].as_string() == str(value))
     return conditions
-
-
-def _column(name: str) -> Any:
-    return getattr(BatchJobRow, "metadata_" if name == "metadata" else name)
-
-
-def _value(name: str, value: Any) -> Any:
-    if name in ("errors", "input_files"):
-        return [dict(v) if isinstance(v, Mapping) else v for v in value]
-    if name == "metadata":
-        return None if value is None else dict(value)
-    return value
-
-
-def job_row(job: BatchJobRecord) -> BatchJobRow:
-    return BatchJobRow(
-        id=job.id,
-        owner_id=job.owner_id,
-        endpoint=job.endpoint,
-        model=job.model,
-        status=job.status,
-        metadata_=None if job.metadata is None else dict(job.metadata),
-        input_files=list(job.input_files),
-        errors=[dict(e) for e in job.errors],
-        total_requests=job.total_requests,
-        completed_requests=job.completed_requests,
-        succeeded_requests=job.succeeded_requests,
-        failed_requests=job.failed_requests,
-        output_file=job.output_file,
-        error_file=job.error_file,
-        timeout_hours=job.timeout_hours,
-        queue_job_id=job.queue_job_id,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        completed_at=job.completed_at,
-    )
-
-
-def job_record(row: BatchJobRow) -> BatchJobRecord:
-    return BatchJobRecord(
-        id=row.id,
-        owner_id=row.owner_id,
-        endpoint=row.endpoint,
-        status=row.status,
-        created_at=row.created_at,
-        timeout_hours=row.timeout_hours,
-        model=row.model,
-        metadata=row.metadata_,
-        input_files=tuple(row.input_files),
-        total_requests=row.total_requests,
-        completed_requests=row.completed_requests,
-        succeeded_requests=row.succeeded_requests,
-        failed_requests=row.failed_requests,
-        errors=tuple(row.errors),
-        output_file=row.output_file,
-        error_file=row.error_file,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        queue_job_id=row.queue_job_id,
-    )
-
-
-def request_row(request: BatchRequestRecord) -> BatchRequestRow:
-    return BatchRequestRow(
-        job_id=request.job_id,
-        index=request.index,
-        custom_id=request.custom_id,
-        body=dict(request.body),
-        status_code=request.status_code,
-        response=None if request.response is None else dict(request.response),
-        finished_at=request.finished_at,
-    )
-
-
-def request_record(row: BatchRequestRow) -> BatchRequestRecord:
-    return BatchRequestRecord(
-        job_id=row.job_id,
-        index=row.index,
-        custom_id=row.custom_id,
-        body=row.body,
-        status_code=row.status_code,
-        response=row.response,
-        finished_at=row.finished_at,
-    )

@@ -36,6 +36,7 @@ from voxserve.storage.voice_rules import (
     check_updatable,
     limit_message,
     matches,
+    page,
 )
 
 
@@ -86,8 +87,8 @@ class SqlVoiceRepository:
             statement = statement.where(VoiceRow.gender.in_(query.genders))
         async with self._db.read() as session:
             rows = [row for row in await session.scalars(statement) if _matches(row, query)]
-            page = rows[offset : offset + limit] if limit > 0 else []
-            return await _with_samples(session, page), len(rows)
+            listed, total = page(rows, offset=offset, limit=limit)
+            return await _with_samples(session, listed), total
 
     async def count(self, owner_id: str) -> int:
         async with self._db.read() as session:

@@ -7,6 +7,8 @@ exactly these tables (a test compares them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from voxserve.storage.batches import BatchJobRecord, BatchRequestRecord
 from voxserve.storage.protocol import (
     ApiKey,
     FileRecord,
@@ -379,3 +382,60 @@ def usage_row(record: UsageRecord) -> UsageRow:
         tokens=record.tokens,
         credits=record.credits,
     )
+
+
+# A batch record's fields and its row's attributes share their names, except ``metadata``
+# (``metadata_`` on the row: declarative classes reserve ``metadata``), so one mapping over the
+# record's fields converts both ways and also names the columns of an update.
+
+
+def batch_job_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Row attribute values for batch job fields named as on ``BatchJobRecord`` (every field for
+    a new row, some for an update); JSON columns get plain lists and dicts.
+
+    Raises:
+        ValueError: a name that is not a ``BatchJobRecord`` field.
+    """
+    unknown = set(values) - _JOB_FIELDS
+    if unknown:
+        raise ValueError(f"not batch job fields: {sorted(unknown)}")
+    return {_job_attribute(name): _json_value(value) for name, value in values.items()}
+
+
+def batch_job_row(job: BatchJobRecord) -> BatchJobRow:
+    return BatchJobRow(**batch_job_columns(_field_values(job)))
+
+
+def batch_job_record(row: BatchJobRow) -> BatchJobRecord:
+    values = {name: getattr(row, _job_attribute(name)) for name in _JOB_FIELDS}
+    values.update(input_files=tuple(row.input_files), errors=tuple(row.errors))
+    return BatchJobRecord(**values)
+
+
+def batch_request_row(request: BatchRequestRecord) -> BatchRequestRow:
+    values = _field_values(request)
+    return BatchRequestRow(**{name: _json_value(value) for name, value in values.items()})
+
+
+def batch_request_record(row: BatchRequestRow) -> BatchRequestRecord:
+    return BatchRequestRecord(**{f.name: getattr(row, f.name) for f in fields(BatchRequestRecord)})
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(BatchJobRecord))
+
+
+def _job_attribute(name: str) -> str:
+    return "metadata_" if name == "metadata" else name
+
+
+def _field_values(record: BatchJobRecord | BatchRequestRecord) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _json_value(value: Any) -> Any:
+    """A record value as a JSON column stores it (sequences as lists, mappings as dicts)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | list):
+        return [dict(v) if isinstance(v, Mapping) else v for v in value]
+    return value

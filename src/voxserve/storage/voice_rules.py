@@ -6,8 +6,8 @@ one, so both answer the storage contract tests alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from voxserve.storage.protocol import VoiceQuery, VoiceSample
 
@@ -31,6 +31,8 @@ UPDATABLE_FIELDS = frozenset(
 
 MAIN_EMOTION = ""
 """How the main sample's emotion (None on the record) is keyed: NULLs would not be unique."""
+
+T = TypeVar("T")
 
 
 def limit_message(limit: int) -> str:
@@ -56,6 +58,12 @@ def check_updatable(changes: Mapping[str, Any]) -> None:
 def ordered_samples(samples: Iterable[VoiceSample]) -> tuple[VoiceSample, ...]:
     """The main sample first, then the emotion variants by name."""
     return tuple(sorted(samples, key=lambda sample: sample.emotion or MAIN_EMOTION))
+
+
+def page(matching: Sequence[T], *, offset: int, limit: int) -> tuple[list[T], int]:
+    """The page of ``list``: ``limit`` voices from ``offset`` of every voice that matches (in
+    the list's order, newest first), and how many match."""
+    return (list(matching[offset : offset + limit]) if limit > 0 else []), len(matching)
 
 
 def matches(

@@ -10,8 +10,8 @@ unknown ``type``, bad base64, an oversized chunk, settings after audio started) 
 
 from __future__ import annotations
 
-import contextlib
 import math
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Query, WebSocket
@@ -24,7 +24,7 @@ from voxserve.api.sockets import (
     EventSender,
     MessageReader,
     authenticate,
-    refuse,
+    serve_admitted,
     serve_session,
 )
 from voxserve.audio.pcm import PCM_ENCODINGS
@@ -44,6 +44,7 @@ from voxserve.core.realtime_stt import (
 )
 from voxserve.core.transcription import normalise_language
 from voxserve.core.turns import TurnEvent, TurnSettings
+from voxserve.core.types import STTHandle
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed, VoxError
 
 router = APIRouter()
@@ -66,18 +67,14 @@ async def transcribe_realtime(
     who = await authenticate(websocket, auth, tokens, render_error, model)
     if who is None:
         return
-    model = who.model
-    with contextlib.ExitStack() as admission:
-        try:
-            engine = service.pick_engine(model)
-            admission.enter_context(service.gate.admit(who.owner_id))
-        except VoxError as exc:
-            await refuse(websocket, exc, render_error)
-            return
-        await websocket.accept(subprotocol=who.subprotocol)
-        socket = TranscriptionSocket(websocket, service, model or engine.name)
+
+    async def serve(engine: STTHandle) -> None:
+        socket = TranscriptionSocket(websocket, service, who.model or engine.name)
         async with service.session(who.owner_id, engine, RealtimeSTTConfig()) as session:
             await socket.serve(session)
+
+    check = partial(service.pick_engine, who.model)
+    await serve_admitted(websocket, who, service.gate, render_error, check, serve)
 
 
 class TranscriptionSocket:

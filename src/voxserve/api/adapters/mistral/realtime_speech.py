@@ -10,7 +10,7 @@ finishes. Audio goes out as ``speech.audio.delta`` while later text still arrive
 
 from __future__ import annotations
 
-import contextlib
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Query, WebSocket
@@ -25,7 +25,13 @@ from voxserve.api.adapters.mistral.protocol.speech import (
     SpeechUsage,
 )
 from voxserve.api.deps import ClientTokensSocketDep, RealtimeSpeechDep, SocketAuthDep
-from voxserve.api.sockets import EventSender, MessageReader, authenticate, refuse, serve_session
+from voxserve.api.sockets import (
+    EventSender,
+    MessageReader,
+    authenticate,
+    serve_admitted,
+    serve_session,
+)
 from voxserve.core.b64 import decode_base64, encode_base64
 from voxserve.core.ids import prefixed_id
 from voxserve.core.realtime_speech import (
@@ -51,20 +57,15 @@ async def speak_realtime(
     who = await authenticate(websocket, auth, tokens, render_error, model)
     if who is None:
         return
-    model = who.model
-    with contextlib.ExitStack() as admission:
-        try:
-            service.check_model(model)
-            admission.enter_context(service.gate.admit(who.owner_id))
-        except VoxError as exc:
-            await refuse(websocket, exc, render_error)
-            return
-        await websocket.accept(subprotocol=who.subprotocol)
-        socket = SpeechSocket(
-            websocket, service.gate.settings.max_message_bytes, model or "voxserve-tts"
-        )
-        async with service.session(who.owner_id, model) as session:
+
+    async def serve(_: None) -> None:
+        max_bytes = service.gate.settings.max_message_bytes
+        socket = SpeechSocket(websocket, max_bytes, who.model or "voxserve-tts")
+        async with service.session(who.owner_id, who.model) as session:
             await socket.serve(session)
+
+    check = partial(service.check_model, who.model)
+    await serve_admitted(websocket, who, service.gate, render_error, check, serve)
 
 
 class SpeechSocket:

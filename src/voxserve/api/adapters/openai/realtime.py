@@ -11,7 +11,6 @@ session goes on.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from typing import Any
 
@@ -25,7 +24,7 @@ from voxserve.api.sockets import (
     EventSender,
     MessageReader,
     authenticate,
-    refuse,
+    serve_admitted,
     serve_session,
 )
 from voxserve.core.b64 import decode_base64
@@ -41,6 +40,7 @@ from voxserve.core.realtime_stt import (
 )
 from voxserve.core.transcription import normalise_language
 from voxserve.core.turns import TurnEvent, TurnSettings
+from voxserve.core.types import STTHandle
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed, VoxError
 
 router = APIRouter()
@@ -60,24 +60,22 @@ async def realtime(
     who = await authenticate(websocket, auth, tokens, render_error, model)
     if who is None:
         return
-    model = who.model
-    with contextlib.ExitStack() as admission:
-        try:
-            if intent != "transcription":
-                raise Unsupported(
-                    "voxserve's /v1/realtime serves transcription sessions only: connect with "
-                    "?intent=transcription.",
-                    field="intent",
-                )
-            engine = service.pick_engine(model)
-            admission.enter_context(service.gate.admit(who.owner_id))
-        except VoxError as exc:
-            await refuse(websocket, exc, render_error)
-            return
-        await websocket.accept(subprotocol=who.subprotocol)
+
+    def check() -> STTHandle:
+        if intent != "transcription":
+            raise Unsupported(
+                "voxserve's /v1/realtime serves transcription sessions only: connect with "
+                "?intent=transcription.",
+                field="intent",
+            )
+        return service.pick_engine(who.model)
+
+    async def serve(engine: STTHandle) -> None:
         socket = OpenAITranscriptionSocket(websocket, service, engine.name)
         async with service.session(who.owner_id, engine, socket.config) as session:
             await socket.serve(session)
+
+    await serve_admitted(websocket, who, service.gate, render_error, check, serve)
 
 
 class OpenAITranscriptionSocket:
