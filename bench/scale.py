@@ -8,8 +8,16 @@ real ``voxserve serve`` processes on the built-in engines (espeak-ng, PocketSphi
 weights needed). Two replicas share the same cores here, so the figure that counts is the
 overhead of the shared storage: two replicas must not be slower than one in total throughput.
 
-    .venv/bin/python bench/scale.py                 # ~2 min on 2 cores: scale.json, scale.md
-    .venv/bin/python bench/scale.py --requests 40 --clients 4
+To tell that overhead from CPU contention, each pass is measured beside the raw engines on the
+same inputs (``x raw``: the replicas' requests per second over the engine's, measured just
+before, so the machine's changing load cancels out), with the CPU seconds per request of each
+process tree (replicas, PostgreSQL, this process with the S3 emulator thread) and
+PostgreSQL's transactions per request (less the background jobs', measured idle:
+``scale_profile.py``). Same CPU per request with two replicas as with one means no storage
+overhead from scaling out; lower throughput then is cores shared with other work.
+
+    .venv/bin/python bench/scale.py                 # ~8 min on 2 cores: scale.json, scale.md
+    .venv/bin/python bench/scale.py --requests 64 --stt-requests 8 --repeat 5
 """
 
 from __future__ import annotations
@@ -196,12 +204,12 @@ def measured_pass(
     """The raw engine, then the replicas, on the same requests: the replicas' throughput as a
     ratio of the engine's measured just before (the machine's load changes from minute to
     minute), with CPU and PostgreSQL transactions per request."""
-    raw = inputs.raw_pass(kind, args.raw_requests)
+    speech = kind == "speech"
+    raw = inputs.raw_pass(kind, args.raw_requests if speech else max(2, args.stt_requests // 2))
+    requests = args.requests if speech else args.stt_requests
     measured: dict[str, Any] = {}
     with meter.measure(measured):
-        found = asyncio.run(
-            load_pass(urls, kind, inputs.voice, inputs.wav, args.requests, args.clients)
-        )
+        found = asyncio.run(load_pass(urls, kind, inputs.voice, inputs.wav, requests, args.clients))
     return {**found, **measured, "raw": raw, "ratio_to_raw": found["rps"] / raw["rps"]}
 
 
@@ -250,13 +258,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for JSON and .md")
-    parser.add_argument("--requests", type=int, default=24, help="measured requests per pass")
+    parser.add_argument("--requests", type=int, default=32, help="speech requests per pass")
+    parser.add_argument("--stt-requests", type=int, default=6, help="transcriptions per pass")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
     parser.add_argument("--blobs", type=int, default=200, help="small blobs put and got")
     parser.add_argument("--blob-size", type=int, default=256 * 1024, help="bytes per small blob")
     parser.add_argument("--big-blob", type=int, default=32 * 1024 * 1024, help="streamed blob")
     parser.add_argument("--repeat", type=int, default=3, help="measured passes per kind")
-    parser.add_argument("--raw-requests", type=int, default=8, help="raw engine calls per pass")
+    parser.add_argument("--raw-requests", type=int, default=16, help="raw speech calls per pass")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle measurement")
     return parser.parse_args(argv)
 
