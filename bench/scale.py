@@ -8,8 +8,16 @@ real ``voxserve serve`` processes on the built-in engines (espeak-ng, PocketSphi
 weights needed). Two replicas share the same cores here, so the figure that counts is the
 overhead of the shared storage: two replicas must not be slower than one in total throughput.
 
-    .venv/bin/python bench/scale.py                 # ~2 min on 2 cores: scale.json, scale.md
-    .venv/bin/python bench/scale.py --requests 40 --clients 4
+To tell that overhead from CPU contention, each pass is measured beside the raw engines on the
+same inputs (``x raw``: the replicas' requests per second over the engine's, measured just
+before, so the machine's changing load cancels out), with the CPU seconds per request of each
+process tree (replicas, PostgreSQL, this process with the S3 emulator thread) and
+PostgreSQL's transactions per request (less the background jobs', measured idle:
+``scale_profile.py``). Same CPU per request with two replicas as with one means no storage
+overhead from scaling out; lower throughput then is cores shared with other work.
+
+    .venv/bin/python bench/scale.py                 # ~8 min on 2 cores: scale.json, scale.md
+    .venv/bin/python bench/scale.py --requests 64 --stt-requests 8 --repeat 5
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +44,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import (
     DEFAULT_OUT,
-    fmt,
+    Server,
     load_snapshot,
     machine_info,
-    markdown_table,
     percentile,
     running_server,
     write_results,
 )
+from scale_profile import Meter, idle_profile, make_raw_engines, postmaster_pid, raw_pass
+from scale_report import markdown
 from tests.support.postgres import create_database, postgres_server
 from tests.support.s3_emulator import S3Emulator, s3_emulator
 
+from voxserve.audio.decode import decode
+from voxserve.engines.protocol import STTEngine, TTSEngine
 from voxserve.storage.blobs_local import LocalBlobStore
 from voxserve.storage.blobs_s3 import open_s3_blobs
 from voxserve.storage.protocol import BlobStore
 
 SPEECH_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away."
+VOICE = "espeak:en-us"
+"""espeak-ng's default English voice (``en-us`` to the raw engine)."""
 
 
 # --------------------------------------------------------------------------- blobs
@@ -106,16 +120,9 @@ async def blob_benchmark(s3: S3Emulator, args: argparse.Namespace) -> dict[str, 
 
 
 @contextmanager
-def replicas(count: int, env: dict[str, str], models: Path) -> Iterator[list[str]]:
+def replicas(count: int, env: dict[str, str], models: Path) -> Iterator[list[Server]]:
     with ExitStack() as stack:
-        urls = [stack.enter_context(running_server(models, env)).url for _ in range(count)]
-        yield urls
-
-
-async def pick_voice(url: str) -> str:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        listing = (await http.get("/v1/audio/voices", params={"limit": 1})).json()
-    return str(listing["items"][0]["id"])
+        yield [stack.enter_context(running_server(models, env)) for _ in range(count)]
 
 
 async def speech_wav(url: str, voice: str) -> bytes:
@@ -176,13 +183,44 @@ async def _request(
     )
 
 
-async def replica_benchmark(
-    urls: Sequence[str], args: argparse.Namespace, voice: str, wav: bytes
+@dataclass(frozen=True)
+class Inputs:
+    """The same requests for the replicas and the raw engines."""
+
+    voice: str
+    wav: bytes
+    raw: tuple[TTSEngine, STTEngine]
+
+    def raw_pass(self, kind: str, requests: int) -> dict[str, Any]:
+        tts, stt = self.raw
+        voice = self.voice.split(":", 1)[1]  # engine-local id
+        audio = decode(self.wav, sample_rate=16000)
+        return raw_pass(tts, stt, kind, SPEECH_TEXT, voice, audio, requests)
+
+
+def measured_pass(
+    urls: Sequence[str], kind: str, inputs: Inputs, args: argparse.Namespace, meter: Meter
+) -> dict[str, Any]:
+    """The raw engine, then the replicas, on the same requests: the replicas' throughput as a
+    ratio of the engine's measured just before (the machine's load changes from minute to
+    minute), with CPU and PostgreSQL transactions per request."""
+    speech = kind == "speech"
+    raw = inputs.raw_pass(kind, args.raw_requests if speech else max(2, args.stt_requests // 2))
+    requests = args.requests if speech else args.stt_requests
+    measured: dict[str, Any] = {}
+    with meter.measure(measured):
+        found = asyncio.run(load_pass(urls, kind, inputs.voice, inputs.wav, requests, args.clients))
+    return {**found, **measured, "raw": raw, "ratio_to_raw": found["rps"] / raw["rps"]}
+
+
+def replica_benchmark(
+    urls: Sequence[str], args: argparse.Namespace, inputs: Inputs, meter: Meter
 ) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for kind in ("speech", "transcription"):
-        await load_pass(urls, kind, voice, wav, len(urls) * 2, args.clients)  # warm up
-        found[kind] = await load_pass(urls, kind, voice, wav, args.requests, args.clients)
+        asyncio.run(load_pass(urls, kind, inputs.voice, inputs.wav, len(urls) * 2, args.clients))
+        found[kind] = [measured_pass(urls, kind, inputs, args, meter) for _ in range(args.repeat)]
+    found["idle"] = idle_profile(meter, args.idle_seconds)
     return found
 
 
@@ -194,7 +232,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         s3 = stack.enter_context(s3_emulator())
         s3.create_bucket("voxserve")
         database = asyncio.run(create_database(stack.enter_context(postgres_server())))
+        postgres = postmaster_pid(database)
         data: dict[str, Any] = {"machine": machine_info(["aiobotocore", "moto"])}
+        data["load_before"] = load_snapshot()
         data["blobs"] = asyncio.run(blob_benchmark(s3, args))
         env = {
             **s3.client_env(),
@@ -203,65 +243,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "VOXSERVE_BLOBS__ENDPOINT_URL": s3.endpoint_url,
         }
         models = Path(tempfile.mkdtemp(prefix="voxserve-bench-nomodels-"))  # built-ins only
+        raw = make_raw_engines()
         data["replicas"] = {}
         for count in (1, 2):
-            with replicas(count, env, models) as urls:
-                voice = asyncio.run(pick_voice(urls[0]))
-                wav = asyncio.run(speech_wav(urls[0], voice))
-                data["replicas"][str(count)] = asyncio.run(
-                    replica_benchmark(urls, args, voice, wav)
-                )
+            with replicas(count, env, models) as servers:
+                urls = [server.url for server in servers]
+                inputs = Inputs(VOICE, asyncio.run(speech_wav(urls[0], VOICE)), raw)
+                meter = Meter(database, [server.pid for server in servers], postgres)
+                data["replicas"][str(count)] = replica_benchmark(urls, args, inputs, meter)
         data["load_after"] = load_snapshot()
         return data
-
-
-BLOB_HEADERS = ["store", "put/s", "get/s", "put MB/s", "get MB/s", "stream put MB/s",
-                "stream get MB/s"]  # fmt: skip
-
-
-def markdown(data: dict[str, Any]) -> str:
-    blob_rows = [
-        [name, fmt(r["put_per_s"]), fmt(r["get_per_s"]), fmt(r["put_mb_s"], 1),
-         fmt(r["get_mb_s"], 1), fmt(r["stream_put_mb_s"], 1), fmt(r["stream_get_mb_s"], 1)]
-        for name, r in data["blobs"].items()
-    ]  # fmt: skip
-    load_rows = []
-    for count, kinds in data["replicas"].items():
-        for kind, r in kinds.items():
-            load_rows.append(
-                [kind, count, fmt(r["rps"], 2), fmt(r["p50_s"] * 1000), fmt(r["p95_s"] * 1000),
-                 str(r["failures"])]
-            )  # fmt: skip
-    verdicts = []
-    for kind in ("speech", "transcription"):
-        one = data["replicas"]["1"][kind]["rps"]
-        two = data["replicas"]["2"][kind]["rps"]
-        verdicts.append(f"- {kind}: two replicas {two / one:.2f}x the throughput of one")
-    return "\n".join(
-        [
-            "# Scale-out: shared PostgreSQL + S3",
-            "",
-            "## Blob store",
-            "",
-            markdown_table(BLOB_HEADERS, blob_rows),
-            "",
-            "## Replicas (round-robin, same machine)",
-            "",
-            markdown_table(["kind", "replicas", "req/s", "p50 ms", "p95 ms", "failed"], load_rows),
-            "",
-            *verdicts,
-        ]
-    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for JSON and .md")
-    parser.add_argument("--requests", type=int, default=24, help="measured requests per pass")
+    parser.add_argument("--requests", type=int, default=32, help="speech requests per pass")
+    parser.add_argument("--stt-requests", type=int, default=6, help="transcriptions per pass")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
     parser.add_argument("--blobs", type=int, default=200, help="small blobs put and got")
     parser.add_argument("--blob-size", type=int, default=256 * 1024, help="bytes per small blob")
     parser.add_argument("--big-blob", type=int, default=32 * 1024 * 1024, help="streamed blob")
+    parser.add_argument("--repeat", type=int, default=3, help="measured passes per kind")
+    parser.add_argument("--raw-requests", type=int, default=16, help="raw speech calls per pass")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="idle measurement")
     return parser.parse_args(argv)
 
 

@@ -1,10 +1,12 @@
-"""Three voxserve replicas on one PostgreSQL and one S3 bucket (an S3 emulator, moto's server),
-driven round-robin as a load balancer would: what one replica stores, the others serve; limits
-and credits hold across them.
+"""Three ``voxserve serve`` processes on one PostgreSQL and one S3 bucket (an S3 emulator,
+moto's server), driven round-robin as a load balancer would: what one replica stores, the
+others serve; limits and credits hold across them.
 
-Each replica is its own process (``tests/e2e/replica.py``: the real server with fake engines)
-with a data folder of its own that no other replica reads, so anything shared must go through
-the database or the bucket. They start together on an empty database: the migrations run once,
+Each replica is the installed ``voxserve serve`` command, set up by its environment alone, with a
+data folder of its own that no other replica reads, so anything shared must go through the
+database or the bucket. Speech and transcription go to a fake OpenAI-compatible server
+(``OpenAIStubServer``, a vLLM-Omni stand-in that takes ``ref_audio``, so voices clone without
+model weights); the replicas start together on an empty database: the migrations run once,
 under their lock.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,9 +31,9 @@ import httpx
 import pytest
 from mistralai.client import Mistral
 
-from tests.e2e.replica import TRANSCRIPT
 from tests.support.audio_samples import tone_wav
 from tests.support.live_server import free_port
+from tests.support.openai_stub_server import OpenAIStubServer
 from tests.support.postgres import (
     PostgresUnavailable,
     create_database,
@@ -48,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[2]
 REPLICAS = 3
 VOICE_LIMIT = 20
 START_TIMEOUT_S = 120
+STT_MODEL = "fake-whisper"
+TRANSCRIPT = f"Transcribed by {STT_MODEL}."
+"""What the fake server answers for any audio sent with that model."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Cluster:
     urls: list[str]
     keys: dict[str, str]
     """API key by owner name."""
+    remote: OpenAIStubServer
+    """The fake speech and transcription server every replica forwards to."""
 
     def mistral(self, replica: int, owner: str = "alice") -> Mistral:
         return Mistral(api_key=self.keys[owner], server_url=self.urls[replica])
@@ -64,61 +72,78 @@ class Cluster:
         return httpx.Client(base_url=self.urls[replica], headers=headers, timeout=60)
 
 
-def replica_env(base: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
+def replica_env(base: dict[str, str], root: Path, port: int) -> dict[str, str]:
     return {
         **base,
-        "VOXSERVE_DATA_DIR": str(data_dir),
+        "VOXSERVE_DATA_DIR": str(root / "data"),
+        "VOXSERVE_MODELS_DIR": str(root / "models"),  # empty: no local models to find
         "VOXSERVE_HOST": "127.0.0.1",
         "VOXSERVE_PORT": str(port),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "PYTHONPATH": str(ROOT / "src"),
     }
 
 
-def shared_env(database_url: str, s3: S3Emulator) -> dict[str, str]:
-    """What every replica is told: the one database, the one bucket, the limits."""
+def shared_env(database_url: str, s3: S3Emulator, remote: OpenAIStubServer) -> dict[str, str]:
+    """What every replica is told: the one database, the one bucket, the remote engines, the
+    limits."""
+    outside = {k: v for k, v in os.environ.items() if not k.startswith("VOXSERVE_")}
     return {
-        **os.environ,
+        **outside,
         **s3.client_env(),
         "VOXSERVE_DATABASE_URL": database_url,
         "VOXSERVE_BLOBS__URL": f"s3://voxserve/replicas-{uuid.uuid4().hex[:8]}",
         "VOXSERVE_BLOBS__ENDPOINT_URL": s3.endpoint_url,
+        "VOXSERVE_REMOTE__TTS_URL": remote.base_url,
+        "VOXSERVE_REMOTE__TTS_CLONING": "true",
+        "VOXSERVE_REMOTE__STT_URL": remote.base_url,
+        "VOXSERVE_REMOTE__STT_MODEL": STT_MODEL,
+        "VOXSERVE_ENGINES__DEFAULT_TTS": "remote-tts",
+        "VOXSERVE_ENGINES__DEFAULT_STT": "remote-stt",
         "VOXSERVE_LIMITS__MAX_CUSTOM_VOICES": str(VOICE_LIMIT),
     }
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def serve_command() -> list[str]:
+    """The installed ``voxserve`` console script of this interpreter's environment (its
+    ``python -m`` form where the package is not installed)."""
+    script = shutil.which("voxserve", path=str(Path(sys.executable).parent))
+    return [script, "serve"] if script else [sys.executable, "-m", "voxserve.cli.main", "serve"]
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"replica at {url} exited with {process.returncode}")
+            output = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"replica at {url} exited with {process.returncode}:\n{output}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"replica at {url} did not start")
+    raise RuntimeError(f"replica at {url} was not ready in {START_TIMEOUT_S} s")
 
 
 def start_replicas(env: dict[str, str], root: Path, stack: ExitStack) -> list[str]:
-    urls = []
-    processes = []
+    """Start every replica at once, then wait for each to be ready."""
+    started = []
     for n in range(REPLICAS):
         port = free_port()
-        log = stack.enter_context((root / f"replica-{n}.log").open("wb"))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.replica"],
-            env=replica_env(env, root / f"replica-{n}", port),
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        log = root / f"replica-{n}.log"
+        with log.open("wb") as output:  # a file, not a pipe nobody reads that could fill up
+            process = subprocess.Popen(
+                serve_command(),
+                env=replica_env(env, root / f"replica-{n}", port),
+                cwd=root,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         stack.callback(_stop, process)
-        processes.append(process)
-        urls.append(f"http://127.0.0.1:{port}")
-    for url, process in zip(urls, processes, strict=True):
-        wait_ready(url, process)
-    return urls
+        started.append((f"http://127.0.0.1:{port}", process, log))
+    for url, process, log in started:
+        wait_ready(url, process, log)
+    return [url for url, _, _ in started]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -160,10 +185,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stack.callback(lambda: asyncio.run(drop_database(server, database_url)))
         s3 = stack.enter_context(s3_emulator())
         s3.create_bucket("voxserve")
-        env = shared_env(database_url, s3)
+        remote = stack.enter_context(OpenAIStubServer(voices=["alice"]))
+        env = shared_env(database_url, s3, remote)
         urls = start_replicas(env, root, stack)
         keys = asyncio.run(make_keys(env, root / "admin"))
-        yield Cluster(urls, keys)
+        yield Cluster(urls, keys, remote)
 
 
 def b64(data: bytes) -> str:
@@ -180,7 +206,10 @@ def test_a_voice_created_on_a_speaks_on_b(cluster: Cluster) -> None:
     )
     sample = cluster.mistral(2).audio.voices.get_sample_audio(voice_id=voice.id)
 
+    sent = cluster.remote.last("/v1/audio/speech").json
     assert base64.b64decode(spoken.audio_data)[:4] == b"RIFF"
+    assert sent["input"] == "Hello from another replica."
+    assert base64.b64decode(sent["ref_audio"].split(",", 1)[1])[:4] == b"RIFF"  # the voice state
     assert sample.read()[:4] == b"RIFF"
     assert [v.id for v in cluster.mistral(2).audio.voices.list(type_="custom").items] == [voice.id]
 
@@ -225,7 +254,7 @@ def test_50_concurrent_voice_creates_stop_exactly_at_the_limit(cluster: Cluster)
 
 def test_credits_never_go_negative_across_replicas(cluster: Cluster) -> None:
     clients = [cluster.http(n, "paid") for n in range(REPLICAS)]
-    body = {"input": "Ten chars.", "voice_id": "fake-tts:alice", "response_format": "wav"}
+    body = {"input": "Ten chars.", "voice_id": "remote-tts:alice", "response_format": "wav"}
 
     def speak(n: int) -> int:
         return clients[n % REPLICAS].post("/api/tts/generate", json=body).status_code

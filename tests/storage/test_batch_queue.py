@@ -90,6 +90,28 @@ def test_the_worker_command_says_what_to_run(
     assert "Traceback" not in result.output
 
 
+def test_serve_says_what_to_run_in_one_line(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(ensure_schema(postgres_url))
+    asyncio.run(drop_a_function(postgres_url))
+    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--port", "0"])
+    finally:  # the command logs to the runner's stderr, closed once it returns
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: The job queue's tables"), lines
+    assert "psql" in lines[0]
+
+
 async def drop_a_function(database_url: str) -> None:
     """Make the tables look older than procrastinate 3.4 (which added this function)."""
     async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as connection:

@@ -31,6 +31,8 @@ from voxserve.api.health import Draining
 from voxserve.settings import Settings
 
 log = logging.getLogger(__name__)
+STARTUP_FAILURE = 3
+"""Exit code of a server whose startup failed (``uvicorn.run``'s)."""
 UNWIND_SECONDS = 5.0
 """How long requests cancelled at the deadline may take to unwind before the services close."""
 
@@ -94,5 +96,13 @@ def graceful_server(app: FastAPI, settings: Settings, **options: Any) -> Gracefu
 
 
 def serve(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` until a signal ends it (see the module doc)."""
-    graceful_server(app, settings, log_config=None, access_log=False).run()
+    """Serve ``app`` until a signal ends it (see the module doc).
+
+    Raises:
+        SystemExit: code 3 (uvicorn's own for this) when the server never started: its
+            startup failed (logged by uvicorn) or the port was taken.
+    """
+    server = graceful_server(app, settings, log_config=None, access_log=False)
+    server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

@@ -16,6 +16,7 @@ from voxserve.cli import models as models_cli
 from voxserve.cli import storage as storage_cli
 from voxserve.cli.common import run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
+from voxserve.cli.serve_checks import check_job_queue
 from voxserve.cli.worker import worker
 from voxserve.config_file import ConfigFileError, describe_error
 from voxserve.core.auth import NewKey
@@ -72,6 +73,7 @@ def serve(
     settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_level, json_lines=settings.log_json)
     storage_cli.check_blob_store(settings)
+    check_job_queue(settings)
     if not settings.binds_loopback:
         # Checked before the server starts, for a clear message and exit code; loopback binds
         # pass the check at once, so the services are not opened twice for nothing.

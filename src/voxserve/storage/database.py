@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from voxserve.storage.pool_ping import ping_idle_connections
+
 BUSY_TIMEOUT_MS = 30_000
 ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -42,11 +44,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
         _make_sqlite_folder(url)
-    else:
-        kwargs.setdefault("pool_pre_ping", True)  # a restarted server must not break the pool
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    elif "pool_pre_ping" not in kwargs:
+        ping_idle_connections(engine)  # a restarted server must not break the pool
     return engine
 
 

@@ -1,0 +1,55 @@
+"""``voxserve serve`` when it cannot start: one clear line and a non-zero exit, never a
+traceback or a silent exit 0."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from typer.testing import CliRunner
+
+from tests.support.live_server import free_port
+from voxserve.api.health import Draining
+from voxserve.api.server import STARTUP_FAILURE, serve
+from voxserve.cli.main import app as cli
+from voxserve.settings import Settings
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
+    url = f"postgresql+asyncpg://voxserve@127.0.0.1:{free_port()}/voxserve"
+    monkeypatch.setenv("VOXSERVE_DATABASE_URL", url)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--port", "0"])
+    finally:  # the command logs to the runner's stderr, closed once it returns
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: cannot reach the database (VOXSERVE_DATABASE_URL)")
+
+
+def test_a_failed_startup_exits_non_zero(tmp_path: Path) -> None:
+    @asynccontextmanager
+    async def failing(app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("the services would not open")
+        yield  # pragma: no cover
+
+    app = FastAPI(lifespan=failing)
+    app.state.draining = Draining()
+    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=free_port())
+
+    with pytest.raises(SystemExit) as exited:
+        serve(app, settings)
+
+    assert exited.value.code == STARTUP_FAILURE
