@@ -34,6 +34,7 @@ from voxserve.engines.protocol import Segment, Word
 from voxserve.engines.streaming import (
     BackloggedStream,
     ClosingStream,
+    PacedStream,
     StreamUpdate,
     STTStream,
     join_words,
@@ -127,10 +128,13 @@ class TranscriptionSession:
         *,
         voice_activity: VoiceActivity | None = None,
         frame_seconds: float = 0.032,
+        check: Callable[[RealtimeSTTConfig], None] | None = None,
     ) -> None:
         self._stream: STTStream | None = stream if isinstance(stream, STTStream) else None
         self._open_stream = stream if not isinstance(stream, STTStream) else None
         self._run = run
+        self._check = check
+        """Raises what the engine cannot do with a config (a ``session.update`` gets it)."""
         self._config = config
         self._voice_activity = voice_activity
         self._frame_seconds = frame_seconds
@@ -166,9 +170,12 @@ class TranscriptionSession:
         return self._started
 
     def update(self, config: RealtimeSTTConfig) -> None:
-        """Raises InvalidRequest once audio has started (settings are locked then)."""
+        """Raises InvalidRequest once audio has started (settings are locked then), and
+        Unsupported for a setting the engine cannot follow (the settings stay as they were)."""
         if self._started:
             raise InvalidRequest("Session settings cannot change once audio has started.")
+        if self._check is not None:
+            self._check(config)
         self._config = config
         self._language = config.language
 
@@ -355,6 +362,8 @@ class TranscriptionSession:
         return sum(len(p) for p in self._open) / ENGINE_RATE
 
     def _step_seconds(self) -> float:
+        if isinstance(self._stream, PacedStream):
+            return self._stream.step_seconds
         return max(MIN_STEP_S, self._config.target_delay_ms / 1000)
 
 

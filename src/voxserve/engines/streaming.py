@@ -86,6 +86,16 @@ class BackloggedStream(Protocol):
 
 
 @runtime_checkable
+class PacedStream(Protocol):
+    """A stream that wants its audio at its own pace rather than the session's decode step (a
+    native streaming model, local or remote, whose step costs no batch decode)."""
+
+    @property
+    def step_seconds(self) -> float:
+        """New audio worth a step."""
+
+
+@runtime_checkable
 class StreamingSTTEngine(Protocol):
     """An engine that can open streams (a native streaming model, or a batch model through
     ``AgreementStream``)."""
