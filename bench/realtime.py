@@ -6,8 +6,10 @@
   streaming a clip in 100 ms chunks at real-time pace. Per session: speech onset (the batch
   decode's first word) to the first ``text.delta``; end of audio to ``transcription.done``
   (target: at most the clip's batch decode + 150 ms); the longest a delta's words trailed the
-  audio (lag; must stay bounded at 4 sessions); streaming WER against the reference, beside the
-  batch WER (target: at most 1.15x).
+  audio (lag; must stay bounded at 4 sessions), also in batch decodes of the clip (the lag over
+  the clip's raw decode time: on a shared machine every decode slows alike, so this ratio
+  is what compares across runs); streaming WER against the reference, beside the batch WER
+  (target: at most 1.15x).
 - Speech: the raw Piper engine's time to the first chunk of a clause, against the time from
   flushing that clause on ``WS /v1/audio/speech/realtime`` to its first ``speech.audio.delta``
   (target: at most raw + 50 ms).
@@ -237,6 +239,7 @@ def markdown(data: dict[str, Any], clients: Sequence[int]) -> str:
                 f"{fmt(worst_done * 1000)} ms {verdict(done_ok if n == 1 else True)}",
                 f"{fmt(stream_wer, 3)} / {fmt(batch_wer, 3)} {verdict(wer_ok)}",
                 fmt(max(s["max_lag_s"] for s in ss), 2),
+                fmt(max(s["max_lag_s"] / s["batch_seconds"] for s in ss), 1),
             ]
         )
     stt = markdown_table(
@@ -248,6 +251,7 @@ def markdown(data: dict[str, Any], clients: Sequence[int]) -> str:
             "end→done − batch decode (worst; ≤150 ms at 1)",
             "WER stream / batch (≤1.15x)",
             "max lag (s)",
+            "max lag (batch decodes)",
         ],
         rows,
     )
@@ -280,11 +284,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[1, 4],
         help="concurrent sessions, comma-separated (default 1,4)",
     )
+    parser.add_argument("--report", type=Path, help="print the table of this JSON, run nothing")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:  # the table again from a run's JSON (say, after changing it)
+        data = json.loads(args.report.read_text())
+        print(markdown(data, sorted({s["clients"] for s in data["sessions"]})))
+        return 0
     data = run(args)
     write_results(args.out, "realtime", data, markdown(data, args.clients))
     return 0

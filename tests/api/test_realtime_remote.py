@@ -102,6 +102,56 @@ async def test_words_arrive_while_the_audio_still_flows(
     await conn.close()
 
 
+async def test_language_is_forwarded_and_audio_goes_on_chunk_by_chunk(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    client = Mistral(api_key="any", server_url=server.url)
+    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
+    conn = await client.audio.realtime.connect("remote-stt", audio_format=fmt, language="fr")
+    async for chunk in chunks(0.2):
+        await conn.send_audio(chunk)
+    # a native streaming model gets the audio as it comes, not once a decode step's worth
+    # (0.5 s) has gathered
+    for _ in range(100):
+        if remote.samples and remote.samples[0] == 3200:
+            break
+        await asyncio.sleep(0.05)
+    assert remote.samples == [3200]
+    async for chunk in chunks(0.8):
+        await conn.send_audio(chunk)
+    await conn.end_audio()
+    async for event in conn:
+        if getattr(event, "type", "") == "transcription.done":
+            break
+    await conn.close()
+    assert remote.updates == [{"type": "session.update", "model": "voxtral-rt", "language": "fr"}]
+    assert sum(remote.appends) == 16000
+
+
+async def test_context_bias_is_refused_with_an_error_event_and_the_session_goes_on(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    client = Mistral(api_key="any", server_url=server.url)
+    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
+    conn = await client.audio.realtime.connect(
+        "remote-stt", audio_format=fmt, context_bias=["Kenobi"]
+    )
+    events = conn.__aiter__()
+    while getattr(event := await asyncio.wait_for(anext(events), 10), "type", "") != "error":
+        pass
+    assert "context_bias" in str(event.error.message) and "hotwords" in str(event.error.message)
+    async for chunk in chunks(0.5):
+        await conn.send_audio(chunk)
+    await conn.end_audio()
+    while getattr(event := await asyncio.wait_for(anext(events), 10), "type", "") != (
+        "transcription.done"
+    ):
+        pass
+    assert event.text == SCRIPT
+    await conn.close()
+    assert all("context_bias" not in u for u in remote.updates)
+
+
 async def test_a_client_that_leaves_closes_the_remote_socket(
     server: LiveServer, remote: FakeVLLMRealtimeServer
 ) -> None:

@@ -5,8 +5,10 @@
 Per generation (``input_audio_buffer.commit`` ... ``commit {final: true}``) it sends one piece of
 the script for every 100 ms of 16 kHz PCM16 it receives, the rest at the final commit, then
 ``transcription.done`` with the whole script. Like vLLM it answers a commit before any
-``session.update`` with ``model_not_validated``, and bad audio with ``invalid_audio``. It
-records what it received (messages, samples, sockets) for the test to check.
+``session.update`` with ``model_not_validated``, and bad audio with ``invalid_audio``; its
+``session.update`` takes vLLM's ``SessionUpdate`` fields (``model``, ``temperature``,
+``language``) and, like vLLM's request models, ignores any other. It records what it received
+(updates, appends, samples, sockets) for the test to check.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 
 PIECE_SAMPLES = 1600
+UPDATE_FIELDS = ("type", "model", "temperature", "language")
+"""vLLM's ``SessionUpdate`` (vllm/entrypoints/openai/realtime/protocol.py)."""
 
 
 def pieces(text: str, size: int = 3) -> list[str]:
@@ -37,6 +41,10 @@ class FakeVLLMRealtimeServer:
     port: int = 0
     sessions: int = 0
     models: list[str | None] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Every ``session.update``, with only the fields vLLM's ``SessionUpdate`` knows."""
+    appends: list[int] = field(default_factory=list)
+    """The samples of every ``input_audio_buffer.append``, in order (all sockets)."""
     samples: list[int] = field(default_factory=list)
     """Per socket, the PCM16 samples it received."""
     generations: int = 0
@@ -73,6 +81,7 @@ class FakeVLLMRealtimeServer:
             kind = event.get("type")
             if kind == "session.update":
                 self.models.append(event.get("model"))
+                self.updates.append({k: v for k, v in event.items() if k in UPDATE_FIELDS})
                 validated = True
             elif kind == "input_audio_buffer.commit" and not validated:
                 await self._error(ws, "Model not validated.", "model_not_validated")
@@ -92,6 +101,7 @@ class FakeVLLMRealtimeServer:
                     await self._error(ws, "Invalid audio data", "invalid_audio")
                     continue
                 self.samples[index] += len(audio)
+                self.appends.append(len(audio))
                 if self.fail_with:
                     await self._error(ws, self.fail_with, "processing_error")
                 owed += len(audio)

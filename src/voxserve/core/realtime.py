@@ -23,7 +23,7 @@ from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import TranscriptionOptions
 from voxserve.engines.streaming import StreamUpdate, STTStream
 from voxserve.engines.vad import FRAME_SECONDS, SileroVAD
-from voxserve.errors import Overloaded
+from voxserve.errors import Overloaded, Unsupported
 from voxserve.offload import run_in_thread
 from voxserve.settings import RealtimeSettings
 
@@ -135,7 +135,12 @@ class RealtimeTranscriptionService:
             return await run_in_thread(vad.feed, samples)
 
         session = TranscriptionSession(
-            open_stream, run, config, voice_activity=voice_activity, frame_seconds=FRAME_SECONDS
+            open_stream,
+            run,
+            config,
+            voice_activity=voice_activity,
+            frame_seconds=FRAME_SECONDS,
+            check=lambda final: check_config(engine, final),
         )
         async with self._usage.metered(owner_id, STT_ENDPOINT) as meter:
             meter.engine = name
@@ -144,3 +149,19 @@ class RealtimeTranscriptionService:
             finally:
                 await session.close()
                 meter.audio_seconds = session.audio_seconds
+
+
+def check_config(engine: STTHandle, config: RealtimeSTTConfig) -> None:
+    """Refuse settings the engine would silently drop (it reports what it can do).
+
+    Raises:
+        Unsupported: ``context_bias`` for an engine without hotwords (vLLM's realtime
+            dialect, for one, has no field for it).
+    """
+    if config.context_bias and not engine.capabilities.hotwords:
+        raise Unsupported(
+            f"{engine.name} cannot bias its recognition towards words: context_bias needs an "
+            "engine with hotwords, such as faster-whisper (voxserve models pull "
+            "faster-whisper-base); leave context_bias empty for this model.",
+            field="context_bias",
+        )

@@ -3,18 +3,24 @@
 Framework-free: the WebSocket adapters (Mistral's and OpenAI's protocols) turn client messages
 into calls here and the events this yields into their own messages.
 
-One decoder task per session runs the stream's blocking steps through ``run`` (which holds an
-engine slot, so sessions share the engine fairly). Audio that arrives while a step runs waits
-for the next one, so under load steps get longer and a session lags by at most one decode.
-Voice activity (when turn detection is on) is judged on every chunk; a turn's end commits the
-segment at once. Turn ends that pile up while the engine is busy share one commit decode (its
-words are split at the turns' boundaries), so a loaded engine does not owe a decode per turn.
+Scheduling. One decoder task per session runs the stream's blocking calls through ``run``,
+which holds an engine slot; slots are granted first come, first served, so with n sessions on
+one slot each session gets one decode in every n, and none starves. Audio that arrives while a
+session waits joins its next call: the step lengthens by itself to about n decode times, which
+is what bounds the lag (a stream decodes at most one window per call, keeping the rest as
+backlog for the next turn, so a behind session neither costs more per decode nor holds the
+slot for several). What a turn does is chosen when the slot is granted, not when it was asked
+for: a step still waiting when a flush, turn end or end arrives becomes that commit, so the
+final text does not wait for a second turn. Voice activity (when turn detection is on) is
+judged on every chunk; turn ends that pile up while the engine is busy share one commit decode
+(its words are split at the turns' boundaries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +31,14 @@ from voxserve.audio.pcm import PCMDecoder, PCMEncoding
 from voxserve.audio.types import Samples
 from voxserve.core.turns import TurnDetector, TurnEvent, TurnSettings
 from voxserve.engines.protocol import Segment, Word
-from voxserve.engines.streaming import ClosingStream, StreamUpdate, STTStream, join_words
+from voxserve.engines.streaming import (
+    BackloggedStream,
+    ClosingStream,
+    PacedStream,
+    StreamUpdate,
+    STTStream,
+    join_words,
+)
 from voxserve.errors import InvalidRequest, VoxError
 from voxserve.offload import run_in_thread
 
@@ -115,10 +128,13 @@ class TranscriptionSession:
         *,
         voice_activity: VoiceActivity | None = None,
         frame_seconds: float = 0.032,
+        check: Callable[[RealtimeSTTConfig], None] | None = None,
     ) -> None:
         self._stream: STTStream | None = stream if isinstance(stream, STTStream) else None
         self._open_stream = stream if not isinstance(stream, STTStream) else None
         self._run = run
+        self._check = check
+        """Raises what the engine cannot do with a config (a ``session.update`` gets it)."""
         self._config = config
         self._voice_activity = voice_activity
         self._frame_seconds = frame_seconds
@@ -127,6 +143,8 @@ class TranscriptionSession:
         """Audio not yet decoded, of the segment still open."""
         self._closed: deque[Samples] = deque()
         """Audio not yet decoded of segments that must end (flush, turn end, end), oldest first."""
+        self._lock = threading.Lock()
+        """Guards ``_open`` and ``_closed``: the engine's thread takes its work from them."""
         self._wake = asyncio.Event()
         self._ended = False
         self._started = False
@@ -152,9 +170,12 @@ class TranscriptionSession:
         return self._started
 
     def update(self, config: RealtimeSTTConfig) -> None:
-        """Raises InvalidRequest once audio has started (settings are locked then)."""
+        """Raises InvalidRequest once audio has started (settings are locked then), and
+        Unsupported for a setting the engine cannot follow (the settings stay as they were)."""
         if self._started:
             raise InvalidRequest("Session settings cannot change once audio has started.")
+        if self._check is not None:
+            self._check(config)
         self._config = config
         self._language = config.language
 
@@ -171,7 +192,8 @@ class TranscriptionSession:
         samples = self._decoder.decode(data)
         if not len(samples):
             return
-        self._open.append(samples)
+        with self._lock:
+            self._open.append(samples)
         await self._detect_turns(samples)
         if self._open_seconds() >= self._step_seconds():
             self._wake.set()
@@ -184,7 +206,8 @@ class TranscriptionSession:
     def clear(self) -> None:
         """Drop the open segment's audio not yet decoded (words a decode step already
         confirmed stay: they were sent)."""
-        self._open = []
+        with self._lock:
+            self._open = []
 
     def end(self) -> None:
         """No more audio: finish the segment, then ``TranscriptionDone``."""
@@ -240,21 +263,44 @@ class TranscriptionSession:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._work_ready():
-                    audio, ends = self._take_work()
-                    assert self._stream is not None
-                    commit = ends is not None
-                    step = self._stream.commit if commit else self._stream.step
-                    self._publish(await self._run(step, audio), ends)
-                    if self._ended and not self._closed and commit:
+                    update, ends = await self._turn()
+                    self._publish(update, ends)
+                    if self._ended and not self._closed and ends is not None:
                         self._finish()
                         return
         except VoxError as exc:
             self._events.put_nowait(SessionFailed(exc))
             self._events.put_nowait(None)
 
+    async def _turn(self) -> tuple[StreamUpdate, list[float] | None]:
+        """One turn on the engine; its work is taken once the slot is granted (in the
+        engine's thread), so it is the newest: a commit due by then wins over the step."""
+        taken: list[list[float] | None] = []
+
+        def work(_: Samples) -> StreamUpdate:
+            with self._lock:
+                audio, ends = self._take_work()
+            taken.append(ends)
+            assert self._stream is not None
+            if ends is not None:
+                return self._stream.commit(audio)
+            if not len(audio) and not self._backlog():
+                return StreamUpdate()  # cleared meanwhile: nothing new to decode
+            return self._stream.step(audio)
+
+        update = await self._run(work, _joined([]))
+        return update, taken[0] if taken else None
+
     def _work_ready(self) -> bool:
-        """A commit is due, or enough new audio for a decode step has arrived."""
-        return bool(self._closed) or self._open_seconds() >= self._step_seconds()
+        """A commit is due, enough new audio for a decode step has arrived, or the stream
+        kept audio back for another step."""
+        with self._lock:
+            due = bool(self._closed) or self._open_seconds() >= self._step_seconds()
+        return due or self._backlog() > 0
+
+    def _backlog(self) -> float:
+        stream = self._stream
+        return stream.backlog_seconds if isinstance(stream, BackloggedStream) else 0.0
 
     def _take_work(self) -> tuple[Samples, list[float] | None]:
         """The audio of every segment waiting to end, for one commit, with the session time at
@@ -307,14 +353,17 @@ class TranscriptionSession:
     def _close_segment(self) -> None:
         """The open audio becomes a segment to commit (an empty one still commits: the words
         already decoded but not yet confirmed end there)."""
-        self._closed.append(_joined(self._open))
-        self._open = []
+        with self._lock:
+            self._closed.append(_joined(self._open))
+            self._open = []
         self._wake.set()
 
     def _open_seconds(self) -> float:
         return sum(len(p) for p in self._open) / ENGINE_RATE
 
     def _step_seconds(self) -> float:
+        if isinstance(self._stream, PacedStream):
+            return self._stream.step_seconds
         return max(MIN_STEP_S, self._config.target_delay_ms / 1000)
 
 

@@ -55,6 +55,17 @@ class LocalAgreement:
         self._confirm(agreed)
         return agreed
 
+    def settle(self, hypothesis: Sequence[Word], before: float) -> list[Word]:
+        """One decode is enough for the words that end before ``before`` (the window's audio
+        went on well past them, so the model heard them whole): confirm those at once, keep
+        the rest for the next decode to agree on. The stream uses this under load, when the
+        next decode is far away; returns the words confirmed now."""
+        fresh = self._unconfirmed(hypothesis)
+        cut = next((i for i, w in enumerate(fresh) if w.end > before), len(fresh))
+        self._previous = fresh[cut:]
+        self._confirm(fresh[:cut])
+        return fresh[:cut]
+
     def take_all(self, hypothesis: Sequence[Word] | None = None) -> list[Word]:
         """End of a segment: confirm every word of ``hypothesis`` (default the last one) and
         return the words confirmed now; the next segment starts empty."""

@@ -128,7 +128,11 @@ class PooledSTTEngine(_Pooled[RemoteSTTEngine]):
         if first.realtime:  # a socket on one backend, chosen once (fewest in flight, healthy)
             lease = _SocketLease(self.pool)
             return RemoteRealtimeStream(
-                lease.connect, first.model, timeout=first.timeout, on_close=lease.release
+                lease.connect,
+                first.model,
+                timeout=first.timeout,
+                language=options.language,
+                on_close=lease.release,
             )
         caps = self.capabilities()
         if not caps.word_timestamps:

@@ -4,7 +4,7 @@ Voxtral Realtime), translated into the ``STTStream`` a realtime session drives.
 vLLM's dialect, as ``vllm/entrypoints/openai/realtime/{protocol,connection}.py`` implement it:
 
     server  session.created {id, created}
-    client  session.update {model}                 names the model; required before a commit
+    client  session.update {model, language?}      names the model; required before a commit
     client  input_audio_buffer.commit              starts a generation over the audio to come
     client  input_audio_buffer.append {audio}      base64 PCM16 mono (16 kHz for Voxtral)
     client  input_audio_buffer.commit {final: true}  that generation's audio is complete
@@ -12,6 +12,17 @@ vLLM's dialect, as ``vllm/entrypoints/openai/realtime/{protocol,connection}.py``
     server  transcription.done {text, usage}       the generation's text; the next commit
                                                    starts another
     server  error {error: str, code: str | None}
+
+What a session's settings become there: ``language`` goes in ``session.update`` (vLLM's
+``SessionUpdate`` has ``model``, ``temperature`` and ``language``; a server too old to know
+``language`` ignores it, as its request models ignore unknown fields); context bias has no
+field in vLLM's dialect, so the engine reports no hotwords and the session answers a
+``context_bias`` with an error event before any audio (core/realtime.py). Temperature stays
+vLLM's default, 0 (greedy), as for local streaming.
+
+The stream asks for every chunk (``step_seconds``): each step sends the audio at once and
+passes on the deltas that have arrived, so text follows the remote model's own pace, not a
+local decode step's.
 
 One generation is one segment: ``step`` sends audio and returns the whole words received so
 far (a word is released once the text after it has begun, since a delta may end inside a
@@ -39,6 +50,9 @@ from voxserve.engines.streaming import StreamUpdate
 from voxserve.errors import EngineFailure
 
 RATE = 16000
+STEP_SECONDS = 0.1
+"""How much audio a session gathers before a step: one client chunk (a native streaming model
+wants its audio now; a step costs no decode here)."""
 Connect = Callable[[], ClientConnection]
 """Opens the session's socket (a pool routes it to one backend, once per session)."""
 
@@ -89,15 +103,19 @@ class RemoteRealtimeStream:
     order and never revised.
     """
 
+    step_seconds = STEP_SECONDS
+
     def __init__(
         self,
         connect_socket: Connect,
         model: str | None,
         *,
         timeout: float,
+        language: str | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect_socket
+        self._language = language
         self._on_close = on_close
         """Called once when the stream closes (a pool ends the session's lease)."""
         self._model = model
@@ -149,7 +167,10 @@ class RemoteRealtimeStream:
     def _socket(self) -> ClientConnection:
         if self._ws is None:
             self._ws = self._connect()
-            self._send({"type": "session.update", "model": self._model})
+            update: dict[str, Any] = {"type": "session.update", "model": self._model}
+            if self._language:
+                update["language"] = self._language
+            self._send(update)
         return self._ws
 
     def _send_audio(self, audio: Samples) -> None:

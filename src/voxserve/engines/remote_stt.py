@@ -120,7 +120,9 @@ class RemoteSTTEngine:
             Unsupported: no realtime socket and no word timestamps.
         """
         if self.realtime:
-            return RemoteRealtimeStream(self.connect_realtime, self.model, timeout=self.timeout)
+            return RemoteRealtimeStream(
+                self.connect_realtime, self.model, timeout=self.timeout, language=options.language
+            )
         if not self.word_timestamps:
             raise Unsupported(
                 f"{self.name} cannot transcribe in realtime: streaming needs word timestamps "

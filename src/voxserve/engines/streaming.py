@@ -3,9 +3,13 @@ any batch recogniser (faster-whisper) with the LocalAgreement policy.
 
 A session hands its stream the audio that arrived since the last call: ``step`` decodes and
 returns only the words that are final; ``commit`` ends the current segment (a turn end or a
-flush) with every word heard. Under load the caller simply calls ``step`` less often with more
-audio each time, so a session never falls further behind than one decode; the window the model
-sees stays bounded, so step time and memory do not grow with the session's length.
+flush) with every word heard. Under load the caller calls ``step`` less often with more audio
+each time. Whisper pads every decode to 30 s, so one decode costs about the same for 2 s or
+25 s of audio: a step that brings much audio (the session waited for the engine) confirms the
+words one decode heard whole instead of waiting for a second decode to agree, and a step never
+decodes more than one encoder pass of audio (the rest waits, ``backlog_seconds``, for the next
+step). So each decode moves a session up to ~25 s on, its cost stays fixed, and a session's lag
+stays bounded while the sessions' decodes fit in that time (they take turns on the engine).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionO
 
 MIN_DECODE_S = 0.3
 """A window shorter than this is not worth a decode (Whisper hallucinates on near-silence)."""
+DECODE_LIMIT_S = 28.0
+"""Most audio one decode sees: one Whisper encoder pass is 30 s (keep a margin); more would
+cost a second pass, slowing the very session that is behind."""
+SETTLE_AFTER_S = 2.0
+"""A step bringing at least this much new audio (the session waited for a loaded engine)
+confirms words from this one decode (``LocalAgreement.settle``)."""
+SETTLE_TAIL_S = 1.0
+"""Words ending this close to the window's end are not settled: the audio may cut them."""
 PROMPT_CHARS = 200
 """Previous text given to the model as context, so a new window continues the sentence."""
 
@@ -64,6 +76,26 @@ class ClosingStream(Protocol):
 
 
 @runtime_checkable
+class BackloggedStream(Protocol):
+    """A stream that may keep part of a step's audio for the next step (so that each step
+    costs one decode); the session steps again while there is some."""
+
+    @property
+    def backlog_seconds(self) -> float:
+        """Audio received but not yet decoded."""
+
+
+@runtime_checkable
+class PacedStream(Protocol):
+    """A stream that wants its audio at its own pace rather than the session's decode step (a
+    native streaming model, local or remote, whose step costs no batch decode)."""
+
+    @property
+    def step_seconds(self) -> float:
+        """New audio worth a step."""
+
+
+@runtime_checkable
 class StreamingSTTEngine(Protocol):
     """An engine that can open streams (a native streaming model, or a batch model through
     ``AgreementStream``)."""
@@ -81,10 +113,11 @@ class AgreementStream:
     """Streaming over a batch recogniser: decode the growing window each step and confirm the
     words two successive decodes agree on.
 
-    Invariants: the window holds the audio after the last confirmed word (at most
-    ``max_window_s`` of it: past that, the confirmed words so far become a segment and the
-    window restarts after them); confirmed words are never revised; once detected, the
-    language is fixed.
+    Invariants: the window holds the open segment's audio (at most ``max_window_s`` of it
+    after a step: past that, the confirmed words so far become a segment and the window
+    restarts after them; a decode sees at most ``decode_limit_s``); audio beyond that waits
+    in the backlog, never dropped undecoded; confirmed words are never revised; once
+    detected, the language is fixed.
     """
 
     def __init__(
@@ -94,13 +127,16 @@ class AgreementStream:
         options: TranscriptionOptions,
         *,
         max_window_s: float = 20.0,
+        decode_limit_s: float = DECODE_LIMIT_S,
     ) -> None:
         self._decode = decode
         self._rate = sample_rate
         self._options = replace(options, word_timestamps=True)
         self._language = options.language
         self._max_window = int(max_window_s * sample_rate)
+        self._limit = max(int(decode_limit_s * sample_rate), self._max_window + sample_rate)
         self._window = np.zeros(0, dtype=np.float32)
+        self._backlog = np.zeros(0, dtype=np.float32)
         self._window_start = 0.0
         self._received = 0
         self._agreement = LocalAgreement()
@@ -112,35 +148,68 @@ class AgreementStream:
 
     @property
     def window_seconds(self) -> float:
-        """Audio the next decode will see (bounded by ``max_window_s`` plus one step)."""
+        """Audio the next decode will see (at most ``decode_limit_s``)."""
         return len(self._window) / self._rate
 
+    @property
+    def backlog_seconds(self) -> float:
+        return len(self._backlog) / self._rate
+
     def step(self, audio: Samples) -> StreamUpdate:
-        self._append(audio)
+        """One decode at most (the session's turn on the engine), over the window and as much
+        new audio as fits in it."""
+        new = self._fill(audio)
         if len(self._window) < MIN_DECODE_S * self._rate:
             return StreamUpdate(language=self._language)
-        words = self._agreement.insert(self._hypothesis())
+        full = len(self._window) > self._max_window
+        words = self._confirm(self._hypothesis(), settle=full or new >= SETTLE_AFTER_S)
         segment = None
-        if len(self._window) > self._max_window:
+        if full:
             segment = self._end_segment()
-            self._trim_to(self._agreement.last_end)
-            if len(self._window) > self._max_window:  # nothing confirmed: keep the newest half
-                self._trim_to(self._window_start + self._max_window / 2 / self._rate)
+            self._restart_window()
         return StreamUpdate(tuple(words), self._language, segment)
 
     def commit(self, audio: Samples) -> StreamUpdate:
-        self._append(audio)
+        """Every word of the audio, backlog included (a long backlog takes a decode per
+        window), as one segment."""
+        words: list[Word] = []
+        self._fill(audio)
+        while len(self._backlog):  # a window's worth at a time, each settled
+            words += self._confirm(self._hypothesis(), settle=True)
+            self._restart_window()
+            self._fill(np.zeros(0, np.float32))
         hypothesis = self._hypothesis() if len(self._window) >= MIN_DECODE_S * self._rate else None
-        words = self._agreement.take_all(hypothesis)
+        words += self._agreement.take_all(hypothesis)
         segment = self._end_segment()
         self._trim_to(self.audio_seconds)
         self._agreement.forget_seam()
         return StreamUpdate(tuple(words), self._language, segment)
 
-    def _append(self, audio: Samples) -> None:
+    def _fill(self, audio: Samples) -> int:
+        """Take ``audio`` into the backlog, then move into the window what fits in one
+        decode; returns the samples moved."""
         if len(audio):
-            self._window = np.concatenate([self._window, audio.astype(np.float32, copy=False)])
+            self._backlog = np.concatenate([self._backlog, audio.astype(np.float32, copy=False)])
             self._received += len(audio)
+        room = max(self._limit - len(self._window), 0)
+        moved, self._backlog = self._backlog[:room], self._backlog[room:]
+        if len(moved):
+            self._window = np.concatenate([self._window, moved])
+        return len(moved)
+
+    def _confirm(self, hypothesis: list[Word], *, settle: bool) -> list[Word]:
+        if not settle:
+            return self._agreement.insert(hypothesis)
+        window_end = self._window_start + len(self._window) / self._rate
+        return self._agreement.settle(hypothesis, window_end - SETTLE_TAIL_S)
+
+    def _restart_window(self) -> None:
+        """Cut the window after the last confirmed word (when nothing was confirmed, keep
+        only its newest ``SETTLE_TAIL_S``: the decode heard no whole word before it)."""
+        self._trim_to(self._agreement.last_end)
+        if len(self._window) >= self._max_window:  # leaves the next decode room
+            end = self._window_start + len(self._window) / self._rate
+            self._trim_to(end - SETTLE_TAIL_S)
 
     def _hypothesis(self) -> list[Word]:
         options = replace(self._options, language=self._language, prompt=self._prompt())

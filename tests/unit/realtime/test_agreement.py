@@ -59,3 +59,11 @@ def test_repeated_seam_words_from_a_new_window_are_dropped() -> None:
     # A later window starts by re-hearing "you" (its times overlap the last confirmed word).
     later = [Word(" you", 0.95, 1.2), Word(" tomorrow", 1.2, 1.8)]
     assert texts(policy.take_all(later)) == ["tomorrow"]
+
+
+def test_settle_confirms_what_one_decode_heard_whole() -> None:
+    policy = LocalAgreement()
+    hypothesis = words("the cat sat on the mat")  # the last word ends at 3.0
+    assert texts(policy.settle(hypothesis, before=2.0)) == ["the", "cat", "sat", "on"]
+    # the words near the window's end wait for the next decode to agree on them
+    assert texts(policy.insert(words("the cat sat on the mat today"))) == ["the", "mat"]
