@@ -84,6 +84,8 @@ class Services:
     """This process's Prometheus metrics (``/metrics``)."""
     tracing: Tracing = field(default_factory=Tracing.disabled)
     """OpenTelemetry traces (a no-op tracer unless an OTLP endpoint is configured)."""
+    diarizer: DiarizationRunner | None = None
+    """The local diarizer (None: not installed); unloaded when idle like the engines."""
 
 
 @asynccontextmanager
@@ -172,7 +174,13 @@ def _diarization_runner(settings: Settings, found: Sequence[Engine]) -> Diarizat
         if is_diarizer(engine):
             retry = settings.engines.retry_after_seconds
             queue = settings.diarization.max_queue
-            return DiarizationRunner(engine, max_queue=queue, retry_after=retry)  # type: ignore[arg-type]
+            idle = settings.engines.idle_unload_seconds
+            return DiarizationRunner(
+                engine,  # type: ignore[arg-type]
+                max_queue=queue,
+                retry_after=retry,
+                idle_unload_seconds=idle,
+            )
     return None
 
 
@@ -180,12 +188,15 @@ def background_jobs(services: Services) -> list[Coroutine[Any, Any, None]]:
     """What a process serving these services runs beside its work (``serve`` and
     ``voxserve worker`` alike), each until cancelled: the cleanup (one replica at a time), idle
     engine unloading, pool health checks, following the models folder."""
-    return [
+    jobs = [
         run_cleanup(services),
         services.engines.run_unloader(),
         services.engines.run_health_checks(services.settings.remote.health_interval_seconds),
         follow_models_folder(services),
     ]
+    if services.diarizer is not None:
+        jobs.append(services.diarizer.run_unloader())
+    return jobs
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -302,6 +313,7 @@ async def _build(
         realtime_speech=RealtimeSpeechService(speech, usage, realtime_stt.gate),
         client_tokens=ClientTokenService(secret, settings.realtime.client_token_max_ttl_seconds),
         metrics=metrics,
+        diarizer=diarizer,
     )
 
 

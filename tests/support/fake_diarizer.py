@@ -27,14 +27,20 @@ class FakeDiarizer:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.loads = 0
+        self.unloads = 0
+        self.loaded = False
 
     def load(self) -> None:
-        pass
+        self.loads += 1
+        self.loaded = True
 
     def unload(self) -> None:
-        pass
+        self.unloads += 1
+        self.loaded = False
 
     def diarize(self, audio: AudioClip) -> Diarization:
+        assert self.loaded, "diarize on an unloaded diarizer"
         self.calls += 1
         turns: list[SpeakerTurn] = []
         for index, pitch in enumerate(self._pitches(audio)):
@@ -49,6 +55,7 @@ class FakeDiarizer:
         return Diarization(tuple(turns), voices)
 
     def embed(self, audio: AudioClip) -> np.ndarray:
+        assert self.loaded, "embed on an unloaded diarizer"
         pitches = [p for p in self._pitches(audio) if p is not None]
         if not pitches:
             raise ValidationFailed("No speech found in a speaker reference clip.")

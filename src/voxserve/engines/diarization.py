@@ -5,13 +5,17 @@ A diarizer is blocking, like every engine: ``diarize`` finds the speaker turns o
 (anonymous engine labels, each with a voice print), ``embed`` gives the voice print of the main
 speaker of a short clip (for ``speaker_references``). The runner loads it lazily, once, in a
 worker thread; runs at most ``limit`` calls at once, with at most ``max_queue`` waiting (more is
-``Overloaded``); and runs every call through ``voxserve.offload``, so the loop never waits.
-Engines never import ``core`` or ``api``.
+``Overloaded``); runs every call through ``voxserve.offload``, so the loop never waits; and,
+like the engine manager's engines, unloads it once unused for ``idle_unload_seconds``
+(``engines.idle_unload_seconds``; the next call loads it again). Engines never import ``core``
+or ``api``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
@@ -24,6 +28,7 @@ from voxserve.errors import Overloaded
 from voxserve.offload import run_in_thread
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,29 @@ def is_diarizer(engine: object) -> bool:
 
 
 class DiarizationRunner:
-    """Runs one ``Diarizer``: lazy loading, a bounded number of calls at once, off the loop.
+    """Runs one ``Diarizer``: lazy loading, a bounded number of calls at once, off the loop,
+    idle unloading (``run_unloader``).
 
-    Built once by the composition root; ``close`` unloads it.
+    Invariant: the diarizer is unloaded only under the load lock and with no call admitted
+    (waiting or running), so a call never runs on an unloaded model; a call that arrives while
+    it unloads waits for the lock and loads it again. Built once by the composition root;
+    ``close`` unloads it.
     """
 
     def __init__(
-        self, diarizer: Diarizer, *, limit: int = 1, max_queue: int = 8, retry_after: int = 5
+        self,
+        diarizer: Diarizer,
+        *,
+        limit: int = 1,
+        max_queue: int = 8,
+        retry_after: int = 5,
+        idle_unload_seconds: float = 0.0,
     ) -> None:
         self.diarizer = diarizer
+        self.idle_unload_seconds = idle_unload_seconds
+        """Unload after this long unused (0: never)."""
+        self._active = 0
+        self._last_used = time.monotonic()
         self._slots = asyncio.Semaphore(max(1, limit))
         self._max_queue = max_queue
         self._retry_after = retry_after
@@ -112,10 +131,53 @@ class DiarizationRunner:
         """The main speaker's voice print. Raises Overloaded, ValidationFailed, EngineFailure."""
         return await self._run("speaker embedding", self.diarizer.embed, audio)
 
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
     async def close(self) -> None:
+        async with self._load_lock:
+            await self._unload()
+
+    async def unload_idle(self, now: float | None = None) -> bool:
+        """Unload the diarizer when it is loaded, has no call, and has been unused longer than
+        ``idle_unload_seconds`` (0: never).
+
+        Args:
+            now: a ``time.monotonic()`` reading (tests pass one); default the current time.
+
+        Returns:
+            Whether it was unloaded.
+        """
+        limit = self.idle_unload_seconds
+        now = time.monotonic() if now is None else now
+        if limit <= 0 or not self._loaded or self._active or now - self._last_used <= limit:
+            return False
+        async with self._load_lock:
+            if not self._loaded or self._active:
+                return False
+            log.info("unloading idle diarizer %s (%.0f s unused)", self.name, now - self._last_used)
+            await self._unload()
+        return True
+
+    async def run_unloader(self, interval: float | None = None) -> None:
+        """Call ``unload_idle`` forever (run it as a task; cancel it to stop); returns at once
+        when idle unloading is off. The interval is the engine manager's."""
+        limit = self.idle_unload_seconds
+        if limit <= 0:
+            return
+        interval = interval if interval is not None else max(1.0, min(60.0, limit / 4))
+        while True:
+            await asyncio.sleep(interval)
+            await self.unload_idle()
+
+    async def _unload(self) -> None:
         if self._loaded:
-            await run_in_thread(self.diarizer.unload)
             self._loaded = False
+            try:
+                await run_in_thread(self.diarizer.unload)
+            except Exception:
+                log.exception("diarizer %s failed to unload", self.name)
 
     async def _run(self, action: str, fn: Callable[[AudioClip], T], audio: AudioClip) -> T:
         if self._slots.locked() and self._waiting >= self._max_queue:
@@ -123,17 +185,22 @@ class DiarizationRunner:
                 f"The {self.name} diarizer is busy; try again shortly.",
                 retry_after=self._retry_after,
             )
-        self._waiting += 1
+        self._active += 1
         try:
-            await self._slots.acquire()
+            self._waiting += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self._waiting -= 1
+            try:
+                with engine_errors(self.name, action):
+                    await self._load()
+                    return await run_in_thread(fn, audio)
+            finally:
+                self._slots.release()
         finally:
-            self._waiting -= 1
-        try:
-            with engine_errors(self.name, action):
-                await self._load()
-                return await run_in_thread(fn, audio)
-        finally:
-            self._slots.release()
+            self._active -= 1
+            self._last_used = time.monotonic()
 
     async def _load(self) -> None:
         async with self._load_lock:
