@@ -1,4 +1,5 @@
-"""What core needs from a URL fetcher: the protocol and the file it hands back.
+"""What core needs from a URL fetcher: the protocol and the file it hands back, and the
+spooling helpers that core and the fetcher share (a body written to a temporary file in pieces).
 
 The implementation (TLS, DNS pinning, address rules, redirects) is network infrastructure and
 lives outside core, in ``voxserve.net.fetch``; the composition root passes it in. Tests may pass
@@ -21,7 +22,8 @@ Starlette spools uploads). Also the size of each write to a spool and of each re
 
 @dataclass(frozen=True)
 class Fetched:
-    """A downloaded file, spooled: decode it from ``body``, never from a copy in memory.
+    """A downloaded file (or a stored one, ``FileService.open``), spooled: decode it from
+    ``body``, never from a copy in memory.
 
     The caller owns ``body`` and closes it when done (``close``); a temporary file is removed
     when closed, or by the system if the process dies, so nothing is left behind on disk.

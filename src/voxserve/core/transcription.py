@@ -277,10 +277,10 @@ class TranscriptionService:
             segments = self._windows(prepared, prepared.rest, info, segments)
         if prepared.diarization is not None and self._diarization is not None:
             segments = self._diarization.labelled(prepared.diarization, segments)
-        segments = _closing(segments, prepared)
         if endpoint is None:
-            return info, segments
-        return info, self._metered(prepared, info, segments, endpoint, started)
+            return info, _closing(segments, prepared)
+        metered = self._metered(prepared, info, segments, endpoint, started)
+        return info, _closing(metered, prepared)
 
     async def _windows(
         self,
