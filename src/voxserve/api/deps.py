@@ -23,6 +23,7 @@ from voxserve.core.auth import AuthService, Principal
 from voxserve.core.batch import NEEDS_POSTGRES, BatchService
 from voxserve.core.chat import ChatService
 from voxserve.core.client_tokens import ClientTokenService
+from voxserve.core.fetching import Fetched
 from voxserve.core.files import FileService
 from voxserve.core.generations import GenerationService
 from voxserve.core.models_listing import ModelListing
@@ -205,9 +206,10 @@ GenerationServiceDep = Annotated[GenerationService, Depends(_service(lambda s: s
 UsageServiceDep = Annotated[UsageService, Depends(_service(lambda s: s.usage))]
 AuthServiceDep = Annotated[AuthService, Depends(_service(lambda s: s.auth))]
 UrlFetchDep = Annotated[
-    Callable[..., Awaitable[bytes]], Depends(_service(lambda s: s.transcription.fetch_url))
+    Callable[..., Awaitable[Fetched]], Depends(_service(lambda s: s.transcription.open_url))
 ]
-"""Fetch a user-given URL as safely as ``file_url`` (``fetch(url, field=...)``); not metered."""
+"""Fetch a user-given URL as safely as ``file_url`` (``fetch(url, field=...)``), spooled to a
+temporary file the caller closes; not metered."""
 EngineStatusDep = Annotated[
     Callable[[], list[dict[str, Any]]], Depends(_service(lambda s: s.engines.status))
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 
 from voxserve.errors import ValidationFailed
 
@@ -14,6 +15,16 @@ def decode_base64(value: str, field: str) -> bytes:
 
     Raises:
         ValidationFailed: not base64, or empty.
+    """
+    return b"".join(iter_base64(value, field))
+
+
+def iter_base64(value: str, field: str) -> Iterator[bytes]:
+    """``decode_base64`` in pieces of about ``PIECE`` characters' worth, for writing a large
+    value to a file without its decoded bytes whole in memory.
+
+    Raises:
+        ValidationFailed: not base64, or empty (possibly after some pieces).
     """
     text = value.strip()
     if text.startswith("data:"):
@@ -27,11 +38,10 @@ def decode_base64(value: str, field: str) -> bytes:
         if padding != -1 and padding < len(text) - 2:
             raise ValueError("padding inside the value")
         decode = _urlsafe if "-" in text or "_" in text else _standard
-        if len(text) <= PIECE:
-            return decode(text)
         # In pieces: each is one C call that holds the GIL, so a worker thread decoding a
         # 10 MB sample lets the event loop run between pieces (#14 item 5).
-        return b"".join(decode(text[at : at + PIECE]) for at in range(0, len(text), PIECE))
+        for at in range(0, len(text), PIECE):
+            yield decode(text[at : at + PIECE])
     except (binascii.Error, ValueError):
         raise ValidationFailed(f"{field}: the value is not valid base64.", field=field) from None
 

@@ -22,12 +22,15 @@ import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import BinaryIO, Literal
 
+from voxserve.audio.decode import Source
 from voxserve.audio.process import to_mono_wav
 from voxserve.audio.types import AudioClip
-from voxserve.core.b64 import decode_base64
+from voxserve.core.audio_sources import OpenedSource
+from voxserve.core.b64 import decode_base64, iter_base64
 from voxserve.core.engine_choice import EngineChoice
+from voxserve.core.fetching import SPOOL_IN_MEMORY, new_spool
 from voxserve.core.transcription import (
     AudioSource,
     TranscriptionRequest,
@@ -38,6 +41,7 @@ from voxserve.engines.handles import ChatHandle
 from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import AudioPart, ChatDelta, ChatMessage, ChatRequest, Segment
 from voxserve.errors import InvalidRequest, ValidationFailed
+from voxserve.offload import run_in_thread
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -222,23 +226,45 @@ class ChatService:
                 continue
             audio.count += 1
             with _about_part(audio.count):
-                data = await self._audio_bytes(part)
                 if native:
+                    data = await self._audio_bytes(part)
                     parts.append(await self._native_part(data, part.format))
                     audio.seconds += parts[-1].clip.duration
-                else:
-                    texts.append(await self._transcript_block(owner_id, data, audio))
+                    continue
+                source = await self._audio_file(part)
+                try:
+                    texts.append(await self._transcript_block(owner_id, source.data, audio))
+                finally:
+                    source.close()
         return ChatMessage(role=message.role, content="\n".join(texts), audio=tuple(parts))
 
     async def _audio_bytes(self, part: AudioInput) -> bytes:
+        """The part's encoded bytes whole: an engine that hears audio is sent them as they are
+        (bounded by the fetcher's ``max_bytes`` or the request body's size)."""
         value = part.value.strip()
-        if value.lower().startswith(("http://", "https://")):
-            return await self._transcription.fetch_url(value, field="input_audio")
-        try:
+        if _is_url(value):
+            fetched = await self._transcription.open_url(value, field="input_audio")
+            try:
+                return await run_in_thread(fetched.read)
+            finally:
+                fetched.close()
+        with _unreadable_audio():
             return decode_base64(value, "input_audio")
-        except ValidationFailed as exc:
-            # Audio that cannot be read is a bad request (400), like a file that is not audio.
-            raise InvalidRequest(exc.message, field="input_audio") from None
+
+    async def _audio_file(self, part: AudioInput) -> OpenedSource:
+        """The part as a file to transcribe from, closed by the caller: a URL's body spooled
+        as fetched; base64 over ``SPOOL_IN_MEMORY`` decoded in pieces to a spool off the loop
+        (the text itself came in the JSON body, so it is in memory by nature; its decoded
+        bytes need not be)."""
+        value = part.value.strip()
+        if _is_url(value):
+            fetched = await self._transcription.open_url(value, field="input_audio")
+            return OpenedSource(fetched.body, fetched.body)
+        with _unreadable_audio():
+            if len(value) <= SPOOL_IN_MEMORY:
+                return OpenedSource(decode_base64(value, "input_audio"))
+            spool = await run_in_thread(_spooled_base64, value)
+        return OpenedSource(spool, spool)
 
     async def _native_part(self, data: bytes, hint: str | None) -> AudioPart:
         clip = await self._transcription.decode_whole(data, NATIVE_SAMPLE_RATE)
@@ -249,7 +275,7 @@ class ChatService:
             return AudioPart(clip=clip, encoded=to_mono_wav(clip), format="wav")
         return AudioPart(clip=clip, encoded=data, format=fmt)
 
-    async def _transcript_block(self, owner_id: str, data: bytes, audio: _Audio) -> str:
+    async def _transcript_block(self, owner_id: str, data: Source, audio: _Audio) -> str:
         service = self._transcription
         prepared = await service.prepare(
             TranscriptionRequest(owner_id=owner_id, source=AudioSource(data=data))
@@ -350,6 +376,32 @@ def _with_counts(delta: ChatDelta, prompt_tokens: int, pieces: int) -> ChatDelta
             delta.completion_tokens if delta.completion_tokens is not None else pieces
         ),
     )
+
+
+@contextmanager
+def _unreadable_audio() -> Iterator[None]:
+    try:
+        yield
+    except ValidationFailed as exc:
+        # Audio that cannot be read is a bad request (400), like a file that is not audio.
+        raise InvalidRequest(exc.message, field="input_audio") from None
+
+
+def _is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
+
+
+def _spooled_base64(value: str) -> BinaryIO:
+    """``value`` decoded a piece at a time into a new spool, at its start (blocking)."""
+    spool = new_spool()
+    try:
+        for piece in iter_base64(value, "input_audio"):
+            spool.write(piece)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
 @contextmanager

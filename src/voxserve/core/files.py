@@ -11,14 +11,14 @@ import asyncio
 import hashlib
 import hmac
 import os
-import shutil
-import tempfile
+import sys
 import time
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
+from voxserve.core.fetching import Fetched, file_chunks, new_spool, spool_chunks
 from voxserve.core.ids import prefixed_id, utcnow
 from voxserve.errors import NotFound, ValidationFailed
 from voxserve.offload import run_in_thread
@@ -30,8 +30,6 @@ MAX_FILENAME = 512
 """Longest file name kept (the ``files.filename`` column), after its path parts are stripped."""
 MAX_PURPOSE = 64
 MAX_CONTENT_TYPE = 200
-SPOOL_PIECE = 1024 * 1024
-"""Bytes copied at a time when an upload is spooled for the blob store."""
 
 
 def safe_filename(name: str | None) -> str:
@@ -105,17 +103,15 @@ class FileService:
             raise
 
     async def _store(self, key: str, data: bytes | BinaryIO) -> int:
-        """Put ``data`` under ``key``; returns its size. An open file is copied to a named
-        temporary file first (in pieces, off the loop), which ``BlobStore.put_file`` streams."""
+        """Put ``data`` under ``key``; returns its size. An open file is streamed from where
+        it is (the web framework's spool) to the blob store in pieces read off the loop: the
+        only other copy is the blob itself (``BlobStore.put_stream`` is atomic)."""
         if isinstance(data, bytes):
             await self._blobs.put(key, data)
             return len(data)
-        spooled, size = await run_in_thread(_spool_to_path, data)
-        try:
-            _check_not_empty(size)
-            await self._blobs.put_file(key, spooled)
-        finally:
-            await asyncio.shield(run_in_thread(spooled.unlink, missing_ok=True))
+        size = await run_in_thread(data.seek, 0, os.SEEK_END)
+        _check_not_empty(size)
+        await self._blobs.put_stream(key, file_chunks(data))
         return size
 
     async def list(
@@ -133,6 +129,15 @@ class FileService:
     async def content(self, owner_id: str, file_id: str) -> tuple[FileRecord, bytes]:
         record = await self.get(owner_id, file_id)
         return record, await self._read(record)
+
+    async def open(self, owner_id: str, file_id: str) -> Fetched:
+        """The file's bytes spooled to a temporary file (never whole in memory), for audio that
+        is decoded from a file; the caller closes it.
+
+        Raises:
+            NotFound: as ``get``.
+        """
+        return await self._spooled(await self.get(owner_id, file_id))
 
     async def delete(self, owner_id: str, file_id: str) -> FileRecord:
         """Hide the file now and remove its bytes; the cleanup finishes the job after a crash."""
@@ -167,6 +172,26 @@ class FileService:
         Raises:
             NotFound: a wrong or expired signature, or a deleted file (all look alike).
         """
+        record = await self._signed_record(file_id, expires, signature)
+        return record, await self._read(record)
+
+    async def resolve_signed_url(self, url: str) -> Fetched | None:
+        """The file spooled to a temporary file (the caller closes it) when ``url`` is one of
+        this server's signed URLs (any host), else None.
+
+        Raises:
+            NotFound: as ``open_signed``.
+        """
+        parts = urlsplit(url)
+        segments = parts.path.rstrip("/").split("/")
+        if len(segments) < 4 or segments[-3] != "files" or segments[-1] != "signed":
+            return None
+        query = parse_qs(parts.query)
+        expires = query.get("expires", [""])[0]
+        signature = query.get("signature", [""])[0]
+        return await self._spooled(await self._signed_record(segments[-2], expires, signature))
+
+    async def _signed_record(self, file_id: str, expires: str, signature: str) -> FileRecord:
         gone = NotFound("This link is invalid or has expired.")
         if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
             raise gone
@@ -177,18 +202,7 @@ class FileService:
         record = await self._repo.get_by_id(file_id)
         if record is None or _expired(record):
             raise gone
-        return record, await self._read(record)
-
-    async def resolve_signed_url(self, url: str) -> tuple[FileRecord, bytes] | None:
-        """The file when ``url`` is one of this server's signed URLs (any host), else None."""
-        parts = urlsplit(url)
-        segments = parts.path.rstrip("/").split("/")
-        if len(segments) < 4 or segments[-3] != "files" or segments[-1] != "signed":
-            return None
-        query = parse_qs(parts.query)
-        expires = query.get("expires", [""])[0]
-        signature = query.get("signature", [""])[0]
-        return await self.open_signed(segments[-2], expires, signature)
+        return record
 
     def _sign(self, file_id: str, expires: int) -> str:
         message = f"{file_id}.{expires}".encode()
@@ -200,6 +214,19 @@ class FileService:
         except KeyError:
             raise NotFound(f"File '{record.id}' not found.", field="file_id") from None
 
+    async def _spooled(self, record: FileRecord) -> Fetched:
+        body = new_spool()
+        try:
+            size = await spool_chunks(self._blobs.stream(record.blob_key), body, sys.maxsize)
+        except KeyError:
+            body.close()
+            raise NotFound(f"File '{record.id}' not found.", field="file_id") from None
+        except BaseException:
+            body.close()
+            raise
+        url = SIGNED_PATH.format(file_id=record.id)
+        return Fetched(body, size, record.content_type, url, record.filename)
+
     async def _purge(self, record: FileRecord) -> None:
         await self._blobs.delete(record.blob_key)
         await self._repo.purge(record.id)
@@ -208,20 +235,6 @@ class FileService:
 def _check_not_empty(size: int) -> None:
     if not size:
         raise ValidationFailed("file: the file is empty.", field="file")
-
-
-def _spool_to_path(source: BinaryIO) -> tuple[Path, int]:
-    """Copy ``source`` from its start to a new named temporary file; its path and size."""
-    source.seek(0)
-    fd, name = tempfile.mkstemp(prefix="voxserve-upload-")
-    try:
-        with os.fdopen(fd, "wb") as spooled:
-            shutil.copyfileobj(source, spooled, SPOOL_PIECE)
-            size = spooled.tell()
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name), size
 
 
 def _expired(record: FileRecord) -> bool:

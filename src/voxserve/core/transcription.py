@@ -24,9 +24,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from voxserve.audio.decode import Source, decode, iter_decode, measure_duration
+import numpy as np
+
+from voxserve.audio.decode import Source, decode_head, iter_decode, measure_duration
 from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip, Samples
+from voxserve.core.audio_sources import AudioSources, OpenedSource
 from voxserve.core.diarization import (
     MISTRAL_LIMITS,
     Anonymous,
@@ -37,7 +40,7 @@ from voxserve.core.diarization import (
     windows_of,
 )
 from voxserve.core.engine_choice import EngineChoice
-from voxserve.core.fetching import UrlFetcher
+from voxserve.core.fetching import Fetched, UrlFetcher
 from voxserve.core.files import FileService
 from voxserve.core.usage import UsageService
 from voxserve.engines.handles import STTHandle
@@ -45,7 +48,6 @@ from voxserve.engines.manager import EngineManager
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions
 from voxserve.errors import InvalidRequest, PayloadTooLarge, Unsupported, ValidationFailed
 from voxserve.metrics import Metrics
-from voxserve.offload import run_in_thread
 from voxserve.settings import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,14 @@ class PreparedTranscription:
     later window is decoded as the transcription reaches it)."""
     diarization: DiarizationPlan | None = None
     """Set when voxserve's diarizer labels the speakers (the engine cannot)."""
+    source: OpenedSource | None = None
+    """The audio's source; a spool opened for it (a fetched URL, a stored file) is closed when
+    the transcription ends: the segments run out, fail, or their consumer stops (``close``)."""
+
+    def close(self) -> None:
+        """Release the source's spool (idempotent); ``stream`` does it when the segments end."""
+        if self.source is not None:
+            self.source.close()
 
 
 @dataclass(frozen=True)
@@ -135,8 +145,7 @@ class TranscriptionService:
         self._engines = engines
         self._decoding = decoding
         self._choice = choice
-        self._files = files
-        self._fetcher = fetcher
+        self._sources = AudioSources(files, fetcher)
         self._usage = usage
         self._limits = limits
 
@@ -186,11 +195,27 @@ class TranscriptionService:
             task=request.task,
             diarize=request.diarize and local is None,
         )
-        voices = {}
+        voices: dict[str, np.ndarray] = {}
         if local is not None and request.speaker_references:
             voices = await local.voices(request.speaker_references, request.reference_limits)
-        data = await self.load_source(request.owner_id, request.source)
-        plan = None
+        source = await self.load_source(request.owner_id, request.source)
+        try:
+            prepared = await self._prepare_audio(request, engine, options, local, voices, source)
+        except BaseException:
+            source.close()
+            raise
+        return replace(prepared, source=source)
+
+    async def _prepare_audio(
+        self,
+        request: TranscriptionRequest,
+        engine: STTHandle,
+        options: TranscriptionOptions,
+        local: DiarizationService | None,
+        voices: dict[str, np.ndarray],
+        source: OpenedSource,
+    ) -> PreparedTranscription:
+        data, plan = source.data, None
         window = self._limits.transcription_window_seconds
         if local is not None:
             # Decoded once, whole (413 first); the transcriber's windows are cut from it.
@@ -211,38 +236,26 @@ class TranscriptionService:
             )
         return PreparedTranscription(request.owner_id, engine, audio, options, duration, rest, plan)
 
-    async def load_source(self, owner_id: str, source: AudioSource) -> Source:
-        given = [x is not None for x in (source.data, source.url, source.file_id)]
-        if sum(given) != 1:
-            raise InvalidRequest(
-                "Give exactly one of file, file_url or file_id.",
-                field="file" if sum(given) == 0 else None,
-            )
-        if source.data is not None:
-            return source.data
-        if source.file_id is not None:
-            return (await self._files.content(owner_id, source.file_id))[1]
-        return await self.fetch_source(source.url or "", field="file_url")
+    async def load_source(self, owner_id: str, source: AudioSource) -> OpenedSource:
+        """The audio to decode from: uploaded data as it is; a URL or a stored file spooled to
+        a temporary file (#14 item 8), which the caller closes (``OpenedSource.close``).
 
-    async def fetch_source(self, url: str, *, field: str) -> Source:
-        """The audio at ``url`` to decode from: a fetched body stays spooled in its temporary
-        file (#14 item 8), which goes when the last reference to it does."""
-        local = await self._files.resolve_signed_url(url)
-        if local is not None:
-            return local[1]
-        return (await self._fetcher.fetch(url, field=field)).body
+        Raises:
+            InvalidRequest: none or several sources, a refused URL. NotFound: an unknown file.
+        """
+        return await self._sources.open(
+            owner_id, data=source.data, url=source.url, file_id=source.file_id
+        )
 
-    async def fetch_url(self, url: str, *, field: str) -> bytes:
-        """This server's signed file URLs are read locally; other URLs are fetched safely.
-        The bytes whole, for small files kept as they are (a voice sample, chat audio)."""
-        local = await self._files.resolve_signed_url(url)
-        if local is not None:
-            return local[1]
-        fetched = await self._fetcher.fetch(url, field=field)
-        try:
-            return await run_in_thread(fetched.read)
-        finally:
-            fetched.close()
+    async def open_url(self, url: str, *, field: str) -> Fetched:
+        """The file at ``url`` spooled to a temporary file, which the caller closes: this
+        server's signed file URLs are read from storage, others are fetched safely (a voice
+        sample's ``voice_url``, chat audio).
+
+        Raises:
+            InvalidRequest: a refused URL (naming ``field``). NotFound: a bad signed URL.
+        """
+        return await self._sources.open_url(url, field=field)
 
     async def stream(
         self, prepared: PreparedTranscription, endpoint: str | None = "transcription"
@@ -262,6 +275,7 @@ class TranscriptionService:
         except BaseException:
             if prepared.rest is not None:
                 await prepared.rest.aclose()
+            prepared.close()
             raise
         info = replace(info, duration=prepared.duration)
         segments: AsyncIterator[Segment] = first
@@ -270,8 +284,9 @@ class TranscriptionService:
         if prepared.diarization is not None and self._diarization is not None:
             segments = self._diarization.labelled(prepared.diarization, segments)
         if endpoint is None:
-            return info, segments
-        return info, self._metered(prepared, info, segments, endpoint, started)
+            return info, _closing(segments, prepared)
+        metered = self._metered(prepared, info, segments, endpoint, started)
+        return info, _closing(metered, prepared)
 
     async def _windows(
         self,
@@ -297,7 +312,7 @@ class TranscriptionService:
                         yield shifted(segment, offset)
                 offset += len(chunk) / rate
 
-    async def decode_whole(self, data: bytes, sample_rate: int) -> AudioClip:
+    async def decode_whole(self, data: Source, sample_rate: int) -> AudioClip:
         """The whole audio at ``sample_rate`` (for engines that hear it, as chat's audio-native
         ones), measured first: over ``limits.max_audio_seconds`` nothing is decoded.
 
@@ -310,7 +325,9 @@ class TranscriptionService:
             self._check_length(
                 await self._decoding.run(_measure, data, self._limits.max_audio_seconds)
             )
-            clip: AudioClip = await self._decoding.run(_decode_at, data, sample_rate)
+            clip: AudioClip = await self._decoding.run(
+                _decode_at, data, sample_rate, self._limits.max_audio_seconds
+            )
         self._check_length(clip.duration)  # the container may have declared less
         return clip
 
@@ -420,8 +437,25 @@ def _check_abilities(engine: STTHandle, request: TranscriptionRequest) -> None:
         raise Unsupported(f"The '{engine.name}' engine cannot translate. {TRANSLATION_HINT}")
 
 
-def _decode_at(data: bytes, sample_rate: int) -> AudioClip:
-    return decode(data, sample_rate=sample_rate)
+def _decode_at(data: Source, sample_rate: int, limit: float) -> AudioClip:
+    # Stops a second past the limit: a container that declared less is still caught (413).
+    return decode_head(data, sample_rate=sample_rate, max_seconds=limit + 1)[0]
+
+
+async def _closing(
+    segments: AsyncIterator[Segment], prepared: PreparedTranscription
+) -> AsyncIterator[Segment]:
+    """``segments``, then ``prepared``'s source closed, also when they fail or are dropped."""
+    try:
+        async for segment in segments:
+            yield segment
+    finally:
+        aclose = getattr(segments, "aclose", None)
+        try:
+            if aclose is not None:
+                await aclose()
+        finally:
+            prepared.close()
 
 
 def _measure(data: Source, limit: float) -> float:

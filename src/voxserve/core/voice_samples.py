@@ -4,9 +4,11 @@ where a custom voice's samples and cached voice states live in the blob store.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from voxserve.audio.decode import decode, decode_head
+from voxserve.audio.decode import Source, decode, decode_head
 from voxserve.audio.process import denoise as denoise_clip
 from voxserve.audio.process import is_silent, to_mono_wav
 from voxserve.audio.types import AudioClip
@@ -25,14 +27,15 @@ class PreparedSample:
 
 
 def prepare_sample(
-    data: bytes, limits: LimitSettings, *, field_name: str, denoise: bool = False
+    data: Source, limits: LimitSettings, *, field_name: str, denoise: bool = False
 ) -> PreparedSample:
-    """Decode, check and normalise a voice sample (blocking: run it in a thread).
+    """Decode, check and normalise a voice sample (blocking: run it in a thread). Only the
+    first ``limits.sample_max_seconds`` are decoded, from a file where ``data`` is one.
 
     Raises:
         ValidationFailed: empty, undecodable, silent or too short audio.
     """
-    if not data:
+    if _is_empty(data):
         raise ValidationFailed(f"{field_name}: the audio is empty.", field=field_name)
     try:
         clip, duration = decode_head(
@@ -52,6 +55,16 @@ def prepare_sample(
     if denoise:
         clip = denoise_clip(clip)
     return PreparedSample(to_mono_wav(clip), clip.duration, trimmed)
+
+
+def _is_empty(data: Source) -> bool:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return not data
+    if isinstance(data, Path):
+        return data.stat().st_size == 0
+    empty = data.seek(0, os.SEEK_END) == 0
+    data.seek(0)
+    return empty
 
 
 def decode_reference(

@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from voxserve.core.ids import utcnow
 from voxserve.core.presets import PRESET_CREATED_AT, Preset
 from voxserve.storage.protocol import VoiceRecord, VoiceSample
+
+if TYPE_CHECKING:
+    from voxserve.audio.decode import Source  # PyAV only where audio is decoded
 
 VoiceType = Literal["all", "custom", "preset"]
 
@@ -45,8 +48,9 @@ class VoiceDraft:
     """What a client gives to create a custom voice."""
 
     name: str
-    sample: bytes
-    """The encoded sample (any supported container)."""
+    sample: Source
+    """The encoded sample (any supported container): bytes, or an open file (an upload as the
+    web framework spooled it, a fetched ``voice_url``) that is decoded from where it is."""
     sample_filename: str | None = None
     slug: str | None = None
     languages: tuple[str, ...] = ()

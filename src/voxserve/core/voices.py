@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from voxserve.audio.decode import Source
 from voxserve.audio.encode import encode
 from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip
@@ -226,7 +227,7 @@ class VoiceService:
         """
         return await self._decoding.run(decode_reference, data, self._limits)
 
-    async def _prepare(self, data: bytes, field_name: str, denoise: bool) -> PreparedSample:
+    async def _prepare(self, data: Source, field_name: str, denoise: bool) -> PreparedSample:
         # Only the first sample_max_seconds are decoded, on the decode pool (429 when full).
         prepare = functools.partial(
             prepare_sample, data, self._limits, field_name=field_name, denoise=denoise

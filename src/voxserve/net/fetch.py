@@ -39,18 +39,15 @@ import ipaddress
 import re
 import socket
 import ssl
-import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import BinaryIO, cast
 
 import httpcore
 import httpx
 
 from voxserve import __version__
-from voxserve.core.fetching import Fetched
+from voxserve.core.fetching import Fetched, new_spool, spool_chunks
 from voxserve.errors import InvalidRequest
 from voxserve.net.ranges import PRIVATE_NETWORKS, IPNetwork, allowed, parse_networks
-from voxserve.offload import run_in_thread
 from voxserve.settings import FetchSettings
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -383,9 +380,9 @@ class HttpUrlFetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise too_large
-        body = _spool()
+        body = new_spool()
         try:
-            size = await _spool_body(response, body, limit)
+            size = await spool_chunks(response.aiter_bytes(), body, limit)
         except BaseException:
             body.close()
             raise
@@ -394,32 +391,3 @@ class HttpUrlFetcher:
             raise too_large
         headers = response.headers
         return Fetched(body, size, _content_type(headers), str(url), _filename(headers, url))
-
-
-SPOOL_IN_MEMORY = 1024 * 1024
-"""Bodies up to this size stay in memory; larger ones go to a temporary file (as Starlette
-spools uploads)."""
-
-
-def _spool() -> BinaryIO:
-    # The standard library does the spooling: in memory while small, then an anonymous file
-    # that the system removes when it is closed, also when the process is killed.
-    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
-
-
-async def _spool_body(response: httpx.Response, body: BinaryIO, limit: int) -> int:
-    """Write the body to ``body`` in pieces of about ``SPOOL_IN_MEMORY`` (each write off the
-    loop), stopping past ``limit``; returns the bytes written, or more than ``limit``."""
-    size, pending = 0, bytearray()
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return size
-        pending += chunk
-        if len(pending) >= SPOOL_IN_MEMORY:
-            await run_in_thread(body.write, bytes(pending))
-            pending.clear()
-    if pending:
-        await run_in_thread(body.write, bytes(pending))
-    await run_in_thread(body.seek, 0)
-    return size

@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import os
 import secrets
-import shutil
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +23,6 @@ from voxserve.offload import run_in_thread
 from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo
 
 _TEMP_SUFFIX = ".tmp"
-COPY_PIECE = 1024 * 1024
-"""Bytes copied at a time by ``put_file``."""
 
 
 def check_key(key: str) -> str:
@@ -55,11 +52,6 @@ class LocalBlobStore:
     async def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         await run_in_thread(self._put_sync, path, data)
-
-    async def put_file(self, key: str, path: Path) -> None:
-        """Store the file at ``path`` (copied in pieces, never whole in memory), as atomically
-        as ``put``; ``path`` is left as it is."""
-        await run_in_thread(self._put_sync, self._path(key), path)
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -118,7 +110,7 @@ class LocalBlobStore:
 
     # ------------------------------------------------------------------ worker-thread parts
 
-    def _put_sync(self, path: Path, data: bytes | Path) -> None:
+    def _put_sync(self, path: Path, data: bytes) -> None:
         # A concurrent delete may remove the (then empty) folder between mkdir and open: retry.
         for attempt in range(3):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,16 +208,12 @@ def _commit(handle: BinaryIO, temp: Path, path: Path) -> None:
     _fsync_folder(path.parent)
 
 
-def _write_atomically(path: Path, data: bytes | Path) -> None:
-    """``data``, or the content of the file at ``data``, to ``path`` via a temporary file."""
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` via a temporary file."""
     temp = _temporary_for(path)
     try:
         with open(temp, "xb") as handle:
-            if isinstance(data, Path):
-                with data.open("rb") as source:
-                    shutil.copyfileobj(source, handle, COPY_PIECE)
-            else:
-                handle.write(data)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

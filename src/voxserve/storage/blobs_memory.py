@@ -11,9 +11,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-from voxserve.offload import run_in_thread
 from voxserve.storage.blobs_local import check_key
 from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo
 
@@ -30,10 +28,6 @@ class MemoryBlobStore:
         await asyncio.sleep(0)  # a real store yields here: let concurrent callers interleave
         with self._lock:
             self._blobs[key] = (bytes(data), datetime.now(UTC))
-
-    async def put_file(self, key: str, path: Path) -> None:
-        """Store the file at ``path`` (read whole: this store keeps everything in memory)."""
-        await self.put(key, await run_in_thread(path.read_bytes))
 
     async def get(self, key: str) -> bytes:
         check_key(key)

@@ -16,14 +16,12 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from voxserve.offload import run_in_thread
 from voxserve.storage.blobs_local import check_key
 from voxserve.storage.protocol import CHUNK_SIZE, BlobInfo, BlobStoreUnavailable
 
@@ -120,10 +118,6 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes) -> None:
         await self._client.put_object(Bucket=self._bucket, Key=self._key(key), Body=data)
-
-    async def put_file(self, key: str, path: Path) -> None:
-        """The file at ``path``, read a part at a time off the event loop (``put_stream``)."""
-        await self.put_stream(key, _file_chunks(path))
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
         """One PUT when it all fits in a part, else a multipart upload (aborted on failure)."""
@@ -244,16 +238,3 @@ def _code(exc: ClientError) -> str:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def _file_chunks(path: Path, size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
-    handle = await run_in_thread(_open_binary, path)
-    try:
-        while chunk := await run_in_thread(handle.read, size):
-            yield chunk
-    finally:
-        await run_in_thread(handle.close)
-
-
-def _open_binary(path: Path) -> BinaryIO:
-    return path.open("rb")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -365,10 +364,6 @@ class BlobStore(Protocol):
     """Bytes by key. Writes are atomic: a reader sees the old blob, the new one, or none."""
 
     async def put(self, key: str, data: bytes) -> None: ...
-
-    async def put_file(self, key: str, path: Path) -> None:
-        """Store the content of the file at ``path``, streamed (never whole in memory where
-        the store can help it), as atomically as ``put``; the file itself is left alone."""
 
     async def get(self, key: str) -> bytes:
         """Raises KeyError when absent."""

@@ -8,7 +8,7 @@ and a soft-deleted one disappears from all of them at once. Errors render throug
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
@@ -31,10 +31,12 @@ from voxserve.api.adapters.voice_cloning.protocol import (
 from voxserve.api.deps import CurrentOwner, UrlFetchDep, VoiceServiceDep
 from voxserve.api.shapes import ErrorInfo
 from voxserve.api.wire import MAX_PAGE, CleanText, check_text
+from voxserve.core.fetching import Fetched
 from voxserve.core.ids import utcnow
 from voxserve.core.types import VoiceQuery
 from voxserve.core.voice_types import VoiceType
 from voxserve.errors import InvalidRequest, VoxError
+from voxserve.offload import run_in_thread
 
 PREFIX = "/voices"
 router = APIRouter(prefix=PREFIX, tags=["voice cloning"])
@@ -98,23 +100,26 @@ async def clone_voice(
 ) -> CloningReply[CloningVoice]:
     """Clone a voice from an uploaded ``file`` or a ``voice_url`` (exactly one)."""
     sample, filename = await read_sample(fetch, file, voice_url)
-    check_sample_format(sample, "file" if file is not None else "voice_url")
-    draft = voice_draft(
-        sample, filename=filename, display_name=display_name, denoise=denoise, language=language
-    )
-    return CloningReply(data=voice_data(await voices.create(owner.id, draft)))
+    with sample:  # a fetched body's spool goes at once (the upload's is Starlette's anyway)
+        field = "file" if file is not None else "voice_url"
+        await run_in_thread(check_sample_format, sample, field)
+        draft = voice_draft(
+            sample, filename=filename, display_name=display_name, denoise=denoise, language=language
+        )
+        return CloningReply(data=voice_data(await voices.create(owner.id, draft)))
 
 
 async def read_sample(
-    fetch: Callable[..., Awaitable[bytes]], file: UploadFile | None, voice_url: str | None
-) -> tuple[bytes, str | None]:
-    """The sample's bytes and file name, uploaded or fetched (as safely as ``file_url``)."""
+    fetch: Callable[..., Awaitable[Fetched]], file: UploadFile | None, voice_url: str | None
+) -> tuple[BinaryIO, str | None]:
+    """The sample as a file to decode from (never whole in memory), and its name: the upload
+    as Starlette spooled it, or the ``voice_url`` fetched as safely as ``file_url``."""
     url = (voice_url or "").strip()
     if (file is None) == (not url):
         raise InvalidRequest("Give either file or voice_url (exactly one).", field="file")
     if file is not None:
-        return await file.read(), check_text(file.filename or "", "file") or None
-    return await fetch(url, field="voice_url"), url_filename(url)
+        return file.file, check_text(file.filename or "", "file") or None
+    return (await fetch(url, field="voice_url")).body, url_filename(url)
 
 
 @router.get("/{voice_id}", response_model=CloningReply[CloningVoice])
