@@ -5,12 +5,17 @@ empty models folder: the built-in espeak and pocketsphinx engines, pocketsphinx 
 process). Client loops run side by side for ``--seconds``: streamed speech read to the end,
 streamed speech the client hangs up on after two deltas, transcriptions, voice creates (then
 deleted), file uploads and downloads, a few decode bombs (hours of silent FLAC as a voice sample
-and for transcription), and ``/health`` every 50 ms. It reports errors by kind, 429s, latency
-p50/p99 of each kind and of ``/health``, the server's peak memory (its process and its worker
-processes), and the credits charged against the characters delivered. ``/health`` is timed from
+and for transcription), and ``/health`` every 50 ms. Three speech loops keep espeak and two
+transcription loops keep pocketsphinx at their concurrency limit (1 each): ``/ready`` is sampled
+every 0.5 s and the share of samples with each engine at its limit is reported. It reports
+errors by kind, 429s, latency p50/p99 of each kind and of ``/health``, the server's peak memory
+(its process and its worker processes), and the credits charged against the characters
+delivered. ``/health`` is timed from
 a separate process, so the load generator's own stalls are not counted as the server's.
 
     .venv/bin/python bench/soak.py --seconds 30          # writes bench/results/soak.{json,md}
+    .venv/bin/python bench/soak.py --seconds 30 --idle   # no load: the /health floor
+    .venv/bin/python bench/soak.py --profile             # py-spy stacks of the server too
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import io
 import json
 import multiprocessing
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +49,7 @@ from common import (
     machine_info,
     markdown_table,
     percentile,
+    profiling,
     running_server,
     write_results,
 )
@@ -69,6 +76,10 @@ class Tally:
     """Characters of the texts of streams the client left after two deltas."""
     hung_up_floor: int = 0
     """Characters of their first sentences (received, so at least charged)."""
+    ready_samples: int = 0
+    """``/ready`` answers sampled."""
+    at_limit: Counter[str] = field(default_factory=Counter)
+    """Per engine: samples where it worked at its concurrency limit."""
 
     def record(self, kind: str, status: int, seconds: float) -> None:
         self.statuses[kind][status] += 1
@@ -213,7 +224,21 @@ def children(pid: int) -> list[int]:
     return found
 
 
-async def run_load(url: str, seconds: float, seed: int, pid: int) -> dict[str, Any]:
+async def engines_at_limit(client: httpx.AsyncClient, tally: Tally) -> None:
+    """Sample ``/ready``: which engines work at their concurrency limit now."""
+    try:
+        engines = (await client.get("/ready")).json()["engines"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return
+    tally.ready_samples += 1
+    for engine in engines:
+        tally.at_limit[engine["name"]] += engine["active"] >= engine["limit"]
+
+
+async def run_load(
+    url: str, seconds: float, seed: int, pid: int, *, idle: bool = False
+) -> dict[str, Any]:
+    """The mixed load (or, ``idle``, none: only the probes, for the floor)."""
     rng = random.Random(seed)
     tally = Tally()
     bomb_data = silent_flac(10)
@@ -238,71 +263,75 @@ async def run_load(url: str, seconds: float, seed: int, pid: int) -> dict[str, A
         async def memory() -> None:
             peaks.append(peak_memory_mib(pid))
 
-        jobs = [
-            *(
+        jobs = [loop(until, 1.0, memory), loop(until, 0.5, lambda: engines_at_limit(client, tally))]
+        jobs += (
+            []
+            if idle
+            else [
+                *(
+                    loop(
+                        until,
+                        0.1,
+                        lambda: timed(
+                            tally,
+                            "speech stream",
+                            lambda: speech_stream(client, tally, text_for(rng), False),
+                        ),
+                    )
+                    for _ in range(2)
+                ),
                 loop(
                     until,
-                    0.1,
+                    0.3,
                     lambda: timed(
                         tally,
-                        "speech stream",
-                        lambda: speech_stream(client, tally, text_for(rng), False),
+                        "speech hang-up",
+                        lambda: speech_stream(client, tally, text_for(rng), True),
+                        expected=(499,),
                     ),
-                )
-                for _ in range(2)
-            ),
-            loop(
-                until,
-                0.3,
-                lambda: timed(
-                    tally,
-                    "speech hang-up",
-                    lambda: speech_stream(client, tally, text_for(rng), True),
-                    expected=(499,),
                 ),
-            ),
-            *(
+                *(
+                    loop(
+                        until,
+                        0.2,
+                        lambda: timed(
+                            tally,
+                            "transcription",
+                            lambda: transcription(client, speech_wav),
+                            expected=(200,),
+                        ),
+                    )
+                    for _ in range(2)
+                ),
+                loop(
+                    until,
+                    0.5,
+                    lambda: timed(
+                        tally,
+                        "voice create",
+                        lambda: voice_create(client, speech_b64, "soak"),
+                        expected=(200,),
+                    ),
+                ),
                 loop(
                     until,
                     0.2,
                     lambda: timed(
-                        tally,
-                        "transcription",
-                        lambda: transcription(client, speech_wav),
-                        expected=(200,),
+                        tally, "file upload", lambda: file_roundtrip(client, rng), expected=(200,)
                     ),
-                )
-                for _ in range(2)
-            ),
-            loop(
-                until,
-                0.5,
-                lambda: timed(
-                    tally,
-                    "voice create",
-                    lambda: voice_create(client, speech_b64, "soak"),
-                    expected=(200,),
                 ),
-            ),
-            loop(
-                until,
-                0.2,
-                lambda: timed(
-                    tally, "file upload", lambda: file_roundtrip(client, rng), expected=(200,)
+                loop(
+                    until,
+                    2.0,
+                    lambda: timed(
+                        tally,
+                        "decode bomb",
+                        lambda: bomb(client, bomb_data, bomb_b64, rng.random() < 0.5),
+                        expected=(413, 422),
+                    ),
                 ),
-            ),
-            loop(
-                until,
-                2.0,
-                lambda: timed(
-                    tally,
-                    "decode bomb",
-                    lambda: bomb(client, bomb_data, bomb_b64, rng.random() < 0.5),
-                    expected=(413, 422),
-                ),
-            ),
-            loop(until, 1.0, memory),
-        ]
+            ]
+        )
         started = time.monotonic()
         await asyncio.gather(*jobs)
         wall = time.monotonic() - started
@@ -311,7 +340,11 @@ async def run_load(url: str, seconds: float, seed: int, pid: int) -> dict[str, A
         probe.shutdown()
         await asyncio.sleep(1.0)  # the last hung-up streams leave their usage records
         usage = (await client.get("/v1/usage", params={"limit": 1})).json()
-    return summarise(tally, usage, peaks, wall, len(bomb_data))
+    result = summarise(tally, usage, peaks, wall, len(bomb_data))
+    result["engines_at_limit"] = {
+        name: count / max(tally.ready_samples, 1) for name, count in tally.at_limit.items()
+    }
+    return result
 
 
 def summarise(
@@ -362,13 +395,16 @@ def markdown(result: dict[str, Any], seconds: float) -> str:
     credits = result["credits"]
     memory = ", ".join(f"pid {p}: {m:.0f} MiB" for p, m in result["peak_memory_mib"].items())
     errors = ", ".join(f"{k}: {n}" for k, n in sorted(result["errors"].items())) or "none"
+    busy = ", ".join(f"{k} {v:.0%}" for k, v in sorted(result["engines_at_limit"].items()))
     return "\n".join(
         [
-            f"## Soak ({seconds:.0f} s of mixed load, built-in engines)",
+            f"## Soak ({seconds:.0f} s of {'no load' if result.get('idle') else 'mixed load'}, "
+            "built-in engines)",
             "",
             table,
             "",
             f"- errors by kind: {errors}",
+            f"- share of /ready samples with the engine at its concurrency limit: {busy}",
             f"- peak memory (VmHWM): {memory}",
             f"- decode bombs: {result['bomb_bytes'] / 1e6:.1f} MB FLAC of 10 h silence each",
             f"- credits charged {credits['charged']}: {credits['completed_stream_characters']} "
@@ -386,14 +422,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--models", type=Path, default=None, help="models folder (default empty)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record the server with py-spy (must be installed) into the out folder",
+    )
+    parser.add_argument(
+        "--idle", action="store_true", help="no load, only the probes: the /health floor"
+    )
+    parser.add_argument("--server-log", type=Path, help="keep the server's log here")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="voxserve-soak-models-") as empty,
         running_server(args.models or Path(empty)) as server,
+        profiling(server, args.out, "soak", args.profile),
     ):
-        result = asyncio.run(run_load(server.url, args.seconds, args.seed, server.pid))
+        result = asyncio.run(
+            run_load(server.url, args.seconds, args.seed, server.pid, idle=args.idle)
+        )
+        if args.server_log:
+            shutil.copyfile(server.log_path, args.server_log)
     result["machine"] = machine_info(["voxserve", "httpx", "av"])
     result["seconds"] = args.seconds
+    result["idle"] = args.idle
     write_results(args.out, "soak", result, markdown(result, args.seconds))
     json.dumps(result)  # every number is plain JSON
 

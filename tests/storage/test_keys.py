@@ -109,13 +109,34 @@ async def test_ever_created_stays_true_after_the_last_key_is_revoked(
     assert await storage.keys.ever_created() is True
 
 
-async def test_is_revoked_only_for_a_revoked_key(storage: Storage, owner: Owner) -> None:
+async def test_find_key_finds_revoked_keys_too(storage: Storage, owner: Owner) -> None:
     key = await storage.keys.create_key(owner.id, "laptop", "hash-1", "vx_abcd")
     await storage.keys.create_key(owner.id, "server", "hash-2", "vx_efgh")
-    assert await storage.keys.is_revoked("hash-1") is False
+    assert await storage.keys.find_key("hash-1") == (key, owner)
 
     await storage.keys.revoke_key(key.id)
 
-    assert await storage.keys.is_revoked("hash-1") is True
-    assert await storage.keys.is_revoked("hash-2") is False
-    assert await storage.keys.is_revoked("never-issued") is False
+    found = await storage.keys.find_key("hash-1")
+    assert found is not None
+    assert found[0].id == key.id
+    assert found[0].revoked_at is not None
+    assert found[1] == owner
+    still = await storage.keys.find_key("hash-2")
+    assert still is not None
+    assert still[0].revoked_at is None
+    assert await storage.keys.find_key("never-issued") is None
+
+
+async def test_keyless_state_reads_flags_and_owner(storage: Storage, owner: Owner) -> None:
+    empty = await storage.keys.keyless_state("local")
+    assert (empty.any_active, empty.any_ever, empty.owner) == (False, False, None)
+    local = await storage.keys.get_or_create_owner("local", "local")
+    key = await storage.keys.create_key(owner.id, "laptop", "hash-1", "vx_abcd")
+
+    with_key = await storage.keys.keyless_state("local")
+    await storage.keys.revoke_key(key.id)
+    revoked = await storage.keys.keyless_state("local")
+
+    assert (with_key.any_active, with_key.any_ever, with_key.owner) == (True, True, local)
+    assert (revoked.any_active, revoked.any_ever, revoked.owner) == (False, True, local)
+    assert (await storage.keys.keyless_state(owner.id)).owner == owner

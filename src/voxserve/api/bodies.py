@@ -13,13 +13,20 @@ from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
+PARSED_JSON = "voxserve.parsed_json"
+"""Scope key of the JSON object ``WireRulesMiddleware`` parsed (checking the wire rules), so the
+route does not parse megabytes again."""
+
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The body as a JSON object.
+    """The body as a JSON object (the one the wire rules parsed, when they did).
 
     Raises:
         RequestValidationError: not JSON, or not an object.
     """
+    parsed: dict[str, Any] | None = request.scope.get(PARSED_JSON)
+    if parsed is not None:
+        return parsed
     try:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError):

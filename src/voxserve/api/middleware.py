@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxserve.api.bodies import PARSED_JSON
 from voxserve.api.errors import from_vox
 from voxserve.api.shapes import (
     SHAPE_HEADER,
@@ -26,6 +27,7 @@ from voxserve.api.shapes import (
 from voxserve.api.wire import check_json_body, check_text
 from voxserve.errors import PayloadTooLarge, ValidationFailed
 from voxserve.logs import request_id_var
+from voxserve.offload import run_in_thread
 
 log = logging.getLogger("voxserve.access")
 errors_log = logging.getLogger(__name__)
@@ -222,7 +224,8 @@ class WireRulesMiddleware:
     body that breaks the wire rules of ``api.wire``, before any route sees them.
 
     Any body that is not a form is read whole (the body limit, outside this, bounds it) and
-    handed on unchanged: the shared routes read JSON whatever the content type.
+    handed on unchanged: the shared routes read JSON whatever the content type. A JSON object
+    is parsed once: the document goes to the route in the scope (``api.bodies.PARSED_JSON``).
     """
 
     def __init__(self, app: ASGIApp, *, shapes: ShapeRegistry) -> None:
@@ -238,7 +241,9 @@ class WireRulesMiddleware:
             check_request_line(scope)
             if _has_json_body(scope):
                 body = await _read_body(receive)
-                check_json_body(body)
+                document = await _check_json(body)
+                if isinstance(document, dict):
+                    scope[PARSED_JSON] = document
                 receive = _replay(body, receive)
         except ValidationFailed as exc:
             await send_error(self.shapes, scope, send, exc, body)
@@ -246,6 +251,18 @@ class WireRulesMiddleware:
         except _ClientGone:
             return
         await self.app(scope, receive, send)
+
+
+BIG_JSON_BYTES = 256 * 1024
+"""JSON bodies from this size on are parsed and checked in a worker thread: a body of many
+values (a long array of numbers) costs a Python call per value, and megabytes of them would
+hold the event loop for hundreds of milliseconds."""
+
+
+async def _check_json(body: bytes) -> Any:
+    if len(body) < BIG_JSON_BYTES:
+        return check_json_body(body)
+    return await run_in_thread(check_json_body, body)
 
 
 def check_request_line(scope: Scope) -> None:

@@ -93,9 +93,13 @@ def _constant(literal: str) -> Any:
     raise _Refused(ValidationFailed(f"body: {literal} is not a JSON number.", field="body"))
 
 
-def check_json_body(raw: bytes) -> None:
+def check_json_body(raw: bytes) -> Any:
     """Check a JSON body against the wire rules; a body that is not JSON at all passes (the
     route answers its own parse error).
+
+    Returns:
+        The parsed document (None for a body that is not JSON), for the route to use instead
+        of parsing the body again.
 
     Raises:
         ValidationFailed: too deep, a non-finite number, a huge integer, or a string (value or
@@ -110,8 +114,9 @@ def check_json_body(raw: bytes) -> None:
     except RecursionError:
         raise _too_deep() from None
     except ValueError:  # not JSON (or not UTF-8): the route says so in its own words
-        return
+        return None
     _check_tree(document)
+    return document
 
 
 def _too_deep() -> ValidationFailed:

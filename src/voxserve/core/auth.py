@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from voxserve.errors import Conflict, NotFound, Unauthorized
-from voxserve.storage.protocol import ApiKey, KeyRepository, Owner, SessionRepository, WebSession
+from voxserve.storage.protocol import (
+    ApiKey,
+    KeylessState,
+    KeyRepository,
+    Owner,
+    SessionRepository,
+    WebSession,
+)
 
 LOCAL_OWNER_ID = "local"
 """The owner every request runs as when no key exists and the server is bound to loopback."""
@@ -119,13 +126,16 @@ class AuthService:
     async def keyless(self) -> bool:
         """No key is needed: none is active, and none ever existed (unless the operator lets
         keyless mode come back after revoking every key)."""
-        if await self._keys.count_active_keys():
-            return False
-        return self._reopen_after_revocation or not await self._keys.ever_created()
+        return self._keyless(await self._keys.keyless_state(LOCAL_OWNER_ID))
 
     async def open_keyless(self) -> bool:
         """Requests without a key run as the local owner now (loopback server, no keys)."""
         return self._open_when_keyless and await self.keyless()
+
+    def _keyless(self, state: KeylessState) -> bool:
+        if state.any_active:
+            return False
+        return self._reopen_after_revocation or not state.any_ever
 
     async def authenticate(self, secret: str | None) -> Owner:
         """The owner of a presented key (or the local owner in keyless loopback mode).
@@ -138,26 +148,39 @@ class AuthService:
     async def principal(self, secret: str | None) -> Principal:
         """Who a presented key (or keyless loopback mode, as an operator) runs as.
 
+        One database round trip for a presented key, one for keyless mode (two for a key in
+        keyless mode, which SDKs send anyway). Nothing is cached: a key revoked here or on
+        another replica is refused from the next request on.
+
         Raises:
             Unauthorized: no key, or a wrong or revoked one.
         """
         if secret:
-            found = await self._keys.find_by_hash(hash_key(secret))
+            found = await self._keys.find_key(hash_key(secret))
             if found is not None:
-                return Principal(found[1], found[0].admin, found[0].id)
-            if await self._keys.is_revoked(hash_key(secret)):
-                raise Unauthorized("This API key was revoked.")
+                key, owner = found
+                if key.revoked_at is not None:
+                    raise Unauthorized("This API key was revoked.")
+                return Principal(owner, key.admin, key.id)
         # Keyless loopback mode takes any key too: SDKs such as openai insist on sending one.
-        if await self.open_keyless():
-            # A plain read first: the upsert takes the write lock, needed only the first time.
-            owner = await self._keys.get_owner(LOCAL_OWNER_ID)
-            owner = owner or await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
-            return Principal(owner, admin=True, key_id=None)
+        local = await self._keyless_owner()
+        if local is not None:
+            return Principal(local, admin=True, key_id=None)
         if secret:
             raise Unauthorized("Invalid API key.")
         raise Unauthorized(
             "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
         )
+
+    async def _keyless_owner(self) -> Owner | None:
+        """The local owner when keyless loopback mode is open now, else None."""
+        if not self._open_when_keyless:
+            return None
+        state = await self._keys.keyless_state(LOCAL_OWNER_ID)
+        if not self._keyless(state):
+            return None
+        # The upsert takes the write lock: needed only the first time.
+        return state.owner or await self._keys.get_or_create_owner(LOCAL_OWNER_ID, "local")
 
     async def sign_in(self, secret: str, *, previous_token: str | None = None) -> SignedIn:
         """Start a web session for a valid key, with a new token (the one the browser had, if
@@ -170,10 +193,11 @@ class AuthService:
         sessions = self._need_sessions()
         if not secret:
             raise Unauthorized("Enter an API key to sign in.")
-        found = await self._keys.find_by_hash(hash_key(secret))
+        found = await self._keys.find_key(hash_key(secret))
         if found is None:
-            revoked = await self._keys.is_revoked(hash_key(secret))
-            raise Unauthorized("This API key was revoked." if revoked else "Invalid API key.")
+            raise Unauthorized("Invalid API key.")
+        if found[0].revoked_at is not None:
+            raise Unauthorized("This API key was revoked.")
         if previous_token:
             await self.sign_out(previous_token)
         key, owner = found

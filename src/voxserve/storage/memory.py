@@ -33,7 +33,7 @@ from voxserve.storage.memory_sessions import MemorySessionRepository
 from voxserve.storage.memory_state import MemoryState, utc, utc_fields
 from voxserve.storage.memory_usage import MemoryUsageRepository
 from voxserve.storage.memory_voices import MemoryVoiceRepository
-from voxserve.storage.protocol import ApiKey, FileRecord, Owner, Storage
+from voxserve.storage.protocol import ApiKey, FileRecord, KeylessState, Owner, Storage
 from voxserve.storage.secrets import MemorySecretRepository
 
 __all__ = [
@@ -119,12 +119,12 @@ class MemoryKeyRepository:
                     return key, self._state.owners[key.owner_id]
         return None
 
-    async def is_revoked(self, key_hash: str) -> bool:
+    async def find_key(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
         with self._state.lock:
-            return any(
-                stored == key_hash and key.revoked_at is not None
-                for key, stored in self._state.keys.values()
-            )
+            for key, stored in self._state.keys.values():
+                if stored == key_hash:
+                    return key, self._state.owners[key.owner_id]
+        return None
 
     async def list_keys(self) -> builtins.list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
@@ -149,6 +149,12 @@ class MemoryKeyRepository:
     async def ever_created(self) -> bool:
         with self._state.lock:
             return bool(self._state.keys)
+
+    async def keyless_state(self, owner_id: str) -> KeylessState:
+        with self._state.lock:
+            keys = [key for key, _ in self._state.keys.values()]
+            owner = self._state.owners.get(owner_id)
+        return KeylessState(any(k.revoked_at is None for k in keys), bool(keys), owner)
 
 
 class MemoryFileRepository:

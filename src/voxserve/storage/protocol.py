@@ -41,6 +41,18 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class KeylessState:
+    """What keyless mode depends on, read in one round trip (``KeyRepository.keyless_state``)."""
+
+    any_active: bool
+    """Some key is active (not revoked)."""
+    any_ever: bool
+    """Some key was ever created (revoked keys are kept)."""
+    owner: Owner | None
+    """The owner keyless requests run as; None until it is first created."""
+
+
+@dataclass(frozen=True)
 class WebSession:
     """A signed-in browser: the cookie carries a random token, only its hash is stored."""
 
@@ -208,9 +220,9 @@ class KeyRepository(Protocol):
     async def find_by_hash(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
         """The active (not revoked) key with this hash and its owner."""
 
-    async def is_revoked(self, key_hash: str) -> bool:
-        """True when the key with this hash exists and was revoked: such a key is refused
-        (401) even where keyless requests are allowed."""
+    async def find_key(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
+        """The key with this hash, revoked or not (``revoked_at`` tells), and its owner, in one
+        round trip: a revoked key is refused (401) even where keyless requests are allowed."""
 
     async def list_keys(self) -> list[ApiKey]: ...
 
@@ -222,6 +234,10 @@ class KeyRepository(Protocol):
     async def ever_created(self) -> bool:
         """True once any key has been created, revoked ones included (revoked keys are kept):
         revoking the last key must not reopen keyless mode by itself."""
+
+    async def keyless_state(self, owner_id: str) -> KeylessState:
+        """Whether any key is active, whether any ever existed, and the owner ``owner_id``, in
+        one round trip (every keyless request asks)."""
 
 
 class SessionRepository(Protocol):

@@ -10,7 +10,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from voxserve.storage.database import Database
-from voxserve.storage.protocol import ApiKey, Owner
+from voxserve.storage.protocol import ApiKey, KeylessState, Owner
 from voxserve.storage.tables import ApiKeyRow, OwnerRow, api_key_record, owner_record
 
 
@@ -101,12 +101,17 @@ class SqlKeyRepository:
                 return None
             return api_key_record(found[0]), owner_record(found[1])
 
-    async def is_revoked(self, key_hash: str) -> bool:
-        statement = select(
-            exists().where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_not(None))
+    async def find_key(self, key_hash: str) -> tuple[ApiKey, Owner] | None:
+        statement = (
+            select(ApiKeyRow, OwnerRow)
+            .join(OwnerRow, OwnerRow.id == ApiKeyRow.owner_id)
+            .where(ApiKeyRow.key_hash == key_hash)
         )
         async with self._db.read() as session:
-            return bool(await session.scalar(statement))
+            found = (await session.execute(statement)).one_or_none()
+            if found is None:
+                return None
+            return api_key_record(found[0]), owner_record(found[1])
 
     async def list_keys(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
@@ -135,3 +140,17 @@ class SqlKeyRepository:
         """Revoking only stamps ``revoked_at``; key rows are never deleted."""
         async with self._db.read() as session:
             return bool(await session.scalar(select(exists().where(ApiKeyRow.id.is_not(None)))))
+
+    async def keyless_state(self, owner_id: str) -> KeylessState:
+        """The owner's row with two EXISTS flags beside it (each stops at the first key it
+        finds: no count over the table); the flags alone while the owner does not exist yet
+        (a second statement, only until the first keyless request creates it)."""
+        active = exists().where(ApiKeyRow.revoked_at.is_(None)).label("any_active")
+        ever = exists().where(ApiKeyRow.id.is_not(None)).label("any_ever")
+        async with self._db.read() as session:
+            statement = select(OwnerRow, active, ever).where(OwnerRow.id == owner_id)
+            row = (await session.execute(statement)).one_or_none()
+            if row is not None:
+                return KeylessState(bool(row[1]), bool(row[2]), owner_record(row[0]))
+            flags = (await session.execute(select(active, ever))).one()
+            return KeylessState(bool(flags[0]), bool(flags[1]), None)
