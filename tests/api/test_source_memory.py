@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.live_server import LiveServer, run_server
-from tests.support.memory import MIB, file_server, long_wav, peak_while, wav_seconds
+from tests.support.memory import MIB, RATE, file_server, long_wav, peak_while, wav_seconds
 from voxserve.engines.fake import FakeChatEngine, FakeSTTEngine, FakeTTSEngine
 from voxserve.settings import Settings
 
@@ -133,3 +133,27 @@ def test_peak_memory_of_a_chat_audio_url_does_not_grow_with_the_file(setup: Setu
     small_peak, _, large_peak, answer = peaks(setup, chat)
     assert answer["usage"]["prompt_audio_seconds"] == pytest.approx(wav_seconds(LARGE), abs=1)
     assert_flat(small_peak, large_peak)
+
+
+def test_peak_memory_of_a_file_download_does_not_grow_with_the_file(setup: Setup) -> None:
+    """``/v1/files/{id}/content`` streams the blob as it is read (the client reads in chunks)."""
+
+    def download(client: httpx.Client, name: str) -> int:
+        path = f"/v1/files/{setup.uploaded[name]}/content"
+        with client.stream("GET", path, timeout=300) as response:
+            assert response.status_code == 200
+            assert int(response.headers["content-length"]) == wav_bytes(name)
+            return sum(len(chunk) for chunk in response.iter_bytes())
+
+    measured = []
+    for name in ("small", "large"):
+        with setup.server.client() as client:
+            peak, size = peak_while(lambda: download(client, name))  # noqa: B023 (called now)
+        assert size == wav_bytes(name)
+        measured.append(peak)
+    assert_flat(*measured)
+
+
+def wav_bytes(name: str) -> int:
+    """The size of ``long_wav`` of that name: whole seconds of 16 kHz 16-bit, and the header."""
+    return int(wav_seconds(SMALL if name == "small" else LARGE)) * RATE * 2 + 44

@@ -13,6 +13,7 @@ import hmac
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -164,16 +165,27 @@ class FileService:
         signature = self._sign(record.id, expires)
         return f"{base_url.rstrip('/')}{path}?expires={expires}&signature={signature}"
 
-    async def open_signed(
+    async def download(
+        self, owner_id: str, file_id: str
+    ) -> tuple[FileRecord, AsyncIterator[bytes]]:
+        """The file's bytes as a stream of chunks (never whole in memory).
+
+        Raises:
+            NotFound: as ``get``, or its bytes are gone.
+        """
+        record = await self.get(owner_id, file_id)
+        return record, await self._chunks(record)
+
+    async def download_signed(
         self, file_id: str, expires: str, signature: str
-    ) -> tuple[FileRecord, bytes]:
-        """The file behind a signed URL.
+    ) -> tuple[FileRecord, AsyncIterator[bytes]]:
+        """The file behind a signed URL, as ``download``.
 
         Raises:
             NotFound: a wrong or expired signature, or a deleted file (all look alike).
         """
         record = await self._signed_record(file_id, expires, signature)
-        return record, await self._read(record)
+        return record, await self._chunks(record)
 
     async def resolve_signed_url(self, url: str) -> Fetched | None:
         """The file spooled to a temporary file (the caller closes it) when ``url`` is one of
@@ -214,6 +226,16 @@ class FileService:
         except KeyError:
             raise NotFound(f"File '{record.id}' not found.", field="file_id") from None
 
+    async def _chunks(self, record: FileRecord) -> AsyncIterator[bytes]:
+        """The blob's chunks, its first one read already: a missing blob is NotFound here,
+        before a response starts."""
+        chunks = self._blobs.stream(record.blob_key)
+        try:
+            first = await anext(chunks, b"")
+        except KeyError:
+            raise NotFound(f"File '{record.id}' not found.", field="file_id") from None
+        return _after(first, chunks)
+
     async def _spooled(self, record: FileRecord) -> Fetched:
         body = new_spool()
         try:
@@ -239,3 +261,14 @@ def _check_not_empty(size: int) -> None:
 
 def _expired(record: FileRecord) -> bool:
     return record.expires_at is not None and record.expires_at <= utcnow()
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``first``, then ``rest`` (closed however the reader stops)."""
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from voxserve.api.adapters.mistral import convert, errors
 from voxserve.api.adapters.mistral.protocol.chat import ChatCompletionRequest
@@ -353,8 +353,8 @@ async def delete_file(file_id: str, owner: CurrentOwner, files: FileServiceDep) 
 )
 async def download_file(file_id: FileId, owner: CurrentOwner, files: FileServiceDep) -> Response:
     """The file's bytes."""
-    record, data = await files.content(owner.id, file_id)
-    return file_response(record, data, media_type="application/octet-stream")  # the SDK wants it
+    record, chunks = await files.download(owner.id, file_id)
+    return file_response(record, chunks, media_type="application/octet-stream")  # the SDK wants it
 
 
 @router.get("/v1/files/{file_id}/url", response_model=SignedUrl, tags=["files"])
@@ -377,13 +377,17 @@ async def get_signed_url(
 async def open_signed_url(
     file_id: str, files: FileServiceDep, expires: str = "", signature: str = ""
 ) -> Response:
-    record, data = await files.open_signed(file_id, expires, signature)
-    return file_response(record, data)
+    record, chunks = await files.download_signed(file_id, expires, signature)
+    return file_response(record, chunks)
 
 
-def file_response(record: FileRecord, data: bytes, media_type: str | None = None) -> Response:
-    return Response(
-        data,
-        media_type=media_type or record.content_type or "application/octet-stream",
-        headers={"Content-Disposition": convert.content_disposition(record.filename)},
-    )
+def file_response(
+    record: FileRecord, chunks: AsyncIterator[bytes], media_type: str | None = None
+) -> Response:
+    """The file streamed as it is read from the blob store (never whole in memory)."""
+    headers = {
+        "Content-Disposition": convert.content_disposition(record.filename),
+        "Content-Length": str(record.bytes),
+    }
+    media_type = media_type or record.content_type or "application/octet-stream"
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
