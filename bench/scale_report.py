@@ -10,7 +10,8 @@ from common import fmt, markdown_table
 BLOB_HEADERS = ["store", "put/s", "get/s", "put MB/s", "get MB/s", "stream put MB/s",
                 "stream get MB/s"]  # fmt: skip
 LOAD_HEADERS = ["kind", "replicas", "req/s", "raw req/s", "x raw", "p50 ms", "p95 ms",
-                "CPU ms/req replicas", "PG", "bench+S3", "PG tx/req", "failed"]  # fmt: skip
+                "CPU ms/req: raw engine", "replicas", "PG", "bench+S3", "PG tx/req",
+                "failed"]  # fmt: skip
 IDLE_HEADERS = ["replicas", "PG tx/s", "replicas CPU %", "PG CPU %", "PG connections"]
 
 
@@ -41,7 +42,9 @@ def load_row(kind: str, count: str, found: dict[str, Any]) -> list[str]:
     return [
         kind, count, fmt(_median(passes, "rps"), 2), fmt(_median(passes, "raw", "rps"), 2),
         fmt(_median(passes, "ratio_to_raw"), 2), fmt(_median(passes, "p50_s") * 1000),
-        fmt(_median(passes, "p95_s") * 1000), fmt(_per_request(passes, "replicas")),
+        fmt(_median(passes, "p95_s") * 1000),
+        fmt(statistics.median(p["raw"]["cpu_s"] / p["raw"]["requests"] * 1000 for p in passes)),
+        fmt(_per_request(passes, "replicas")),
         fmt(_per_request(passes, "postgres")), fmt(_per_request(passes, "bench_and_s3")),
         fmt(_pg_per_request(passes, found["idle"]), 1),
         str(sum(p["failures"] for p in passes)),

@@ -317,6 +317,21 @@ async def _build(
     )
 
 
+async def prepare_job_queue(settings: Settings) -> None:
+    """On PostgreSQL, create the batch job queue's tables or check them against the installed
+    procrastinate, before a server starts (``voxserve serve``).
+
+    Raises:
+        QueueNotReady: they do not match, or the database cannot be reached (the message
+            says what to do).
+    """
+    if not settings.uses_postgres:
+        return
+    from voxserve.jobs.queue import prepare_schema  # procrastinate: only on PostgreSQL
+
+    await prepare_schema(settings.resolved_database_url)
+
+
 class UnsafeStartup(RuntimeError):
     """The server would be open to the network without any API key."""
 

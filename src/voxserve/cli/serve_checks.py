@@ -4,10 +4,10 @@ clear line and exit code 2 rather than a traceback from the server's startup."""
 from __future__ import annotations
 
 import asyncio
-from typing import NoReturn
 
 import typer
 
+from voxserve.bootstrap import prepare_job_queue
 from voxserve.core.batch_types import QueueNotReady
 from voxserve.settings import Settings
 
@@ -21,21 +21,8 @@ def check_job_queue(settings: Settings) -> None:
         typer.Exit: code 2, after printing why (the tables do not match; the database cannot
             be reached).
     """
-    if not settings.uses_postgres:
-        return
-    import psycopg  # PostgreSQL only
-
-    from voxserve.jobs.queue import ensure_schema
-
     try:
-        asyncio.run(ensure_schema(settings.resolved_database_url))
+        asyncio.run(prepare_job_queue(settings))
     except QueueNotReady as exc:
-        _fail(str(exc))
-    except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split())
-        _fail(f"cannot reach the database (VOXSERVE_DATABASE_URL): {reason}")
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -126,6 +126,22 @@ async def ensure_schema(database_url: str) -> None:
             await check_schema(connection)
 
 
+async def prepare_schema(database_url: str) -> None:
+    """``ensure_schema`` for a check before the server starts: an unreachable database is a
+    ``QueueNotReady`` too (one line saying so, not the driver's traceback).
+
+    Raises:
+        QueueNotReady: the tables do not match, or the database cannot be reached.
+    """
+    try:
+        await ensure_schema(database_url)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        raise QueueNotReady(
+            f"cannot reach the database (VOXSERVE_DATABASE_URL): {reason}"
+        ) from None
+
+
 async def check_schema(connection: psycopg.AsyncConnection[Any]) -> None:
     """Compare the database's procrastinate functions and enum values with those of the
     installed procrastinate's schema: procrastinate keeps no schema version in the database,
