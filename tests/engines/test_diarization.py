@@ -22,14 +22,22 @@ from voxserve.core.diarization import name_speakers, speaker_at, split_by_speake
 from voxserve.engines.diarization import Diarization, SpeakerTurn, is_diarizer
 from voxserve.engines.protocol import Segment, TranscriptionOptions, Word
 from voxserve.engines.remote_stt import RemoteSTTEngine
-from voxserve.engines.senko_diarizer import SenkoDiarizer, merge_speakers, tidy_turns
+from voxserve.engines.senko_diarizer import (
+    SenkoDiarizer,
+    change_probes,
+    merge_speakers,
+    nearest,
+    place_changes,
+    relabel,
+    tidy_turns,
+)
 from voxserve.settings import DiarizationSettings
 
 THRESHOLD = DiarizationSettings().match_threshold
-NAMED_AT_LEAST = 0.92
-"""The issue asks for 95%; measured 93.0-94.2% (2-4 speakers): every speaker gets the right
-name, and what is missing is the same boundary error the DER counts (a turn that starts while
-the previous speaker is still talking keeps the previous speaker's label for up to a second)."""
+NAMED_AT_LEAST = 0.95
+"""The issue's target. Before short regions were re-embedded and in-region changes placed by
+probe windows (senko_diarizer), 93.0-94.2%: a turn that starts while the previous speaker is
+still talking kept the previous speaker's label for up to a second."""
 
 
 def test_tidy_turns_takes_each_region_whole_and_fills_pauses_within_a_turn() -> None:
@@ -67,6 +75,33 @@ def test_clusters_of_one_voice_are_merged_most_alike_first() -> None:
     assert sorted(voices) == ["A", "B"]
     np.testing.assert_allclose(voices["A"], [(3 * 1.0 + 0.8) / 4, 0.6 / 4], rtol=1e-6)
     assert merge_speakers(raw, centroids, threshold=0.9)[0] == raw
+
+
+def test_a_short_region_takes_the_voice_its_own_audio_is_most_like() -> None:
+    raw = [{"speaker": "A", "start": 0.0, "end": 4.0}]  # a window reaching back over 3.2-3.8
+    voices = {"A": np.array([1.0, 0.0]), "B": np.array([0.0, 1.0])}
+    labels = nearest(np.array([[0.2, 0.9]]), voices)
+    assert labels == ["B"]
+    assert relabel(raw, [(3.2, 3.8)], labels) == [
+        {"speaker": "A", "start": 0.0, "end": 3.2},
+        {"speaker": "B", "start": 3.2, "end": 3.8},
+        {"speaker": "A", "start": 3.8, "end": 4.0},
+    ]
+
+
+def test_a_change_inside_a_region_moves_to_where_the_voices_change() -> None:
+    turns = (SpeakerTurn("A", 0.0, 5.0), SpeakerTurn("B", 5.0, 9.0), SpeakerTurn("A", 10.0, 12.0))
+    probes = change_probes(turns)
+    assert [index for index, _ in probes] == [0]  # B and A do not touch: VAD placed that one
+    spans = probes[0][1]
+    assert spans[0] == (3.8, 4.6)
+    assert spans[-1][1] <= 5.3
+    voices = {"A": np.array([1.0, 0.0]), "B": np.array([0.0, 1.0])}
+    # B really starts at 4.2: windows starting from 4.2 sound like B, earlier ones like A.
+    heard = np.array([[0.0, 1.0] if start >= 4.2 - 1e-6 else [1.0, 0.1] for start, _ in spans])
+    placed = place_changes(turns, probes, heard, voices)
+    assert placed[0].end == placed[1].start == pytest.approx(4.2, abs=0.06)  # 0.1 s windows
+    assert placed[2] == turns[2]
 
 
 def test_senko_is_a_diarizer() -> None:

@@ -146,10 +146,14 @@ class DiarizationService:
         """``segments`` cut and labelled by speaker, each as soon as it is transcribed.
 
         The diarizer runs first, while the engine detects the language (the segments are lazy:
-        none is decoded until asked for); then each segment is labelled as it comes. On CPU
-        senko diarizes several times faster than Whisper transcribes, so the first segment
-        comes after the diarization plus the first segment's decoding, instead of after the
-        whole transcription (bench/diarization.py measures both).
+        none is decoded until asked for); then each segment is labelled as it comes, so the
+        first comes after the diarization plus the first window's decoding instead of after
+        the whole transcription. On an idle core senko runs at RTF ~0.05, well ahead of
+        Whisper; on a crowded one it can be slower than the transcription (a 48 s conversation,
+        load average ~8, the first request, loading senko included: first segment at 33 s,
+        done at 36 s; plain 3.5 s / 6.5 s), where running both at once and holding segments
+        until the turns are known would start sooner (not done; bench/diarization.py measures
+        first-segment times).
         """
         try:
             names = self.speaker_names(await self.diarize(plan), plan)
