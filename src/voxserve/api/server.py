@@ -41,7 +41,7 @@ class GracefulServer(uvicorn.Server):
 
     freeze_after_startup = False
     """Freeze what startup built (``freeze_startup_objects``) once the app has started, before
-    the first request (``serve`` does; tests that run servers in their own process do not)."""
+    the first request (``serve`` does; servers that tests run inside the test process do not)."""
 
     def __init__(self, config: uvicorn.Config, *, draining: Draining, drain_seconds: float):
         super().__init__(config)
@@ -107,8 +107,9 @@ def freeze_startup_objects() -> None:
     """Collect, then move every object the collector tracks into its permanent generation
     (``gc.freeze``, the stdlib's way for servers): modules, routes, models and services live
     as long as the process, and a full collection would walk all of them (~170,000) holding the
-    GIL and the event loop, ~50 ms idle and over 400 ms on the loaded 2-core dev machine
-    (#14 item 5). Later full collections walk only what was made since."""
+    GIL and the event loop: 430-680 ms for a fresh app on the loaded 2-core dev machine, and
+    220-880 ms per collection while serving there (#14 item 5). Later full collections walk
+    only what was made since."""
     gc.collect()
     gc.freeze()
 
