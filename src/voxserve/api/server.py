@@ -107,9 +107,9 @@ def freeze_startup_objects() -> None:
     """Collect, then move every object the collector tracks into its permanent generation
     (``gc.freeze``, the stdlib's way for servers): modules, routes, models and services live
     as long as the process, and a full collection would walk all of them (~170,000) holding the
-    GIL and the event loop: 430-680 ms for a fresh app on the loaded 2-core dev machine, and
-    220-880 ms per collection while serving there (#14 item 5). Later full collections walk
-    only what was made since."""
+    GIL and the event loop: 430-680 ms for a fresh app on the loaded 2-core dev machine; the
+    server's first one, seconds into serving, held the loop 884 ms there (#14 item 5). Now it
+    runs before the first request, and later full collections walk only what was made since."""
     gc.collect()
     gc.freeze()
 
