@@ -236,9 +236,10 @@ async def engines_at_limit(client: httpx.AsyncClient, tally: Tally) -> None:
 
 
 async def run_load(
-    url: str, seconds: float, seed: int, pid: int, *, idle: bool = False
+    url: str, seconds: float, seed: int, pid: int, *, idle: bool = False, speech_loops: int = 2
 ) -> dict[str, Any]:
-    """The mixed load (or, ``idle``, none: only the probes, for the floor)."""
+    """The mixed load (or, ``idle``, none: only the probes, for the floor); ``speech_loops``
+    streams read to the end side by side (besides the one that hangs up)."""
     rng = random.Random(seed)
     tally = Tally()
     bomb_data = silent_flac(10)
@@ -278,7 +279,7 @@ async def run_load(
                             lambda: speech_stream(client, tally, text_for(rng), False),
                         ),
                     )
-                    for _ in range(2)
+                    for _ in range(speech_loops)
                 ),
                 loop(
                     until,
@@ -430,6 +431,12 @@ def main() -> None:
     parser.add_argument(
         "--idle", action="store_true", help="no load, only the probes: the /health floor"
     )
+    parser.add_argument(
+        "--saturate",
+        action="store_true",
+        help="more speech streams (5), so espeak never waits for work: every engine at its "
+        "concurrency limit throughout (the default mix leaves espeak idle a third of the time)",
+    )
     parser.add_argument("--server-log", type=Path, help="keep the server's log here")
     args = parser.parse_args()
     with (
@@ -438,13 +445,21 @@ def main() -> None:
         profiling(server, args.out, "soak", args.profile),
     ):
         result = asyncio.run(
-            run_load(server.url, args.seconds, args.seed, server.pid, idle=args.idle)
+            run_load(
+                server.url,
+                args.seconds,
+                args.seed,
+                server.pid,
+                idle=args.idle,
+                speech_loops=5 if args.saturate else 2,
+            )
         )
         if args.server_log:
             shutil.copyfile(server.log_path, args.server_log)
     result["machine"] = machine_info(["voxserve", "httpx", "av"])
     result["seconds"] = args.seconds
     result["idle"] = args.idle
+    result["saturate"] = args.saturate
     write_results(args.out, "soak", result, markdown(result, args.seconds))
     json.dumps(result)  # every number is plain JSON
 

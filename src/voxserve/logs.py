@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import json
 import logging
-import queue
 import sys
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -41,38 +38,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
-    """Log to stderr from a thread of its own: a record is formatted where it is logged (with
-    its request id) and only queued there, so the event loop never waits on a slow stderr (a
-    full pipe to journald or a container runtime blocks the write; #14 item 5)."""
-    queued = QueueHandler(queue.SimpleQueue())
-    queued.addFilter(RequestIdFilter())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if json_lines:
-        queued.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter())
     else:
-        queued.setFormatter(
+        handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
         )
-    writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(logging.Formatter("%(message)s"))  # the queued record is the line
-    _stop_listener()
     root = logging.getLogger()
-    root.handlers[:] = [queued]
+    root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request at INFO (remote engine calls, pool health checks): noise at our INFO.
     logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
-    listener = QueueListener(queued.queue, writer)
-    listener.start()
-    _listeners.append(listener)
-
-
-_listeners: list[QueueListener] = []
-"""The running listener (one at most), stopped with its queue written out at exit or when
-logging is configured again."""
-
-
-def _stop_listener() -> None:
-    while _listeners:
-        _listeners.pop().stop()
-
-
-atexit.register(_stop_listener)

@@ -17,6 +17,7 @@ A second signal stops at once (uvicorn's forced exit).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import socket
@@ -40,10 +41,19 @@ UNWIND_SECONDS = 5.0
 class GracefulServer(uvicorn.Server):
     """A uvicorn server whose first exit signal turns ``/ready`` false before anything else."""
 
+    freeze_after_startup = False
+    """Freeze what startup built (``freeze_startup_objects``) once the app has started, before
+    the first request (``serve`` does; servers that tests run inside the test process do not)."""
+
     def __init__(self, config: uvicorn.Config, *, draining: Draining, drain_seconds: float):
         super().__init__(config)
         self._draining = draining
         self._drain_seconds = drain_seconds
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.freeze_after_startup and not self.should_exit:
+            freeze_startup_objects()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining.started:
@@ -95,6 +105,17 @@ def graceful_server(app: FastAPI, settings: Settings, **options: Any) -> Gracefu
     return GracefulServer(config, draining=draining, drain_seconds=settings.shutdown_drain_seconds)
 
 
+def freeze_startup_objects() -> None:
+    """Collect, then move every object the collector tracks into its permanent generation
+    (``gc.freeze``, the stdlib's way for servers): modules, routes, models and services live
+    as long as the process, and a full collection would walk all of them (~170,000) holding the
+    GIL and the event loop: 430-680 ms for a fresh app on the loaded 2-core dev machine; the
+    server's first one, seconds into serving, held the loop 884 ms there (#14 item 5). Now it
+    runs before the first request, and later full collections walk only what was made since."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app: FastAPI, settings: Settings) -> None:
     """Serve ``app`` until a signal ends it (see the module doc).
 
@@ -103,6 +124,7 @@ def serve(app: FastAPI, settings: Settings) -> None:
             startup failed (logged by uvicorn) or the port was taken.
     """
     server = graceful_server(app, settings, log_config=None, access_log=False)
+    server.freeze_after_startup = True
     server.run()
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
