@@ -127,7 +127,8 @@ def test_no_temporary_file_is_left_after_a_client_hangs_up_mid_stream(
     ):
         assert response.status_code == 200
         next(line for line in response.iter_lines() if line.startswith("data:"))
-        assert open_temporary_files() > baseline  # the spool is open while the stream runs
+        # (Not asserted: that the spool is open now. A count cannot tell, since an earlier
+        # test's spool may close meanwhile, and names cannot either: O_TMPFILE inodes recur.)
     # Known gap: when the hang-up is noticed while Starlette awaits the socket, the response's
     # generators stay suspended at a yield (Starlette does not aclose them) and are finalized
     # only when collected, which a reference cycle can leave to the cyclic collector.
