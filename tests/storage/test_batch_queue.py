@@ -5,14 +5,12 @@ version stop the start with what to run."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
 
-from voxserve.cli.main import app as cli
+from tests.support.cli import invoke_keeping_logging
 from voxserve.core.batch_types import QueueNotReady
 from voxserve.jobs.queue import (
     PRUNE_TASK_NAME,
@@ -78,13 +76,7 @@ def test_the_worker_command_says_what_to_run(
     asyncio.run(drop_a_function(postgres_url))
     monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(cli, ["worker"])
-    finally:  # the command logs to the runner's stderr, closed once it returns
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    result = invoke_keeping_logging(["worker"])
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("error: The job queue's tables")
     assert "Traceback" not in result.output
@@ -98,13 +90,7 @@ def test_serve_says_what_to_run_in_one_line(
     monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
 
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(cli, ["serve", "--port", "0"])
-    finally:  # the command logs to the runner's stderr, closed once it returns
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    result = invoke_keeping_logging(["serve", "--port", "0"])
 
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]

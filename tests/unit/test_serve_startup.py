@@ -3,19 +3,17 @@ traceback or a silent exit 0."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from typer.testing import CliRunner
 
+from tests.support.cli import invoke_keeping_logging
 from tests.support.live_server import free_port
 from voxserve.api.health import Draining
 from voxserve.api.server import STARTUP_FAILURE, serve
-from voxserve.cli.main import app as cli
 from voxserve.settings import Settings
 
 
@@ -25,13 +23,7 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
     url = f"postgresql+asyncpg://voxserve@127.0.0.1:{free_port()}/voxserve"
     monkeypatch.setenv("VOXSERVE_DATABASE_URL", url)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner().invoke(cli, ["serve", "--port", "0"])
-    finally:  # the command logs to the runner's stderr, closed once it returns
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    result = invoke_keeping_logging(["serve", "--port", "0"])
 
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
