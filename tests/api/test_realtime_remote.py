@@ -102,6 +102,30 @@ async def test_words_arrive_while_the_audio_still_flows(
     await conn.close()
 
 
+async def test_words_the_model_sends_after_the_last_chunk_arrive_before_the_end(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    remote.delay = 1.0  # the model answers each chunk after the client has sent them all
+    client = Mistral(api_key="any", server_url=server.url)
+    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
+    conn = await client.audio.realtime.connect("remote-stt", audio_format=fmt)
+    events = conn.__aiter__()
+    async for chunk in chunks(1.5):
+        await conn.send_audio(chunk)
+    text = ""  # no more audio and no flush: the words still come
+    while len(text.split()) < 3:
+        event = await asyncio.wait_for(anext(events), 5)
+        if getattr(event, "type", "") == "transcription.text.delta":
+            text += event.text
+    assert SCRIPT.startswith(text.strip())
+    await conn.end_audio()
+    async for event in conn:
+        if getattr(event, "type", "") == "transcription.done":
+            assert event.text == SCRIPT
+            break
+    await conn.close()
+
+
 async def test_language_is_forwarded_and_audio_goes_on_chunk_by_chunk(
     server: LiveServer, remote: FakeVLLMRealtimeServer
 ) -> None:

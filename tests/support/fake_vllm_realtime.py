@@ -3,7 +3,8 @@
 ``script`` spoken back in token pieces as audio arrives.
 
 Per generation (``input_audio_buffer.commit`` ... ``commit {final: true}``) it sends one piece of
-the script for every 100 ms of 16 kHz PCM16 it receives, the rest at the final commit, then
+the script for every 100 ms of 16 kHz PCM16 it receives (``delay`` seconds later, if set), the
+rest at the final commit, then
 ``transcription.done`` with the whole script. Like vLLM it answers a commit before any
 ``session.update`` with ``model_not_validated``, and bad audio with ``invalid_audio``; its
 ``session.update`` takes vLLM's ``SessionUpdate`` fields (``model``, ``temperature``,
@@ -52,6 +53,9 @@ class FakeVLLMRealtimeServer:
     auth: list[str | None] = field(default_factory=list)
     closed: int = 0
     """Sockets that have ended (the client closed them or went away)."""
+    delay: float = 0.0
+    """Send each piece this long after the audio that earns it (a model still working on audio
+    it has when the audio stops)."""
     fail_with: str | None = None
     """Answer the first audio with this ``error`` (``processing_error``), as vLLM does when
     its generation fails."""
@@ -89,6 +93,7 @@ class FakeVLLMRealtimeServer:
                 todo, owed = pieces(self.script), 0
                 self.generations += 1
             elif kind == "input_audio_buffer.commit":
+                await asyncio.sleep(self.delay)  # after the pieces still on their way
                 for piece in todo or []:
                     await ws.send(json.dumps({"type": "transcription.delta", "delta": piece}))
                 done = {"type": "transcription.done", "text": self.script, "usage": {}}
@@ -108,7 +113,12 @@ class FakeVLLMRealtimeServer:
                 while todo and owed >= PIECE_SAMPLES:
                     owed -= PIECE_SAMPLES
                     delta = {"type": "transcription.delta", "delta": todo.pop(0)}
-                    await ws.send(json.dumps(delta))
+                    if self.delay:
+                        asyncio.get_running_loop().call_later(
+                            self.delay, asyncio.ensure_future, ws.send(json.dumps(delta))
+                        )
+                    else:
+                        await ws.send(json.dumps(delta))
             else:
                 await self._error(ws, f"Unknown event type: {kind}", "unknown_event")
 

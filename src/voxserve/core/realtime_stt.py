@@ -13,7 +13,9 @@ slot for several). What a turn does is chosen when the slot is granted, not when
 for: a step still waiting when a flush, turn end or end arrives becomes that commit, so the
 final text does not wait for a second turn. Voice activity (when turn detection is on) is
 judged on every chunk; turn ends that pile up while the engine is busy share one commit decode
-(its words are split at the turns' boundaries).
+(its words are split at the turns' boundaries). A stream whose text may come with no new
+audio (a remote model, ``ListeningStream``) is stepped with none every step while it awaits
+text, so words the model sends after the client's last chunk are not held until the end.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from voxserve.engines.protocol import Segment, Word
 from voxserve.engines.streaming import (
     BackloggedStream,
     ClosingStream,
+    ListeningStream,
     PacedStream,
     StreamUpdate,
     STTStream,
@@ -260,9 +263,9 @@ class TranscriptionSession:
     async def _decode_loop(self) -> None:
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._work_ready():
+                listen = await self._next_wake()
+                while listen or self._work_ready():
+                    listen = False
                     update, ends = await self._turn()
                     self._publish(update, ends)
                     if self._ended and not self._closed and ends is not None:
@@ -271,6 +274,20 @@ class TranscriptionSession:
         except VoxError as exc:
             self._events.put_nowait(SessionFailed(exc))
             self._events.put_nowait(None)
+
+    async def _next_wake(self) -> bool:
+        """Wait for work to be due; True instead when a listening stream is due a step with no
+        audio (its text may have come meanwhile)."""
+        stream = self._stream
+        if isinstance(stream, ListeningStream) and stream.awaiting:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._step_seconds())
+            except TimeoutError:
+                return True
+        else:
+            await self._wake.wait()
+        self._wake.clear()
+        return False
 
     async def _turn(self) -> tuple[StreamUpdate, list[float] | None]:
         """One turn on the engine; its work is taken once the slot is granted (in the
@@ -284,7 +301,8 @@ class TranscriptionSession:
             assert self._stream is not None
             if ends is not None:
                 return self._stream.commit(audio)
-            if not len(audio) and not self._backlog():
+            listening = isinstance(self._stream, ListeningStream)
+            if not len(audio) and not self._backlog() and not listening:
                 return StreamUpdate()  # cleared meanwhile: nothing new to decode
             return self._stream.step(audio)
 

@@ -22,7 +22,9 @@ vLLM's default, 0 (greedy), as for local streaming.
 
 The stream asks for every chunk (``step_seconds``): each step sends the audio at once and
 passes on the deltas that have arrived, so text follows the remote model's own pace, not a
-local decode step's.
+local decode step's. While a generation is open the stream is ``awaiting``: the session steps
+it with no audio every ``step_seconds`` too, so deltas the model sends after the client's last
+chunk (it is still working on audio already sent) go on to the client at once.
 
 One generation is one segment: ``step`` sends audio and returns the whole words received so
 far (a word is released once the text after it has begun, since a delta may end inside a
@@ -132,6 +134,10 @@ class RemoteRealtimeStream:
     @property
     def audio_seconds(self) -> float:
         return self._received / RATE
+
+    @property
+    def awaiting(self) -> bool:
+        return self._generating
 
     def step(self, audio: Samples) -> StreamUpdate:
         self._send_audio(audio)

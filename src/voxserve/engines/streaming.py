@@ -96,6 +96,18 @@ class PacedStream(Protocol):
 
 
 @runtime_checkable
+class ListeningStream(Protocol):
+    """A stream whose words may arrive with no new audio (a remote model still working on audio
+    already sent): while ``awaiting``, the session steps it with no audio every
+    ``step_seconds``, so text that comes after the client's last chunk reaches the client
+    then, not at the next flush or end."""
+
+    @property
+    def awaiting(self) -> bool:
+        """Audio was sent whose text may still come."""
+
+
+@runtime_checkable
 class StreamingSTTEngine(Protocol):
     """An engine that can open streams (a native streaming model, or a batch model through
     ``AgreementStream``)."""
