@@ -7,6 +7,7 @@ import difflib
 import itertools
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from tests.support import speech_data
 from voxserve.audio.types import AudioClip
+from voxserve.engines.checkpoints import DecodeAbandoned, abandonable
 from voxserve.engines.faster_whisper import FasterWhisperEngine
 from voxserve.engines.protocol import Segment, STTEngine, TranscriptionOptions
 from voxserve.errors import EngineFailure, Unsupported
@@ -189,6 +191,22 @@ def test_unknown_language_and_empty_audio(base: FasterWhisperEngine) -> None:
         AudioClip(np.zeros(0, np.float32), 16000), TranscriptionOptions()
     )
     assert (info.language, info.duration, list(segments)) == (None, 0.0, [])
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("language", [None, "en"])
+def test_an_abandoned_decode_stops_at_a_checkpoint_not_as_a_failure(
+    base: FasterWhisperEngine, language: str | None
+) -> None:
+    """With the language to detect, the first checkpoint is the detection's encoder pass
+    (inside ``transcribe``); with it fixed, the first window's (while the segments are read)."""
+    audio = speech_data.decode(speech_data.clip("faster_whisper_tests/jfk.flac").path)
+    abandoned = threading.Event()
+    abandoned.set()
+    with abandonable(abandoned), pytest.raises(DecodeAbandoned):
+        run(base, audio, language=language, word_timestamps=True)
+    opening = AudioClip(audio.samples[:32000], 16000)  # outside the block, decodes as ever
+    assert text_of(run(base, opening, language="en")).startswith("And so")
 
 
 # --------------------------------------------------------------------------- no weights needed

@@ -11,9 +11,13 @@ is what bounds the lag (a stream decodes at most one window per call, keeping th
 backlog for the next turn, so a behind session neither costs more per decode nor holds the
 slot for several). What a turn does is chosen when the slot is granted, not when it was asked
 for: a step still waiting when a flush, turn end or end arrives becomes that commit, so the
-final text does not wait for a second turn. Voice activity (when turn detection is on) is
-judged on every chunk; turn ends that pile up while the engine is busy share one commit decode
-(its words are split at the turns' boundaries). A stream whose text may come with no new
+final text does not wait for a second turn; and a flush or end abandons the step already
+running at its next stage (``AbandonableStream``: faster-whisper stops before its next encoder
+pass, generation or alignment), since the commit decodes that window again: the final text
+waits for about one decode, not two. A turn end found by the voice-activity detector does not
+abandon the step (it may be about to confirm the words before the pause). Voice activity
+(when turn detection is on) is judged on every chunk; turn ends that pile up while the engine
+is busy share one commit decode (its words are split at the turns' boundaries). A stream whose text may come with no new
 audio (a remote model, ``ListeningStream``) is stepped with none every step while it awaits
 text, so words the model sends after the client's last chunk are not held until the end.
 """
@@ -34,6 +38,7 @@ from voxserve.audio.types import Samples
 from voxserve.core.turns import TurnDetector, TurnEvent, TurnSettings
 from voxserve.engines.protocol import Segment, Word
 from voxserve.engines.streaming import (
+    AbandonableStream,
     BackloggedStream,
     ClosingStream,
     ListeningStream,
@@ -202,9 +207,10 @@ class TranscriptionSession:
             self._wake.set()
 
     def flush(self) -> None:
-        """End the current segment now, with every word heard so far."""
+        """End the current segment now, with every word heard so far (a step under way is
+        abandoned: the client asked for the segment's text now)."""
         if self._started and not self._ended:
-            self._close_segment()
+            self._close_segment(abandon_step=True)
 
     def clear(self) -> None:
         """Drop the open segment's audio not yet decoded (words a decode step already
@@ -222,7 +228,7 @@ class TranscriptionSession:
         tail = self._decoder.flush()
         if len(tail):
             self._open.append(tail)
-        self._close_segment()
+        self._close_segment(abandon_step=True)
 
     async def events(self) -> AsyncIterator[RealtimeSTTEvent]:
         """Every event until ``TranscriptionDone`` or ``SessionFailed``."""
@@ -257,8 +263,9 @@ class TranscriptionSession:
             return
         for event in self._turns.feed(await self._voice_activity(samples)):
             self._events.put_nowait(event)
-            if event.kind == "end":
-                self.flush()
+            if event.kind == "end" and not self._ended:
+                # the speaker paused: a step under way may be about to confirm words
+                self._close_segment(abandon_step=False)
 
     async def _decode_loop(self) -> None:
         try:
@@ -368,12 +375,15 @@ class TranscriptionSession:
         self._events.put_nowait(done)
         self._events.put_nowait(None)
 
-    def _close_segment(self) -> None:
+    def _close_segment(self, *, abandon_step: bool) -> None:
         """The open audio becomes a segment to commit (an empty one still commits: the words
-        already decoded but not yet confirmed end there)."""
+        already decoded but not yet confirmed end there). ``abandon_step``: stop a step under
+        way at its next stage, since the commit decodes its window again anyway."""
         with self._lock:
             self._closed.append(_joined(self._open))
             self._open = []
+        if abandon_step and isinstance(self._stream, AbandonableStream):
+            self._stream.abandon_step()
         self._wake.set()
 
     def _open_seconds(self) -> float:

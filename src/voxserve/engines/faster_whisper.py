@@ -8,14 +8,16 @@ used by ``vad_filter`` ships inside the faster-whisper package.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxserve.audio.types import AudioClip
+from voxserve.engines.checkpoints import DecodeAbandoned, checkpoint
 from voxserve.engines.device import Device, DeviceChoice, choose_device
 from voxserve.engines.protocol import (
     Segment,
@@ -121,6 +123,7 @@ class FasterWhisperEngine:
 
         choice = choose_device(self.device, self.compute_type)
         self._model, self.placement = self._open(WhisperModel, choice)
+        _add_checkpoints(self._model)
 
     def _open(
         self, model_class: type[WhisperModel], choice: DeviceChoice
@@ -188,6 +191,8 @@ class FasterWhisperEngine:
             segments, info = model.transcribe(
                 audio.samples, **self._decode_options(options, language, greedy)
             )
+        except DecodeAbandoned:
+            raise
         except Exception as exc:  # CTranslate2, the VAD and the tokenizer raise assorted types
             raise EngineFailure(f"{self.name} failed to transcribe the audio") from exc
         return (
@@ -224,6 +229,8 @@ class FasterWhisperEngine:
         try:
             for segment in segments:
                 yield _convert_segment(segment, word_timestamps)
+        except DecodeAbandoned:
+            raise
         except Exception as exc:
             raise EngineFailure(f"{self.name} failed while decoding the audio") from exc
 
@@ -250,6 +257,27 @@ class FasterWhisperEngine:
         if self._languages is None:
             self._languages = _read_languages(self.model_dir)
         return self._languages
+
+
+CHECKPOINTED = ("encode", "generate_with_fallback", "add_word_timestamps")
+"""The stages of a faster-whisper decode (one encoder pass, one generation, one alignment per
+30 s window) before which an abandoned realtime step stops."""
+
+
+def _add_checkpoints(model: WhisperModel) -> None:
+    """A checkpoint before each stage (faster-whisper calls them as methods of the model, so an
+    attribute of the instance stands in for each)."""
+    for name in CHECKPOINTED:
+        setattr(model, name, _checkpointed(getattr(model, name)))
+
+
+def _checkpointed(stage: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(stage)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        checkpoint()
+        return stage(*args, **kwargs)
+
+    return run
 
 
 def _missing_files(path: Path) -> list[str]:

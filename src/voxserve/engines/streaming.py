@@ -14,6 +14,7 @@ stays bounded while the sessions' decodes fit in that time (they take turns on t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
@@ -22,6 +23,7 @@ import numpy as np
 
 from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.agreement import LocalAgreement
+from voxserve.engines.checkpoints import DecodeAbandoned, abandonable
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions, Word
 
 MIN_DECODE_S = 0.3
@@ -96,6 +98,16 @@ class PacedStream(Protocol):
 
 
 @runtime_checkable
+class AbandonableStream(Protocol):
+    """A stream whose running step can be abandoned part-way (a commit became due: it decodes
+    the whole window again, so the step's words would only be heard twice)."""
+
+    def abandon_step(self) -> None:
+        """Make the step now running (if any) return at its next checkpoint with no words;
+        its audio stays for the next call. Thread-safe; no effect when no step runs."""
+
+
+@runtime_checkable
 class ListeningStream(Protocol):
     """A stream whose words may arrive with no new audio (a remote model still working on audio
     already sent): while ``awaiting``, the session steps it with no audio every
@@ -153,6 +165,9 @@ class AgreementStream:
         self._received = 0
         self._agreement = LocalAgreement()
         self._context = options.prompt or ""
+        self._abandon = threading.Event()
+        self._stepping = False
+        self._stepping_lock = threading.Lock()
 
     @property
     def audio_seconds(self) -> float:
@@ -169,12 +184,16 @@ class AgreementStream:
 
     def step(self, audio: Samples) -> StreamUpdate:
         """One decode at most (the session's turn on the engine), over the window and as much
-        new audio as fits in it."""
+        new audio as fits in it; no words when the step is abandoned."""
         new = self._fill(audio)
         if len(self._window) < MIN_DECODE_S * self._rate:
             return StreamUpdate(language=self._language)
         full = len(self._window) > self._max_window
-        words = self._confirm(self._hypothesis(), settle=full or new >= SETTLE_AFTER_S)
+        try:
+            hypothesis = self._abandonable_hypothesis()
+        except DecodeAbandoned:
+            return StreamUpdate(language=self._language)
+        words = self._confirm(hypothesis, settle=full or new >= SETTLE_AFTER_S)
         segment = None
         if full:
             segment = self._end_segment()
@@ -196,6 +215,22 @@ class AgreementStream:
         self._trim_to(self.audio_seconds)
         self._agreement.forget_seam()
         return StreamUpdate(tuple(words), self._language, segment)
+
+    def abandon_step(self) -> None:
+        with self._stepping_lock:
+            if self._stepping:
+                self._abandon.set()
+
+    def _abandonable_hypothesis(self) -> list[Word]:
+        with self._stepping_lock:
+            self._stepping = True
+            self._abandon.clear()
+        try:
+            with abandonable(self._abandon):
+                return self._hypothesis()
+        finally:
+            with self._stepping_lock:
+                self._stepping = False
 
     def _fill(self, audio: Samples) -> int:
         """Take ``audio`` into the backlog, then move into the window what fits in one
