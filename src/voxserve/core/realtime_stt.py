@@ -17,9 +17,10 @@ pass, generation or alignment), since the commit decodes that window again: the 
 waits for about one decode, not two. A turn end found by the voice-activity detector does not
 abandon the step (it may be about to confirm the words before the pause). Voice activity
 (when turn detection is on) is judged on every chunk; turn ends that pile up while the engine
-is busy share one commit decode (its words are split at the turns' boundaries). A stream whose text may come with no new
-audio (a remote model, ``ListeningStream``) is stepped with none every step while it awaits
-text, so words the model sends after the client's last chunk are not held until the end.
+is busy share one commit decode (its words are split at the turns' boundaries). A stream whose
+text may come with no new audio (a remote model, ``ListeningStream``) is stepped with none
+every step while it awaits text, so words the model sends after the client's last chunk are
+not held until the end.
 """
 
 from __future__ import annotations
