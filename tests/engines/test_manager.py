@@ -20,11 +20,13 @@ from voxserve.engines.protocol import (
     ChatMessage,
     ChatRequest,
     PresetVoice,
+    STTCapabilities,
     SynthesisRequest,
     TranscriptionOptions,
     TTSCapabilities,
 )
-from voxserve.errors import EngineFailure, InvalidRequest, Overloaded
+from voxserve.engines.streaming import AgreementStream
+from voxserve.errors import EngineFailure, InvalidRequest, Overloaded, Unsupported
 from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
@@ -614,3 +616,19 @@ async def test_close_unloads_retired_engines_too() -> None:
         assert manager.tts_handles() == []
     await manager.close()
     assert gone.unloads == 1
+
+
+class FakeSTTWithoutWordTimes(FakeSTTEngine):
+    """A fake recogniser that gives no word timestamps."""
+
+    name = "fake-stt-no-words"
+
+    def capabilities(self) -> STTCapabilities:
+        return replace(super().capabilities(), word_timestamps=False)
+
+
+def test_a_stream_opens_over_batch_decodes_only_with_word_timestamps() -> None:
+    manager = EngineManager([FakeSTTEngine(), FakeSTTWithoutWordTimes()], EngineSettings())
+    assert isinstance(manager.open_stt_stream("fake-stt", TranscriptionOptions()), AgreementStream)
+    with pytest.raises(Unsupported, match="word timestamps, such as faster-whisper"):
+        manager.open_stt_stream("fake-stt-no-words", TranscriptionOptions())

@@ -51,8 +51,13 @@ from voxserve.engines.protocol import (
     TTSEngine,
 )
 from voxserve.engines.slots import E, EngineSlots, snapshot
-from voxserve.engines.streaming import AgreementStream, StreamingSTTEngine, StreamUpdate, STTStream
-from voxserve.errors import InvalidRequest, ServiceUnavailable, Unsupported
+from voxserve.engines.streaming import (
+    StreamingSTTEngine,
+    StreamUpdate,
+    STTStream,
+    stream_over_batch,
+)
+from voxserve.errors import InvalidRequest, ServiceUnavailable
 from voxserve.offload import iterate_in_thread, run_in_thread
 from voxserve.settings import EngineSettings
 
@@ -265,13 +270,15 @@ class EngineManager:
         if isinstance(engine, StreamingSTTEngine):
             return engine.open_stream(options)
         capabilities = slots.handle.capabilities
-        if not capabilities.word_timestamps:
-            raise Unsupported(
-                f"{name} cannot transcribe in realtime: streaming needs an engine with word "
-                "timestamps, such as faster-whisper (voxserve models pull faster-whisper-base).",
-                field="model",
-            )
-        return AgreementStream(engine.transcribe, capabilities.sample_rate, options)
+        return stream_over_batch(
+            name,
+            engine.transcribe,
+            word_timestamps=capabilities.word_timestamps,
+            sample_rate=capabilities.sample_rate,
+            options=options,
+            needs="an engine with word timestamps, such as faster-whisper "
+            "(voxserve models pull faster-whisper-base)",
+        )
 
     async def run_stream_step(
         self, name: str, step: Callable[[Samples], StreamUpdate], audio: Samples

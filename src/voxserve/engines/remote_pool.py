@@ -38,8 +38,7 @@ from voxserve.engines.remote_chat import RemoteChatEngine
 from voxserve.engines.remote_realtime import RemoteRealtimeStream
 from voxserve.engines.remote_stt import RemoteSTTEngine
 from voxserve.engines.remote_tts import RemoteTTSEngine
-from voxserve.engines.streaming import AgreementStream, STTStream
-from voxserve.errors import Unsupported
+from voxserve.engines.streaming import STTStream, stream_over_batch
 
 R = TypeVar("R", RemoteTTSEngine, RemoteSTTEngine, RemoteChatEngine)
 
@@ -135,12 +134,13 @@ class PooledSTTEngine(_Pooled[RemoteSTTEngine]):
                 on_close=lease.release,
             )
         caps = self.capabilities()
-        if not caps.word_timestamps:
-            raise Unsupported(
-                f"{self.name} cannot transcribe in realtime: streaming needs word timestamps.",
-                field="model",
-            )
-        return AgreementStream(_Pinned(self.pool), caps.sample_rate, options)
+        return stream_over_batch(
+            self.name,
+            _Pinned(self.pool),
+            word_timestamps=caps.word_timestamps,
+            sample_rate=caps.sample_rate,
+            options=options,
+        )
 
 
 class _SocketLease:

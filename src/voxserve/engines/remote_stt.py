@@ -21,7 +21,7 @@ from voxserve.engines.protocol import (
 )
 from voxserve.engines.remote_http import RemoteServer, without_none
 from voxserve.engines.remote_realtime import RemoteRealtimeStream, open_socket
-from voxserve.engines.streaming import AgreementStream, STTStream
+from voxserve.engines.streaming import STTStream, stream_over_batch
 from voxserve.errors import EngineFailure, Unsupported
 
 # Whisper-style servers (OpenAI included) name the detected language in English words.
@@ -123,13 +123,14 @@ class RemoteSTTEngine:
             return RemoteRealtimeStream(
                 self.connect_realtime, self.model, timeout=self.timeout, language=options.language
             )
-        if not self.word_timestamps:
-            raise Unsupported(
-                f"{self.name} cannot transcribe in realtime: streaming needs word timestamps "
-                "or a realtime server (VOXSERVE_REMOTE__STT_REALTIME).",
-                field="model",
-            )
-        return AgreementStream(self.transcribe, self.sample_rate, options)
+        return stream_over_batch(
+            self.name,
+            self.transcribe,
+            word_timestamps=self.word_timestamps,
+            sample_rate=self.sample_rate,
+            options=options,
+            needs="word timestamps or a realtime server (VOXSERVE_REMOTE__STT_REALTIME)",
+        )
 
     def connect_realtime(self) -> ClientConnection:
         """A socket on the server's ``/v1/realtime`` (blocking). Raises RemoteUnreachable."""

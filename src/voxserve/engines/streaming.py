@@ -25,6 +25,7 @@ from voxserve.audio.types import AudioClip, Samples
 from voxserve.engines.agreement import LocalAgreement
 from voxserve.engines.checkpoints import DecodeAbandoned, abandonable
 from voxserve.engines.protocol import Segment, TranscriptionInfo, TranscriptionOptions, Word
+from voxserve.errors import Unsupported
 
 MIN_DECODE_S = 0.3
 """A window shorter than this is not worth a decode (Whisper hallucinates on near-silence)."""
@@ -286,6 +287,27 @@ class AgreementStream:
         cut = min(max(cut, 0), len(self._window))
         self._window = self._window[cut:].copy()
         self._window_start += cut / self._rate
+
+
+def stream_over_batch(
+    name: str,
+    decode: Decode,
+    *,
+    word_timestamps: bool,
+    sample_rate: int,
+    options: TranscriptionOptions,
+    needs: str = "word timestamps",
+) -> AgreementStream:
+    """LocalAgreement over a batch recogniser's decodes, which must give word timestamps.
+
+    Raises:
+        Unsupported: they do not (``needs`` says what would let ``name`` stream).
+    """
+    if not word_timestamps:
+        raise Unsupported(
+            f"{name} cannot transcribe in realtime: streaming needs {needs}.", field="model"
+        )
+    return AgreementStream(decode, sample_rate, options)
 
 
 def segment_words(segment: Segment) -> tuple[Word, ...]:
