@@ -202,6 +202,31 @@ def test_emotion_tag_picks_the_voice_sample_for_that_emotion(tmp_path: Path) -> 
     assert unknown == plain
 
 
+def test_a_replaced_emotion_sample_is_what_speaks_next(tmp_path: Path) -> None:
+    """The cached voice state of an emotion follows its sample: replacing the sample (PATCH
+    with emotion_samples) must not leave speech on the state made from the old one."""
+    engine = FakeTTSEngine()
+    settings = slow_server(tmp_path, engine)
+    with run_server(settings, [engine]) as server, server.client() as client:
+        body = {
+            "name": "moody",
+            "sample_audio": base64.b64encode(tone_wav(3.0, amp=0.1)).decode(),
+            "emotion_samples": {"happy": base64.b64encode(tone_wav(3.0, amp=0.6)).decode()},
+        }
+        voice = client.post("/v1/audio/voices", json=body).json()["id"]
+        happy = {"input": "[emotion=happy]Glad.", "voice_id": voice}
+        assert client.post("/v1/audio/speech", json=happy).status_code == 200
+        new = {"emotion_samples": {"happy": base64.b64encode(tone_wav(3.0, amp=0.3)).decode()}}
+        assert client.patch(f"/v1/audio/voices/{voice}", json=new).status_code == 200
+        assert client.post("/v1/audio/speech", json=happy).status_code == 200
+    before, after = (r.voice_state for r in engine.requests)
+    assert before != after
+    folder = next((settings.resolved_blob_dir / "voices").rglob(voice))
+    names = sorted(p.name for p in folder.rglob("*") if p.is_file())
+    assert len([n for n in names if n.startswith("sample-happy")]) == 1  # the old one is gone
+    assert len([n for n in names if "happy" in n and n.endswith(".bin")]) == 1  # one state
+
+
 def test_usage_recorded_for_successes_only(tmp_path: Path) -> None:
     engine = FakeTTSEngine(fail_on="explode")
     settings = slow_server(tmp_path, engine)

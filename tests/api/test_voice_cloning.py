@@ -319,7 +319,7 @@ def test_a_voice_cloned_here_is_the_same_voice_everywhere_until_soft_deleted(
 
         deleted = ok_data(client.delete(f"/voices/{voice}"))
         assert deleted["voice_id"] == voice and deleted["delete_time"].endswith("Z")
-        sample = next((settings.resolved_blob_dir / "voices").rglob("sample-main.wav"))
+        sample = next((settings.resolved_blob_dir / "voices").rglob("sample-main-*.wav"))
         assert sample.exists()  # soft: the sample stays for the retention period
 
         assert custom_total(client) == 0

@@ -377,9 +377,7 @@ class SpeechService:
         """The voice state of a saved voice: made once per (voice, sample, engine version) and
         kept in the blob store."""
         sample = record.sample_for(emotion)
-        key = voice_state_key(
-            record.owner_id, record.id, engine.name, engine.version, sample.emotion
-        )
+        key = voice_state_key(sample.blob_key, engine.name, engine.version)
         try:
             return await self._blobs.get(key)
         except KeyError:

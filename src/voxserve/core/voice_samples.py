@@ -5,6 +5,7 @@ where a custom voice's samples and cached voice states live in the blob store.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,11 +93,26 @@ def voice_prefix(owner_id: str, voice_id: str) -> str:
 
 
 def sample_key(owner_id: str, voice_id: str, emotion: str | None) -> str:
-    return f"{voice_prefix(owner_id, voice_id)}sample-{emotion or 'main'}.wav"
+    """A key for a new sample: unique per upload, so what is made from a sample (its cached
+    voice states, named after it) never outlives it: a replaced sample's state is not the new
+    one's, on any replica."""
+    name = f"sample-{emotion or 'main'}-{secrets.token_hex(6)}"
+    return f"{voice_prefix(owner_id, voice_id)}{name}.wav"
 
 
-def voice_state_key(
-    owner_id: str, voice_id: str, engine: str, version: str, emotion: str | None
-) -> str:
-    """Where a cloned voice state is cached (one per voice, sample, engine and engine version)."""
-    return f"{voice_prefix(owner_id, voice_id)}state/{engine}-{version}-{emotion or 'main'}.bin"
+def voice_state_key(sample_key: str, engine: str, version: str) -> str:
+    """Where the voice state that an engine (name and version) made from the sample at
+    ``sample_key`` is cached: in the voice's folder, named after the sample."""
+    stem = sample_key.rsplit("/", 1)[1].removesuffix(".wav")
+    return f"{state_prefix(sample_key)}{engine}-{version}-{stem}.bin"
+
+
+def state_prefix(sample_key: str) -> str:
+    """The folder of the voice states cached for the voice whose sample is at ``sample_key``."""
+    return f"{sample_key.rsplit('/', 1)[0]}/state/"
+
+
+def made_from(state_key: str, sample_key: str) -> bool:
+    """Whether the voice state at ``state_key`` was made from the sample at ``sample_key``."""
+    stem = sample_key.rsplit("/", 1)[1].removesuffix(".wav")
+    return state_key.startswith(state_prefix(sample_key)) and state_key.endswith(f"-{stem}.bin")

@@ -26,8 +26,10 @@ from voxserve.core.voice_samples import (
     PreparedSample,
     decode_reference,
     emotion_name,
+    made_from,
     prepare_sample,
     sample_key,
+    state_prefix,
     voice_prefix,
 )
 
@@ -170,9 +172,9 @@ class VoiceService:
         if emotion_samples:
             # Fail on a missing voice before decoding any sample; without samples the update
             # itself finds it missing.
-            await self.get_record(owner_id, voice_id)
-        for emotion, data in (emotion_samples or {}).items():
-            await self._set_emotion_sample(owner_id, voice_id, emotion_name(emotion), data)
+            before = await self.get_record(owner_id, voice_id)
+            for emotion, data in emotion_samples.items():
+                await self._set_emotion_sample(before, emotion_name(emotion), data)
         fields = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
         record = await self._repo.update(owner_id, voice_id, {**fields, "updated_at": utcnow()})
         if record is None:
@@ -234,9 +236,10 @@ class VoiceService:
         )
         return await self._decoding.run(prepare)
 
-    async def _set_emotion_sample(
-        self, owner_id: str, voice_id: str, emotion: str, data: bytes
-    ) -> None:
+    async def _set_emotion_sample(self, before: VoiceRecord, emotion: str, data: bytes) -> None:
+        """Store the new sample, point the row at it, then delete the sample it replaces and
+        the voice states made from that one."""
+        owner_id, voice_id = before.owner_id, before.id
         prepared = await self._prepare(data, f"emotion_samples.{emotion}", False)
         key = sample_key(owner_id, voice_id, emotion)
         await self._blobs.put(key, prepared.wav)
@@ -245,6 +248,10 @@ class VoiceService:
         ):
             await self._blobs.delete(key)
             raise VoiceNotFound(voice_id)
+        old = next((s.blob_key for s in before.samples if s.emotion == emotion), None)
+        if old is not None:
+            states = [i.key async for i in self._blobs.list(state_prefix(old))]
+            await self._delete_blobs([old, *(k for k in states if made_from(k, old))])
 
     async def _preset_sample(self, preset: Preset) -> bytes:
         key = f"presets/{preset.engine}/{preset.voice.id}/sample.wav"
