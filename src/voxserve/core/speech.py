@@ -15,6 +15,7 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
+from cachetools import LRUCache
 
 from voxserve.audio.decode import decode
 from voxserve.audio.encode import encode, make_stream_encoder
@@ -38,6 +39,8 @@ from voxserve.settings import EngineSettings, LimitSettings
 from voxserve.storage.protocol import BlobStore, FileRecord, VoiceRecord
 
 log = logging.getLogger(__name__)
+STATE_CACHE_BYTES = 64 * 1024 * 1024
+"""Memory for the voice states used most recently (a larger state is not kept)."""
 
 RAW_FORMATS: frozenset[AudioFormat] = frozenset({"pcm", "pcm16", "wav"})
 """Formats whose encoding is a copy (see ``_off_loop``)."""
@@ -113,6 +116,9 @@ class SpeechService:
         self._generations = generations
         self._limits = limits
         self._engine_settings = engine_settings
+        self._states: LRUCache[str, bytes] = LRUCache(STATE_CACHE_BYTES, getsizeof=len)
+        """Voice states read or made here, by blob key: a key names one sample's state for
+        one engine version (``voice_state_key``), so an entry is never stale on any replica."""
 
     async def prepare(
         self, request: SpeechRequest, *, reuse: ClonedVoice | None = None
@@ -374,19 +380,24 @@ class SpeechService:
     async def custom_voice_state(
         self, record: VoiceRecord, engine: TTSHandle, emotion: str | None
     ) -> bytes:
-        """The voice state of a saved voice: made once per (voice, sample, engine version) and
-        kept in the blob store."""
+        """The voice state of a saved voice: made once per (sample, engine version), kept in
+        the blob store, and the most recently used ones in memory too (no blob read, which on
+        S3 is a round trip before the first audio)."""
         sample = record.sample_for(emotion)
         key = voice_state_key(sample.blob_key, engine.name, engine.version)
+        state = self._states.get(key)
+        if state is not None:
+            return state
         try:
-            return await self._blobs.get(key)
+            state = await self._blobs.get(key)
         except KeyError:
-            pass
-        wav = await self._blobs.get(sample.blob_key)
-        clip = await run_in_thread(decode, wav)
-        state = await self._engines.clone_voice(engine.name, clip)
-        await self._blobs.put(key, state)
-        log.info("voice state computed for %s on %s %s", record.id, engine.name, engine.version)
+            wav = await self._blobs.get(sample.blob_key)
+            clip = await run_in_thread(decode, wav)
+            state = await self._engines.clone_voice(engine.name, clip)
+            await self._blobs.put(key, state)
+            log.info("voice state made for %s on %s %s", record.id, engine.name, engine.version)
+        if len(state) <= STATE_CACHE_BYTES:
+            self._states[key] = state
         return state
 
     def unmetered_pcm(self, prepared: PreparedSpeech) -> AsyncIterator[Samples]:
