@@ -14,7 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import TableClause, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,6 +34,16 @@ ASYNC_DRIVERS = {
 }
 WRITE_OPTION = "voxserve_write"
 """Execution option marking a connection whose transactions will write."""
+
+
+def dialect_insert(
+    dialect: str, table: type[Any] | TableClause
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the dialect's own construct (``dialect``: ``postgresql`` or
+    ``sqlite``), for its ON CONFLICT clauses, which the two spell alike."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

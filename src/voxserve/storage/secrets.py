@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from voxserve.offload import run_in_thread
-from voxserve.storage.database import Database
+from voxserve.storage.database import Database, dialect_insert
 from voxserve.storage.protocol import SecretRepository
 from voxserve.storage.tables import SecretRow
 
@@ -34,9 +33,8 @@ class SqlSecretRepository:
         self._db = db
 
     async def get_or_create(self, name: str, value: str) -> str:
-        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(SecretRow)
+            dialect_insert(self._db.dialect, SecretRow)
             .values(name=name, value=value, created_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=[SecretRow.name])
         )

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from voxserve.storage.database import Database
+from voxserve.storage.database import Database, dialect_insert
 from voxserve.storage.protocol import ApiKey, KeylessState, Owner
 from voxserve.storage.tables import ApiKeyRow, OwnerRow, api_key_record, owner_record
 
@@ -41,9 +40,8 @@ class SqlKeyRepository:
 
     async def get_or_create_owner(self, owner_id: str, name: str) -> Owner:
         """The owner with this id, created if missing; safe when several callers race."""
-        dialect_insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         statement = (
-            dialect_insert(OwnerRow)
+            dialect_insert(self._db.dialect, OwnerRow)
             .values(id=owner_id, name=name, credits=None, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=[OwnerRow.id])
         )

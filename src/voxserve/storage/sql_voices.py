@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxserve.errors import Conflict, LimitExceeded
-from voxserve.storage.database import Database
+from voxserve.storage.database import Database, dialect_insert
 from voxserve.storage.protocol import VoiceQuery, VoiceRecord, VoiceSample
 from voxserve.storage.tables import (
     OwnerRow,
@@ -157,8 +156,7 @@ class SqlVoiceRepository:
             return set(await session.scalars(select(VoiceSampleRow.blob_key).distinct()))
 
     def _upsert_sample(self, voice_id: str, sample: VoiceSample) -> Any:
-        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
-        statement = insert(VoiceSampleRow).values(
+        statement = dialect_insert(self._db.dialect, VoiceSampleRow).values(
             voice_id=voice_id,
             emotion=sample.emotion or MAIN_EMOTION,
             blob_key=sample.blob_key,

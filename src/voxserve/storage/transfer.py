@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Executable, Table, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from voxserve.storage.database import Database, create_engine
+from voxserve.storage.database import Database, create_engine, dialect_insert
 from voxserve.storage.migrate import migrate_engine
 from voxserve.storage.protocol import BlobStore
 from voxserve.storage.secrets import SqlSecretRepository, signing_key
@@ -152,8 +151,7 @@ async def _batches(
 
 
 def _insert_ignoring_copies(engine: AsyncEngine, table: Table) -> Executable:
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()
+    return dialect_insert(engine.dialect.name, table).on_conflict_do_nothing()
 
 
 async def _advance_sequences(connection: AsyncConnection, table: Table) -> None:
