@@ -92,14 +92,15 @@ class DiarizationService:
             raise ServiceUnavailable(INSTALL_HINT)
         return self.runner
 
-    async def voices(
+    async def reference_clips(
         self, references: Mapping[str, bytes], limits: ReferenceLimits
-    ) -> dict[str, np.ndarray]:
-        """Each reference clip's voice print, by name.
+    ) -> dict[str, AudioClip]:
+        """Each reference clip decoded and checked, by its name as given (embed them with
+        ``voices`` once the request's own audio has passed its checks).
 
         Raises:
             InvalidRequest: too many clips, an empty name, undecodable audio, a clip too short
-                or too long, no speech in one. ServiceUnavailable: no diarizer.
+                or too long. ServiceUnavailable: no diarizer.
         """
         if len(references) > limits.max_count:
             raise InvalidRequest(
@@ -107,8 +108,8 @@ class DiarizationService:
                 f"got {len(references)}",
                 field=limits.field,
             )
-        runner = self.require()
-        found: dict[str, np.ndarray] = {}
+        self.require()
+        found: dict[str, AudioClip] = {}
         for name, data in references.items():
             if not name.strip():
                 raise InvalidRequest("A speaker reference needs a name.", field=limits.field)
@@ -119,6 +120,21 @@ class DiarizationService:
                     f"{limits.min_seconds:g} to {limits.max_seconds:g} s.",
                     field=limits.field,
                 )
+            found[name] = clip
+        return found
+
+    async def voices(
+        self, clips: Mapping[str, AudioClip], limits: ReferenceLimits
+    ) -> dict[str, np.ndarray]:
+        """Each reference clip's voice print, by name, stripped (the runner remembers recent
+        ones, so a reference sent again is not embedded again).
+
+        Raises:
+            InvalidRequest: no speech in a clip. ServiceUnavailable: no diarizer.
+        """
+        runner = self.require()
+        found: dict[str, np.ndarray] = {}
+        for name, clip in clips.items():
             try:
                 found[name.strip()] = await runner.embed(clip)
             except ValidationFailed as exc:
