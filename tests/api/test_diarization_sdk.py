@@ -96,8 +96,10 @@ def test_mistral_stream_segment_events_carry_speakers(mistral: Mistral) -> None:
     assert [s.speaker_id for s in done.segments] == ["speaker_1", "speaker_2", "speaker_2"]  # type: ignore[union-attr]
 
 
-def post(server: LiveServer, refs: dict[str, str], **data: str) -> httpx.Response:
-    files = [("file", ("talk.wav", two_voices(), "audio/wav"))]
+def post(
+    server: LiveServer, refs: dict[str, str], audio: bytes | None = None, **data: str
+) -> httpx.Response:
+    files = [("file", ("talk.wav", audio or two_voices(), "audio/wav"))]
     files.append(("speaker_references", (None, json.dumps(refs), "application/json")))  # type: ignore[arg-type]
     with server.client() as client:
         return client.post(
@@ -120,6 +122,23 @@ def test_mistral_reference_limits_answer_the_documented_400s(live_server: LiveSe
     assert undiarized.status_code == 400 and "diarize" in undiarized.json()["message"]
     silent = post(live_server, {"ann": b64(tone_wav(4.0, amp=0.0))}, diarize="true")
     assert silent.status_code == 400 and "No speech" in silent.json()["message"]
+
+
+def test_a_reference_is_embedded_once_and_only_for_audio_that_passed_its_checks(
+    live_server: LiveServer, fake_engines: list[object]
+) -> None:
+    diarizer = fake_engines[1]
+    assert isinstance(diarizer, FakeDiarizer)
+    bob = {"bob": b64(tone_wav(4.0, freq=440, amp=0.3))}
+    for _ in range(2):
+        answer = post(live_server, bob, diarize="true")
+        assert answer.status_code == 200
+        assert [s["speaker_id"] for s in answer.json()["segments"]] == ["speaker_1", "bob", "bob"]
+    assert diarizer.embeds == 1  # the second request's voice print was remembered
+    ann = {"ann": b64(tone_wav(4.0, freq=330, amp=0.3))}
+    bad = post(live_server, ann, audio=b"RIFF not really audio", diarize="true")
+    assert (bad.status_code, bad.json()["param"]) == (400, "file")
+    assert diarizer.embeds == 1  # the request's own audio failed first: ann never embedded
 
 
 def test_openai_diarized_json_with_known_speakers(oai: openai.OpenAI) -> None:

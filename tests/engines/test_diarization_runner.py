@@ -73,3 +73,16 @@ async def test_the_server_unloads_its_diarizer_with_the_engines_setting(
         for job in jobs:
             job.close()
     assert names.count("run_unloader") == 2
+
+
+async def test_voice_prints_are_remembered_for_the_last_clips_only() -> None:
+    fake = FakeDiarizer()
+    runner = DiarizationRunner(fake, embed_cache=1)
+    low, high = tone(1.0, 220.0), tone(1.0, 440.0)
+    first = await runner.embed(low)
+    first[:] = 0.0  # the caller's copy: the remembered print is untouched
+    assert (await runner.embed(AudioClip(low.samples.copy(), 16000))).any()
+    assert fake.embeds == 1
+    await runner.embed(high)  # evicts the 220 Hz print: one is kept
+    await runner.embed(low)
+    assert fake.embeds == 3

@@ -27,6 +27,7 @@ class FakeDiarizer:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.embeds = 0
         self.loads = 0
         self.unloads = 0
         self.loaded = False
@@ -56,6 +57,7 @@ class FakeDiarizer:
 
     def embed(self, audio: AudioClip) -> np.ndarray:
         assert self.loaded, "embed on an unloaded diarizer"
+        self.embeds += 1
         pitches = [p for p in self._pitches(audio) if p is not None]
         if not pitches:
             raise ValidationFailed("No speech found in a speaker reference clip.")

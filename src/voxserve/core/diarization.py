@@ -14,9 +14,12 @@ are checked before anything is transcribed.
 
 from __future__ import annotations
 
+import math
 import string
+from bisect import bisect_left
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Literal
 
 import numpy as np
@@ -89,14 +92,15 @@ class DiarizationService:
             raise ServiceUnavailable(INSTALL_HINT)
         return self.runner
 
-    async def voices(
+    async def reference_clips(
         self, references: Mapping[str, bytes], limits: ReferenceLimits
-    ) -> dict[str, np.ndarray]:
-        """Each reference clip's voice print, by name.
+    ) -> dict[str, AudioClip]:
+        """Each reference clip decoded and checked, by its name as given (embed them with
+        ``voices`` once the request's own audio has passed its checks).
 
         Raises:
             InvalidRequest: too many clips, an empty name, undecodable audio, a clip too short
-                or too long, no speech in one. ServiceUnavailable: no diarizer.
+                or too long. ServiceUnavailable: no diarizer.
         """
         if len(references) > limits.max_count:
             raise InvalidRequest(
@@ -104,8 +108,8 @@ class DiarizationService:
                 f"got {len(references)}",
                 field=limits.field,
             )
-        runner = self.require()
-        found: dict[str, np.ndarray] = {}
+        self.require()
+        found: dict[str, AudioClip] = {}
         for name, data in references.items():
             if not name.strip():
                 raise InvalidRequest("A speaker reference needs a name.", field=limits.field)
@@ -116,6 +120,21 @@ class DiarizationService:
                     f"{limits.min_seconds:g} to {limits.max_seconds:g} s.",
                     field=limits.field,
                 )
+            found[name] = clip
+        return found
+
+    async def voices(
+        self, clips: Mapping[str, AudioClip], limits: ReferenceLimits
+    ) -> dict[str, np.ndarray]:
+        """Each reference clip's voice print, by name, stripped (the runner remembers recent
+        ones, so a reference sent again is not embedded again).
+
+        Raises:
+            InvalidRequest: no speech in a clip. ServiceUnavailable: no diarizer.
+        """
+        runner = self.require()
+        found: dict[str, np.ndarray] = {}
+        for name, clip in clips.items():
             try:
                 found[name.strip()] = await runner.embed(clip)
             except ValidationFailed as exc:
@@ -156,9 +175,12 @@ class DiarizationService:
         first-segment times).
         """
         try:
-            names = self.speaker_names(await self.diarize(plan), plan)
+            diarization = await self.diarize(plan)
+            # Off the loop: sorting the turns, then each segment's words (an hour of audio:
+            # ~10,000 words).
+            names = await run_in_thread(self.speaker_names, diarization, plan)
             async for segment in segments:
-                for piece in names.label(segment):
+                for piece in await run_in_thread(names.label, segment):
                     yield piece
         finally:
             close = getattr(segments, "aclose", None)  # a generator or an engine's SlotStream
@@ -175,7 +197,8 @@ class DiarizationService:
     def label(
         self, segments: Sequence[Segment], diarization: Diarization, plan: DiarizationPlan
     ) -> list[Segment]:
-        """The segments cut at speaker changes, each with its speaker's name."""
+        """The segments cut at speaker changes, each with its speaker's name (blocking:
+        async callers run it with ``voxserve.offload``)."""
         names = self.speaker_names(diarization, plan)
         return [piece for segment in segments for piece in names.label(segment)]
 
@@ -185,7 +208,7 @@ class SpeakerNames:
     reference name of its speaker, else an anonymous one in order of first appearance."""
 
     def __init__(self, diarization: Diarization, plan: DiarizationPlan, threshold: float) -> None:
-        self._turns = diarization.turns
+        self._turns = TurnIndex(diarization.turns)
         self._plan = plan
         self._names = name_speakers(diarization, plan.references, threshold)
         self._anonymous: dict[str, str] = {}
@@ -282,18 +305,21 @@ async def _at_rate(samples: Samples, from_rate: int, to_rate: int) -> Samples:
     return await run_in_thread(resample, samples, from_rate, to_rate)
 
 
-def split_by_speaker(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
+def split_by_speaker(
+    segments: Sequence[Segment], turns: Sequence[SpeakerTurn] | TurnIndex
+) -> list[Segment]:
     """Each segment cut into runs of words of one speaker (engine labels in ``speaker``)."""
+    index = turns if isinstance(turns, TurnIndex) else TurnIndex(turns)
     out: list[Segment] = []
     for segment in segments:
         if not segment.words:
-            speaker = speaker_at(segment.start, segment.end, turns)
+            speaker = index.speaker_at(segment.start, segment.end)
             out.append(replace(segment, speaker=speaker))
             continue
         run: list[Word] = []
         current: str | None = None
         for word in segment.words:
-            speaker = speaker_at(word.start, word.end, turns)
+            speaker = index.speaker_at(word.start, word.end)
             if run and speaker != current:
                 out.append(_run_segment(run, current))
                 run = []
@@ -304,14 +330,70 @@ def split_by_speaker(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) 
 
 
 def speaker_at(start: float, end: float, turns: Sequence[SpeakerTurn]) -> str | None:
-    """The speaker who holds most of ``[start, end]``, else the nearest turn's (None: no turns)."""
-    if not turns:
-        return None
-    best = max(turns, key=lambda t: min(end, t.end) - max(start, t.start))
-    if min(end, best.end) - max(start, best.start) > 0:
-        return best.speaker
-    middle = (start + end) / 2
-    return min(turns, key=lambda t: min(abs(middle - t.start), abs(middle - t.end))).speaker
+    """The speaker who holds most of ``[start, end]``, else the nearest turn's (None: no turns).
+
+    One lookup (the turns are sorted each call): ``TurnIndex`` answers many."""
+    return TurnIndex(turns).speaker_at(start, end)
+
+
+class TurnIndex:
+    """Speaker turns sorted once, to find who holds each word in O(log n), not O(n).
+
+    The rule: the turn with the longest positive overlap with ``[start, end]``; when none
+    overlaps, the turn with an end point (start or end) nearest the middle of ``[start, end]``;
+    ties go to the turn given first. Overlaps are found among the turns starting before
+    ``end``, back to where no earlier turn reaches past ``start`` (a running maximum of the
+    ends), so a word costs its overlapping turns plus one; the nearest end point by bisection
+    in all end points, sorted.
+    """
+
+    def __init__(self, turns: Sequence[SpeakerTurn]) -> None:
+        self._turns = tuple(turns)
+        self._by_start = sorted(range(len(self._turns)), key=lambda i: self._turns[i].start)
+        self._starts = [self._turns[i].start for i in self._by_start]
+        self._reach = list(accumulate((self._turns[i].end for i in self._by_start), max))
+        points = sorted((p, i) for i, t in enumerate(self._turns) for p in (t.start, t.end))
+        self._points = [p for p, _ in points]
+        self._owners = [i for _, i in points]
+
+    def speaker_at(self, start: float, end: float) -> str | None:
+        """The speaker of ``[start, end]`` (None: no turns)."""
+        if not self._turns:
+            return None
+        found = self._dominant(start, end)
+        if found is None:
+            found = self._nearest((start + end) / 2)
+        return self._turns[found].speaker
+
+    def _dominant(self, start: float, end: float) -> int | None:
+        best, most = None, 0.0
+        at = bisect_left(self._starts, end) - 1
+        while at >= 0 and self._reach[at] > start:
+            index = self._by_start[at]
+            turn = self._turns[index]
+            overlap = min(end, turn.end) - max(start, turn.start)
+            if overlap > most or (best is not None and overlap == most and index < best):
+                best, most = index, overlap
+            at -= 1
+        return best
+
+    def _nearest(self, middle: float) -> int:
+        # Distances only grow away from ``middle`` on either side: each side's nearest run of
+        # equal distances holds every candidate there.
+        points, owners = self._points, self._owners
+        best, nearest = len(self._turns), math.inf
+        right = bisect_left(points, middle)
+        for at, step in ((right - 1, -1), (right, 1)):
+            first = None
+            while 0 <= at < len(points):
+                distance = abs(middle - points[at])
+                if first is not None and distance != first:
+                    break
+                first = distance
+                if distance < nearest or (distance == nearest and owners[at] < best):
+                    best, nearest = owners[at], distance
+                at += step
+        return best
 
 
 def _run_segment(words: list[Word], speaker: str | None) -> Segment:

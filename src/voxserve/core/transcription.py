@@ -24,8 +24,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from voxserve.audio.decode import Source, decode_head, iter_decode, measure_duration
 from voxserve.audio.pool import DecodePool
 from voxserve.audio.types import AudioClip, Samples
@@ -195,12 +193,16 @@ class TranscriptionService:
             task=request.task,
             diarize=request.diarize and local is None,
         )
-        voices: dict[str, np.ndarray] = {}
+        references: dict[str, AudioClip] = {}  # checked now, embedded once the audio passed
         if local is not None and request.speaker_references:
-            voices = await local.voices(request.speaker_references, request.reference_limits)
+            references = await local.reference_clips(
+                request.speaker_references, request.reference_limits
+            )
         source = await self.load_source(request.owner_id, request.source)
         try:
-            prepared = await self._prepare_audio(request, engine, options, local, voices, source)
+            prepared = await self._prepare_audio(
+                request, engine, options, local, references, source
+            )
         except BaseException:
             source.close()
             raise
@@ -212,7 +214,7 @@ class TranscriptionService:
         engine: STTHandle,
         options: TranscriptionOptions,
         local: DiarizationService | None,
-        voices: dict[str, np.ndarray],
+        references: dict[str, AudioClip],
         source: OpenedSource,
     ) -> PreparedTranscription:
         data, plan = source.data, None
@@ -226,6 +228,7 @@ class TranscriptionService:
             self._check_length(seconds)
             whole = await local.decode(data, field="file", seconds=seconds, limit=limit)
             self._check_length(whole.duration)  # the container may have declared less
+            voices = await local.voices(references, request.reference_limits)
             words, anonymous = request.word_timestamps, request.anonymous_speakers
             plan = DiarizationPlan(whole, voices, words, anonymous)
             rate = engine.capabilities.sample_rate

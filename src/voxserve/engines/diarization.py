@@ -7,15 +7,18 @@ speaker of a short clip (for ``speaker_references``). The runner loads it lazily
 worker thread; runs at most ``limit`` calls at once, with at most ``max_queue`` waiting (more is
 ``Overloaded``); runs every call through ``voxserve.offload``, so the loop never waits; and,
 like the engine manager's engines, unloads it once unused for ``idle_unload_seconds``
-(``engines.idle_unload_seconds``; the next call loads it again). Engines never import ``core``
-or ``api``.
+(``engines.idle_unload_seconds``; the next call loads it again). It remembers the voice prints
+of the last ``embed_cache`` clips, so a reference sent again is not embedded again. Engines
+never import ``core`` or ``api``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
@@ -102,6 +105,7 @@ class DiarizationRunner:
         max_queue: int = 8,
         retry_after: int = 5,
         idle_unload_seconds: float = 0.0,
+        embed_cache: int = 64,
     ) -> None:
         self.diarizer = diarizer
         self.idle_unload_seconds = idle_unload_seconds
@@ -114,6 +118,8 @@ class DiarizationRunner:
         self._waiting = 0
         self._loaded = False
         self._load_lock = asyncio.Lock()
+        self._prints: OrderedDict[tuple[str, str, int, str, bytes], np.ndarray] = OrderedDict()
+        self._prints_kept = max(0, embed_cache)
 
     @property
     def name(self) -> str:
@@ -128,8 +134,33 @@ class DiarizationRunner:
         return await self._run("diarization", self.diarizer.diarize, audio)
 
     async def embed(self, audio: AudioClip) -> np.ndarray:
-        """The main speaker's voice print. Raises Overloaded, ValidationFailed, EngineFailure."""
-        return await self._run("speaker embedding", self.diarizer.embed, audio)
+        """The main speaker's voice print, remembered for the last ``embed_cache`` clips (by a
+        hash of their samples), so a speaker reference sent again costs no embedding.
+
+        Raises:
+            Overloaded, ValidationFailed, EngineFailure.
+        """
+        key = await run_in_thread(self._print_key, audio)
+        found = self._prints.get(key)
+        if found is None:
+            found = await self._run("speaker embedding", self.diarizer.embed, audio)
+            self._prints[key] = found
+            while len(self._prints) > self._prints_kept:
+                self._prints.popitem(last=False)
+        else:
+            self._prints.move_to_end(key)
+        return found.copy()
+
+    def _print_key(self, audio: AudioClip) -> tuple[str, str, int, str, bytes]:
+        samples = np.ascontiguousarray(audio.samples)
+        digest = hashlib.blake2b(samples.data, digest_size=16).digest()
+        return (
+            self.diarizer.name,
+            self.diarizer.version,
+            audio.sample_rate,
+            samples.dtype.str,
+            digest,
+        )
 
     @property
     def loaded(self) -> bool:

