@@ -9,14 +9,17 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from mistralai.client import Mistral
 from mistralai.client.errors import SDKError
 from mistralai.client.models import BatchJob
+from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
 from tests.storage.conftest import postgres_server_url  # noqa: F401 (a fixture)
@@ -132,8 +135,31 @@ def test_an_inline_batch_runs_every_request_and_writes_its_files(server: LiveSer
     assert failed["custom_id"] == "gone"
     assert failed["response"]["status_code"] == 404  # type: ignore[index]
     assert failed["response"]["body"]["object"] == "error"  # type: ignore[index]
-    inline = mistral.batch.jobs.get(job_id=job.id, inline=True)
+    with reading_outputs() as read:
+        polled = mistral.batch.jobs.get(job_id=job.id)
+    assert (polled.outputs, read) == (None, [])  # a status poll reads no request rows
+    with reading_outputs() as read:
+        inline = mistral.batch.jobs.get(job_id=job.id, inline=True)
     assert [o["custom_id"] for o in inline.outputs or []] == ["a", "b", "gone"]
+    assert read  # the same count sees the outputs read when they are asked for
+
+
+@contextmanager
+def reading_outputs() -> Iterator[list[str]]:
+    """The statements any engine in this process (the live server's too) sends meanwhile that
+    read a job's request rows, where its outputs are (a finished job's worker sends none)."""
+    seen: list[str] = []
+
+    def _execute(*args: Any) -> None:
+        statement: str = args[2]
+        if "FROM batch_requests" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", _execute)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", _execute)
 
 
 @POSTGRES

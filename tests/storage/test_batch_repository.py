@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.storage import factories
 from voxserve.storage.batches import BatchJobFilter, BatchJobRecord, BatchRequestRecord
@@ -19,11 +22,16 @@ from voxserve.storage.sql_batch import SqlBatchRepository
 
 
 @pytest.fixture
-async def repo(database_url: str) -> AsyncIterator[SqlBatchRepository]:
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await migrate(database_url)  # SQLite starts empty; PostgreSQL is migrated already
     engine = create_engine(database_url)
-    yield SqlBatchRepository(Database(engine))
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def repo(engine: AsyncEngine) -> SqlBatchRepository:
+    return SqlBatchRepository(Database(engine))
 
 
 def job(job_id: str, owner_id: str = "alice", **changes: object) -> BatchJobRecord:
@@ -51,6 +59,34 @@ async def test_jobs_are_scoped_to_their_owner(repo: SqlBatchRepository) -> None:
     assert await repo.get("bob", "batch-1") is None
     assert await repo.get_by_id("batch-1") == created
     assert (await repo.list("bob", BatchJobFilter(), offset=0, limit=10)) == ([], 0)
+
+
+async def test_a_job_s_requests_go_in_one_insert_however_many(
+    engine: AsyncEngine, repo: SqlBatchRepository
+) -> None:
+    sent: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _execute(*args: Any) -> None:
+        sent.append(args[2])
+
+    await repo.create(job("batch-1", total_requests=1), many("batch-1", 1))
+    one = len(sent)
+    sent.clear()
+    fifty = many("batch-2", 50)
+    await repo.create(job("batch-2", total_requests=50), fifty)
+
+    into_requests = [s for s in sent if s.lstrip().upper().startswith("INSERT INTO BATCH_REQUESTS")]
+    assert (len(sent), len(into_requests)) == (one, 1)
+    assert await repo.pending_requests("batch-2") == fifty
+
+
+def many(job_id: str, count: int) -> list[BatchRequestRecord]:
+    """Requests with and without a custom id (a bulk insert must store both as given)."""
+    return [
+        BatchRequestRecord(job_id, i, f"c{i}" if i % 2 else None, {"file_id": f"file-{i}"})
+        for i in range(count)
+    ]
 
 
 async def test_a_transition_applies_only_from_the_given_statuses(repo: SqlBatchRepository) -> None:

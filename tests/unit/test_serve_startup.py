@@ -1,5 +1,5 @@
-"""``voxserve serve`` when it cannot start: one clear line and a non-zero exit, never a
-traceback or a silent exit 0."""
+"""``voxserve serve`` (and ``worker``) when it cannot start: one clear line and a non-zero exit,
+never a traceback or a silent exit 0."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import typer
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
 from tests.support.cli import invoke_keeping_logging
 from tests.support.live_server import free_port
 from voxserve.api.health import Draining
 from voxserve.api.server import STARTUP_FAILURE, serve
+from voxserve.cli.worker import worker
 from voxserve.settings import Settings
 
 
@@ -29,6 +32,29 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: cannot reach the database (VOXSERVE_DATABASE_URL)")
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["voxserve", "worker-command-alone"])
+def test_a_bad_setting_stops_the_worker_in_one_line(
+    alone: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through ``voxserve`` (whose callback checks the settings first) and through the worker
+    command on its own (so the worker itself reads them as ``serve`` does: ``load_settings``)."""
+    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VOXSERVE_ENGINES__IDLE_UNLOAD_SECONDS", "abc")
+    only_the_worker = typer.Typer()
+    only_the_worker.command()(worker)
+
+    result = (
+        CliRunner().invoke(only_the_worker, []) if alone else invoke_keeping_logging(["worker"])
+    )
+
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "error: invalid setting engines.idle_unload_seconds (VOXSERVE_ENGINES__IDLE_UNLOAD_SECONDS)"
+    )
 
 
 def test_a_failed_startup_exits_non_zero(tmp_path: Path) -> None:

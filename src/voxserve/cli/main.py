@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
 from voxserve.cli import storage as storage_cli
-from voxserve.cli.common import run_with_services
+from voxserve.cli.common import load_settings, run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
 from voxserve.cli.serve_checks import check_job_queue
 from voxserve.cli.worker import worker
-from voxserve.config_file import ConfigFileError, describe_error
 from voxserve.core.auth import NewKey
 from voxserve.core.usage import UsageReport
 from voxserve.core.voice_types import VoiceType
@@ -37,17 +34,6 @@ app.command()(local.say)
 app.command()(local.transcribe)
 app.command()(worker)
 app.command("migrate-storage")(storage_cli.migrate_storage)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """The settings, or (a bad value, a broken config file) one line per problem on stderr
-    and exit code 2, never a traceback."""
-    try:
-        return Settings(**overrides)
-    except (ValidationError, SettingsError, ConfigFileError) as exc:
-        for line in describe_error(exc):
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.callback()

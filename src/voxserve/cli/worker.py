@@ -8,9 +8,9 @@ import asyncio
 import typer
 
 from voxserve.bootstrap import background_jobs, cancel_and_wait, open_services
+from voxserve.cli.common import load_settings
 from voxserve.core.batch import NEEDS_POSTGRES
 from voxserve.core.batch_types import QueueNotReady
-from voxserve.settings import Settings
 
 
 def worker() -> None:
@@ -19,7 +19,7 @@ def worker() -> None:
     from voxserve.api.app import BATCH_ENDPOINTS  # the server's own: a worker runs its jobs
     from voxserve.logs import configure_logging
 
-    settings = Settings()
+    settings = load_settings()
     if not settings.uses_postgres:
         typer.echo(f"error: {NEEDS_POSTGRES}", err=True)
         raise typer.Exit(2)

@@ -412,9 +412,9 @@ def batch_job_record(row: BatchJobRow) -> BatchJobRecord:
     return BatchJobRecord(**values)
 
 
-def batch_request_row(request: BatchRequestRecord) -> BatchRequestRow:
-    values = _field_values(request)
-    return BatchRequestRow(**{name: _json_value(value) for name, value in values.items()})
+def batch_request_values(request: BatchRequestRecord) -> dict[str, Any]:
+    """A request's column values, as one parameter set of a bulk ``INSERT``."""
+    return {name: _json_value(value) for name, value in _field_values(request).items()}
 
 
 def batch_request_record(row: BatchRequestRow) -> BatchRequestRecord:
