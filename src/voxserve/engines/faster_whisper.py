@@ -268,7 +268,9 @@ def _add_checkpoints(model: WhisperModel) -> None:
     """A checkpoint before each stage (faster-whisper calls them as methods of the model, so an
     attribute of the instance stands in for each)."""
     for name in CHECKPOINTED:
-        setattr(model, name, _checkpointed(getattr(model, name)))
+        stage = getattr(model, name, None)
+        if stage is not None:  # a faster-whisper without the stage: no checkpoint there
+            setattr(model, name, _checkpointed(stage))
 
 
 def _checkpointed(stage: Callable[..., Any]) -> Callable[..., Any]:
