@@ -43,7 +43,7 @@ from voxserve.api.adapters.mistral.protocol.voices import (
     VoiceResponse,
     VoiceUpdateRequest,
 )
-from voxserve.api.bodies import inline_schema, parse
+from voxserve.api.bodies import inline_schema, json_body, parse
 from voxserve.api.deps import (
     CurrentOwner,
     DefaultSpeechEngineDep,
@@ -199,6 +199,14 @@ async def transcription_events(
     yield event(TranscriptionDone(**done.model_dump(exclude={"segments"}), segments=bodies))
 
 
+JSON_VOICE_CREATE = {
+    "required": True,
+    "content": {"application/json": {"schema": inline_schema(VoiceCreateRequest)}},
+}
+"""The create body's documentation: the route reads the body the wire rules already parsed (it
+may hold megabytes of base64), so FastAPI does not document it from a body parameter."""
+
+
 @router.get("/v1/audio/voices", response_model=VoiceListResponse, tags=["voices (Mistral)"])
 async def list_voices(
     owner: CurrentOwner,
@@ -248,11 +256,17 @@ async def search_voices(
     )
 
 
-@router.post("/v1/audio/voices", response_model=VoiceResponse, tags=["voices (Mistral)"])
+@router.post(
+    "/v1/audio/voices",
+    response_model=VoiceResponse,
+    tags=["voices (Mistral)"],
+    openapi_extra={"requestBody": JSON_VOICE_CREATE},
+)
 async def create_voice(
-    body: VoiceCreateRequest, owner: CurrentOwner, voices: VoiceServiceDep
+    request: Request, owner: CurrentOwner, voices: VoiceServiceDep
 ) -> VoiceResponse:
     """Clone a voice from a base64 sample (answers 200, as the SDK requires)."""
+    body = parse(VoiceCreateRequest, await json_body(request))  # the wire rules' parse, reused
     draft = await run_in_thread(convert.voice_draft, body)  # megabytes of base64: off the loop
     return convert.voice_response(await voices.create(owner.id, draft))
 
