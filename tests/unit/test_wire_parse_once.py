@@ -1,22 +1,31 @@
 """A JSON body is parsed once (#14 item 5): the wire rules' parse hands its document to the
-route, and a big body is parsed and checked in a worker thread, not on the event loop."""
+route (the shared routes and the Mistral voice create), and a big body is parsed and checked in a
+worker thread, not on the event loop."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.support.audio_samples import tone_wav
 from voxserve.api import middleware
 from voxserve.api.adapters.mistral import router as mistral
 from voxserve.api.adapters.openai import router as openai
+from voxserve.api.app import create_app
 from voxserve.api.bodies import PARSED_JSON, json_body
 from voxserve.api.middleware import BIG_JSON_BYTES, WireRulesMiddleware
 from voxserve.api.shapes import ShapeRegistry
+from voxserve.engines.fake import FakeTTSEngine
+from voxserve.settings import Settings
+from voxserve.storage.memory import create_memory_storage
 
 
 class Recorder:
@@ -108,3 +117,31 @@ async def test_a_big_body_is_checked_in_a_worker_thread(monkeypatch: pytest.Monk
     assert threads[1] is not threading.main_thread()
     assert refused[0]["status"] == 422
     assert b"NaN is not a JSON number" in refused[1]["body"]
+
+
+async def test_a_voice_create_body_is_parsed_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``POST /v1/audio/voices`` (megabytes of base64) validates the wire rules' document, not a
+    second parse of the body by FastAPI."""
+    sample = base64.b64encode(tone_wav(3.0)).decode()
+    parses: list[int] = []
+    loads = json.loads
+
+    def counted(raw: str | bytes, **kwargs: Any) -> Any:
+        if len(raw) > len(sample):
+            parses.append(len(raw))
+        return loads(raw, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counted)
+    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=0)
+    app = create_app(settings, engines=[FakeTTSEngine()], storage=create_memory_storage())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            created = await client.post(
+                "/v1/audio/voices", json={"name": "v", "sample_audio": sample}
+            )
+    assert created.status_code == 200, created.text
+    assert created.json()["name"] == "v"
+    assert len(parses) == 1

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from voxserve.api.bodies import inline_schema
-from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.streaming import closing, prime, sse, sse_response, with_error_event
 from voxserve.core.chat import ChatCompletionRequest, ChatService, PreparedChat
 from voxserve.core.ids import prefixed_id
 from voxserve.core.types import ChatDelta
@@ -198,15 +198,16 @@ async def chunk_events(
         return sse(data)
 
     delta = Delta(role="assistant")
-    async for piece in deltas:
-        delta.content += piece.text
-        if piece.finish_reason is None:
-            if delta.content or delta.role:
-                yield chunk(delta, None)
-            delta = Delta()
-            continue
-        counts = usage(prepared, piece.prompt_tokens or 0, piece.completion_tokens or 0)
-        yield chunk(delta, piece.finish_reason, counts)
+    async with closing(deltas):
+        async for piece in deltas:
+            delta.content += piece.text
+            if piece.finish_reason is None:
+                if delta.content or delta.role:
+                    yield chunk(delta, None)
+                delta = Delta()
+                continue
+            counts = usage(prepared, piece.prompt_tokens or 0, piece.completion_tokens or 0)
+            yield chunk(delta, piece.finish_reason, counts)
     yield DONE
 
 

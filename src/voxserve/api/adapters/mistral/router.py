@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from voxserve.api.adapters.mistral import convert, errors
 from voxserve.api.adapters.mistral.protocol.chat import ChatCompletionRequest
@@ -43,7 +43,7 @@ from voxserve.api.adapters.mistral.protocol.voices import (
     VoiceResponse,
     VoiceUpdateRequest,
 )
-from voxserve.api.bodies import inline_schema, parse
+from voxserve.api.bodies import inline_schema, json_body, parse
 from voxserve.api.deps import (
     CurrentOwner,
     DefaultSpeechEngineDep,
@@ -54,7 +54,14 @@ from voxserve.api.deps import (
 )
 from voxserve.api.forms import TranscriptionForm
 from voxserve.api.shapes import ErrorInfo, SharedDocs
-from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.streaming import (
+    ClosingStreamingResponse,
+    closing,
+    prime,
+    sse,
+    sse_response,
+    with_error_event,
+)
 from voxserve.api.wire import MAX_OFFSET, MAX_PAGE, CleanText, check_text
 from voxserve.audio.types import AudioFormat
 from voxserve.core.b64 import encode_base64
@@ -157,8 +164,9 @@ SHAPE = MistralShape()
 async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, rate: int | None
 ) -> AsyncIterator[bytes]:
-    async for data in speech.encoded(prepared, fmt, sample_rate=rate):
-        yield event(SpeechAudioDelta(audio_data=encode_base64(data)))
+    async with closing(speech.encoded(prepared, fmt, sample_rate=rate)) as chunks:
+        async for data in chunks:
+            yield event(SpeechAudioDelta(audio_data=encode_base64(data)))
     yield event(SpeechAudioDone(usage=convert.speech_usage(prepared)))
 
 
@@ -176,18 +184,27 @@ async def transcription_events(
     yield event(TranscriptionLanguageEvent(audio_language=info.language))
     seen: list[Segment] = []
     bodies: list[TranscriptionSegment] = []  # converted once: the .done event lists them again
-    async for segment in segments:
-        delta = segment.text.strip()
-        if delta:
-            yield event(TranscriptionTextDelta(text=delta if not seen else " " + delta))
-        seen.append(segment)
-        bodies.append(convert.segment(segment, words))
-        fields = bodies[-1].model_dump(
-            exclude={"type"}
-        )  # the segment's own type is not the event's
-        yield event(TranscriptionSegmentEvent(**fields))
+    async with closing(segments):
+        async for segment in segments:
+            delta = segment.text.strip()
+            if delta:
+                yield event(TranscriptionTextDelta(text=delta if not seen else " " + delta))
+            seen.append(segment)
+            bodies.append(convert.segment(segment, words))
+            fields = bodies[-1].model_dump(
+                exclude={"type"}
+            )  # the segment's own type is not the event's
+            yield event(TranscriptionSegmentEvent(**fields))
     done = convert.transcription_response(prepared, model, join_text(seen), info.language, bodies)
     yield event(TranscriptionDone(**done.model_dump(exclude={"segments"}), segments=bodies))
+
+
+JSON_VOICE_CREATE = {
+    "required": True,
+    "content": {"application/json": {"schema": inline_schema(VoiceCreateRequest)}},
+}
+"""The create body's documentation: the route reads the body the wire rules already parsed (it
+may hold megabytes of base64), so FastAPI does not document it from a body parameter."""
 
 
 @router.get("/v1/audio/voices", response_model=VoiceListResponse, tags=["voices (Mistral)"])
@@ -239,11 +256,17 @@ async def search_voices(
     )
 
 
-@router.post("/v1/audio/voices", response_model=VoiceResponse, tags=["voices (Mistral)"])
+@router.post(
+    "/v1/audio/voices",
+    response_model=VoiceResponse,
+    tags=["voices (Mistral)"],
+    openapi_extra={"requestBody": JSON_VOICE_CREATE},
+)
 async def create_voice(
-    body: VoiceCreateRequest, owner: CurrentOwner, voices: VoiceServiceDep
+    request: Request, owner: CurrentOwner, voices: VoiceServiceDep
 ) -> VoiceResponse:
     """Clone a voice from a base64 sample (answers 200, as the SDK requires)."""
+    body = parse(VoiceCreateRequest, await json_body(request))  # the wire rules' parse, reused
     draft = await run_in_thread(convert.voice_draft, body)  # megabytes of base64: off the loop
     return convert.voice_response(await voices.create(owner.id, draft))
 
@@ -390,4 +413,4 @@ def file_response(
         "Content-Length": str(record.bytes),
     }
     media_type = media_type or record.content_type or "application/octet-stream"
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    return ClosingStreamingResponse(chunks, media_type=media_type, headers=headers)

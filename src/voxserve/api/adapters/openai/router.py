@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from voxserve.api.adapters.openai import convert, errors
 from voxserve.api.adapters.openai.protocol import (
@@ -32,7 +32,9 @@ from voxserve.api.deps import CurrentOwner, TranscriptionDep
 from voxserve.api.forms import TranscriptionForm, form_request_body, read_transcription_form
 from voxserve.api.shapes import ErrorInfo, SharedDocs
 from voxserve.api.streaming import (
+    ClosingStreamingResponse,
     audio_bytes_logging_errors,
+    closing,
     prime,
     sse,
     sse_response,
@@ -44,6 +46,7 @@ from voxserve.core.chat import ChatCompletionRequest as CoreChatRequest
 from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.subtitles import to_srt, to_vtt
 from voxserve.core.transcription import PreparedTranscription, Transcript, TranscriptionService
+from voxserve.core.types import Segment
 from voxserve.errors import VoxError
 
 TRANSLATIONS = "/v1/audio/translations"
@@ -107,7 +110,9 @@ class OpenAIShape:
             events = await prime(speech_events(speech, prepared, fmt, rate))
             return sse_response(with_error_event(events, errors.error_event))
         chunks = await prime(speech.encoded(prepared, fmt, sample_rate=rate))
-        return StreamingResponse(audio_bytes_logging_errors(chunks), media_type=CONTENT_TYPES[fmt])
+        return ClosingStreamingResponse(
+            audio_bytes_logging_errors(chunks), media_type=CONTENT_TYPES[fmt]
+        )
 
     async def create_transcription(
         self, form: TranscriptionForm, owner_id: str, service: TranscriptionService
@@ -156,8 +161,9 @@ def text_response(
 async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, rate: int | None
 ) -> AsyncIterator[bytes]:
-    async for data in speech.encoded(prepared, fmt, sample_rate=rate):
-        yield sse(SpeechAudioDelta(audio=encode_base64(data)).model_dump())
+    async with closing(speech.encoded(prepared, fmt, sample_rate=rate)) as chunks:
+        async for data in chunks:
+            yield sse(SpeechAudioDelta(audio=encode_base64(data)).model_dump())
     yield sse(SpeechAudioDone(usage=convert.speech_usage(prepared)).model_dump())
 
 
@@ -168,20 +174,24 @@ async def transcript_events(
     ``transcript.text.segment`` event."""
     _, segments = await service.stream(prepared)
     texts: list[str] = []
-    async for segment in segments:
-        piece = segment.text.strip()
-        if not piece:
-            continue
-        segment_id = f"seg_{len(texts)}" if diarized else None
-        delta = (" " if texts else "") + piece
-        yield sse(TranscriptTextDelta(delta=delta, segment_id=segment_id).model_dump())
-        texts.append(piece)
-        if segment_id is not None:
-            start, end = round(segment.start, 3), round(segment.end, 3)
-            speaker = segment.speaker or "A"
-            body = DiarizedSegment(id=segment_id, start=start, end=end, text=piece, speaker=speaker)
-            yield sse(body.model_dump())
+    async with closing(segments):
+        async for segment in segments:
+            piece = segment.text.strip()
+            if not piece:
+                continue
+            segment_id = f"seg_{len(texts)}" if diarized else None
+            delta = (" " if texts else "") + piece
+            yield sse(TranscriptTextDelta(delta=delta, segment_id=segment_id).model_dump())
+            texts.append(piece)
+            if segment_id is not None:
+                yield sse(diarized_segment(segment, segment_id, piece).model_dump())
     yield sse(TranscriptTextDone(text=" ".join(texts)).model_dump())
+
+
+def diarized_segment(segment: Segment, segment_id: str, text: str) -> DiarizedSegment:
+    start, end = round(segment.start, 3), round(segment.end, 3)
+    speaker = segment.speaker or "A"
+    return DiarizedSegment(id=segment_id, start=start, end=end, text=text, speaker=speaker)
 
 
 TRANSLATION_CONTENT = {

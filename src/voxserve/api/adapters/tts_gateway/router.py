@@ -52,7 +52,14 @@ from voxserve.api.deps import (
     public_base_url,
 )
 from voxserve.api.shapes import ErrorInfo
-from voxserve.api.streaming import prime, sse, sse_response, with_error_event
+from voxserve.api.streaming import (
+    ClosingStreamingResponse,
+    closing,
+    prime,
+    sse,
+    sse_response,
+    with_error_event,
+)
 from voxserve.api.wire import MAX_PAGE
 from voxserve.audio.types import AudioFormat
 from voxserve.core.aliases import resolve_alias
@@ -113,7 +120,7 @@ async def generate_speech(
 
 @router.post(
     "/stream",
-    response_class=StreamingResponse,
+    response_class=ClosingStreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": STREAM_EVENTS}}}},
 )
 async def stream_speech(
@@ -130,8 +137,10 @@ async def stream_speech(
 async def speech_events(
     speech: SpeechService, prepared: PreparedSpeech, fmt: AudioFormat, chunks: int
 ) -> AsyncIterator[bytes]:
-    async for data in speech.encoded(prepared, fmt):
-        yield sse(TtsAudioDelta(audio_data=encode_base64(data)).model_dump(), "speech.audio.delta")
+    async with closing(speech.encoded(prepared, fmt)) as encoded:
+        async for data in encoded:
+            delta = TtsAudioDelta(audio_data=encode_base64(data))
+            yield sse(delta.model_dump(), "speech.audio.delta")
     done = TtsAudioDone(chunks=chunks, credits_used=prepared.characters)
     yield sse(done.model_dump(), "speech.audio.done")
 
