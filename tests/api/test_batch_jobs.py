@@ -135,24 +135,26 @@ def test_an_inline_batch_runs_every_request_and_writes_its_files(server: LiveSer
     assert failed["custom_id"] == "gone"
     assert failed["response"]["status_code"] == 404  # type: ignore[index]
     assert failed["response"]["body"]["object"] == "error"  # type: ignore[index]
-    with reading_outputs() as read:
+    with reading("batch_requests") as read:
         polled = mistral.batch.jobs.get(job_id=job.id)
     assert (polled.outputs, read) == (None, [])  # a status poll reads no request rows
-    with reading_outputs() as read:
+    with reading("batch_requests") as read, reading("batch_jobs") as jobs_read:
         inline = mistral.batch.jobs.get(job_id=job.id, inline=True)
     assert [o["custom_id"] for o in inline.outputs or []] == ["a", "b", "gone"]
     assert read  # the same count sees the outputs read when they are asked for
+    assert len(jobs_read) == 1  # and the job row once
 
 
 @contextmanager
-def reading_outputs() -> Iterator[list[str]]:
+def reading(table: str) -> Iterator[list[str]]:
     """The statements any engine in this process (the live server's too) sends meanwhile that
-    read a job's request rows, where its outputs are (a finished job's worker sends none)."""
+    read ``table`` (a job's outputs are in its request rows; a finished job's worker sends
+    none)."""
     seen: list[str] = []
 
     def _execute(*args: Any) -> None:
         statement: str = args[2]
-        if "FROM batch_requests" in statement:
+        if f"FROM {table}" in statement:
             seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", _execute)

@@ -138,9 +138,9 @@ class BatchService:
             raise NotFound(f"Batch job '{job_id}' not found.", field="job_id")
         return job
 
-    async def outputs(self, owner_id: str, job_id: str) -> builtins.list[dict[str, Any]]:
-        """The lines of the job's output so far (successes and errors, in request order)."""
-        job = await self.get(owner_id, job_id)
+    async def outputs(self, job: BatchJobRecord) -> builtins.list[dict[str, Any]]:
+        """The lines of the output so far of ``job`` (from ``get``: successes and errors, in
+        request order)."""
         done = await self._repo.finished_requests(job.id)
         return [self._runner.output_line(job, r) for r in done]
 

@@ -114,9 +114,10 @@ async def get_batch_job(
     job_id: JobId, owner: CurrentOwner, batch: BatchServiceDep, inline: bool | None = None
 ) -> BatchJob:
     """A batch job; ``inline=true`` adds its output lines so far as ``outputs``."""
-    job = batch_job(await batch.get(owner.id, job_id))
+    record = await batch.get(owner.id, job_id)
+    job = batch_job(record)
     if inline:
-        job.outputs = await batch.outputs(owner.id, job_id)
+        job.outputs = await batch.outputs(record)
     return job
 
 
