@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.audio_samples import tone_wav
 from tests.support.live_server import LiveServer, run_server
+from voxserve.api.adapters.mistral import convert as mistral_convert
+from voxserve.api.adapters.tts_gateway import convert as gateway_convert
 from voxserve.bootstrap import open_services
+from voxserve.core.b64 import decode_base64
 from voxserve.engines.fake import FakeTTSEngine
 from voxserve.settings import Settings
 
@@ -281,3 +285,29 @@ def test_cloning_on_an_engine_that_cannot_clone_says_what_to_install(tmp_path: P
             response = client.post("/v1/audio/speech", json={"input": "Hi.", **request})
             assert response.status_code == 400
             assert "pip install 'voxserve[pocket-tts]'" in response.json()["message"]
+
+
+def test_a_long_ref_audio_is_decoded_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few megabytes of base64 take tens of milliseconds to decode: not on the loop that
+    serves every other request (the Mistral and gateway speech routes)."""
+    on_loop: list[bool] = []
+
+    def recording(value: str, field: str) -> bytes:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return decode_base64(value, field)
+
+    monkeypatch.setattr(mistral_convert, "decode_base64", recording)
+    monkeypatch.setattr(gateway_convert, "decode_base64", recording)
+    engine = FakeTTSEngine()
+    reference = base64.b64encode(tone_wav(8.0)).decode()  # over OFF_LOOP_CHARS
+    with run_server(slow_server(tmp_path, engine), [engine]) as server, server.client() as client:
+        body = {"input": "Hello there.", "ref_audio": reference}
+        assert client.post("/v1/audio/speech", json=body).status_code == 200
+        assert client.post("/api/tts/generate", json=body).status_code == 200
+    assert on_loop == [False, False]

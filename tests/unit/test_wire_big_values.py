@@ -4,13 +4,20 @@ string is checked with ``isascii`` and memchr; base64 is decoded in pieces)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 
 import pytest
 
 from voxserve.api.wire import forbidden_character
-from voxserve.core.b64 import PIECE, decode_base64
+from voxserve.core.b64 import (
+    OFF_LOOP_CHARS,
+    PIECE,
+    converted,
+    decode_base64,
+    decode_base64_off_loop,
+)
 from voxserve.errors import ValidationFailed
 
 
@@ -44,3 +51,20 @@ def test_base64_in_pieces_decodes_as_a_whole(size: int, encode: object) -> None:
 def test_bad_base64_is_refused_whatever_its_size(bad: str) -> None:
     with pytest.raises(ValidationFailed, match="not valid base64"):
         decode_base64(bad, "audio")
+
+
+def _on_the_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def test_long_base64_is_decoded_off_the_event_loop() -> None:
+    short, long = "QUJD", "QUJD" * (OFF_LOOP_CHARS // 4)
+    assert await converted(_on_the_loop, short) is True
+    assert await converted(_on_the_loop, short, None, short) is True
+    assert await converted(_on_the_loop, long) is False
+    assert await converted(_on_the_loop, *[long[: OFF_LOOP_CHARS // 2]] * 2) is False  # together
+    assert await decode_base64_off_loop(long, "ref_audio") == b"ABC" * (OFF_LOOP_CHARS // 4)

@@ -32,7 +32,7 @@ from voxserve.api.sockets import (
     serve_admitted,
     serve_session,
 )
-from voxserve.core.b64 import decode_base64, encode_base64
+from voxserve.core.b64 import converted, decode_base64, encode_base64
 from voxserve.core.ids import prefixed_id
 from voxserve.core.realtime_speech import (
     AudioChunk,
@@ -103,7 +103,9 @@ class SpeechSocket:
             raise InvalidRequest(f"Unknown message type '{kind}'.", field="type")
 
     async def _update(self, session: SpeechSession, raw: object) -> None:
-        config = updated_config(session.config, raw)
+        ref_audio = raw.get("ref_audio") if isinstance(raw, dict) else None
+        big = ref_audio if isinstance(ref_audio, str) else None
+        config = await converted(lambda: updated_config(session.config, raw), big)
         try:
             await session.update(config)
         except NotFound as exc:  # an unknown voice: the SDK expects a policy close

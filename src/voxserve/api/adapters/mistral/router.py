@@ -64,7 +64,7 @@ from voxserve.api.streaming import (
 )
 from voxserve.api.wire import MAX_OFFSET, MAX_PAGE, CleanText, check_text
 from voxserve.audio.types import AudioFormat
-from voxserve.core.b64 import encode_base64
+from voxserve.core.b64 import converted, encode_base64
 from voxserve.core.chat import ChatCompletionRequest as CoreChatRequest
 from voxserve.core.files import MAX_EXPIRY_HOURS
 from voxserve.core.speech import PreparedSpeech, SpeechService
@@ -128,7 +128,8 @@ class MistralShape:
         self, body: dict[str, Any], owner_id: str, speech: SpeechService
     ) -> Response:
         wire = parse(SpeechRequest, body)
-        prepared = await speech.prepare(convert.speech_request(wire, owner_id))
+        request = await converted(lambda: convert.speech_request(wire, owner_id), wire.ref_audio)
+        prepared = await speech.prepare(request)
         fmt: AudioFormat = wire.response_format
         rate = PCM_RATE if fmt == "pcm" else None
         if not wire.stream:
@@ -140,7 +141,11 @@ class MistralShape:
     async def create_transcription(
         self, form: TranscriptionForm, owner_id: str, service: TranscriptionService
     ) -> Response:
-        prepared = await service.prepare(convert.transcription_request(form, owner_id))
+        request = await converted(
+            lambda: convert.transcription_request(form, owner_id),
+            *(form.speaker_references or {}).values(),
+        )
+        prepared = await service.prepare(request)
         model = form.model or prepared.engine.name
         if form.stream:
             events = await prime(transcription_events(prepared, model, service))
@@ -293,7 +298,8 @@ async def update_voice(
 ) -> VoiceResponse:
     """Change a custom voice's fields (only those sent) and add emotion samples."""
     changes = convert.voice_changes(body.model_dump(exclude_unset=True))
-    samples = convert.emotion_samples(body.emotion_samples)
+    emotions = body.emotion_samples
+    samples = await converted(lambda: convert.emotion_samples(emotions), *(emotions or {}).values())
     return convert.voice_response(await voices.update(owner.id, voice_id, changes, samples))
 
 

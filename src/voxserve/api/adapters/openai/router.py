@@ -41,7 +41,7 @@ from voxserve.api.streaming import (
     with_error_event,
 )
 from voxserve.audio.types import CONTENT_TYPES, AudioFormat
-from voxserve.core.b64 import encode_base64
+from voxserve.core.b64 import converted, encode_base64
 from voxserve.core.chat import ChatCompletionRequest as CoreChatRequest
 from voxserve.core.speech import PreparedSpeech, SpeechService
 from voxserve.core.subtitles import to_srt, to_vtt
@@ -118,7 +118,10 @@ class OpenAIShape:
         self, form: TranscriptionForm, owner_id: str, service: TranscriptionService
     ) -> Response:
         fmt = convert.response_format(form)
-        prepared = await service.prepare(convert.transcription_request(form, owner_id))
+        request = await converted(
+            lambda: convert.transcription_request(form, owner_id), *form.known_speaker_references
+        )
+        prepared = await service.prepare(request)
         if form.stream:
             events = await prime(transcript_events(prepared, service, fmt == convert.DIARIZED))
             return sse_response(with_error_event(events, errors.error_event))

@@ -63,7 +63,7 @@ from voxserve.api.streaming import (
 from voxserve.api.wire import MAX_PAGE
 from voxserve.audio.types import AudioFormat
 from voxserve.core.aliases import resolve_alias
-from voxserve.core.b64 import decode_base64, encode_base64
+from voxserve.core.b64 import converted, decode_base64_off_loop, encode_base64
 from voxserve.core.gateway_presets import FAMILIES
 from voxserve.core.presets import Preset
 from voxserve.core.speech import PreparedSpeech, SpeechService
@@ -105,7 +105,8 @@ async def generate_speech(
 ) -> TtsReply[TtsGeneration]:
     """Speak ``input``; the reply holds the audio (base64) and a URL that serves it for a while."""
     base_url = public_base_url(request)  # refused before anything is spoken or stored
-    prepared = await speech.prepare(to_core(body, owner.id))
+    asked = await converted(lambda: to_core(body, owner.id), body.ref_audio)
+    prepared = await speech.prepare(asked)
     audio, stored = await speech.generate(prepared, body.response_format)
     generation = TtsGeneration(
         audio_data=encode_base64(audio),
@@ -128,7 +129,8 @@ async def stream_speech(
 ) -> StreamingResponse:
     """SSE: ``speech.audio.delta`` events (``{"audio_data": b64}``), then ``speech.audio.done``;
     a failure after the first audio ends the stream with an ``error`` event."""
-    prepared = await speech.prepare(to_core(body, owner.id))
+    asked = await converted(lambda: to_core(body, owner.id), body.ref_audio)
+    prepared = await speech.prepare(asked)
     fmt = body.response_format
     events = await prime(speech_events(speech, prepared, fmt, chunk_count(body.input)))
     return sse_response(with_error_event(events, error_event))
@@ -150,7 +152,7 @@ async def clone_voice(
     body: TtsCloneRequest, owner: CurrentOwner, voices: VoiceServiceDep
 ) -> TtsReply[TtsClonedVoice]:
     """Save a voice from a 5 to 30 s base64 sample; use its ``id`` as ``voice_id``."""
-    sample = decode_base64(body.ref_audio, "ref_audio")
+    sample = await decode_base64_off_loop(body.ref_audio, "ref_audio")
     await check_clone_sample(sample)
     return TtsReply(data=cloned_voice(await voices.create(owner.id, voice_draft(body, sample))))
 
