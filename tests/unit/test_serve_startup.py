@@ -34,6 +34,19 @@ def test_a_database_that_cannot_be_reached_is_one_line(
     assert lines[0].startswith("error: cannot reach the database (VOXSERVE_DATABASE_URL)")
 
 
+def test_a_public_bind_without_keys_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
+    result = invoke_keeping_logging(["serve", "--host", "0.0.0.0", "--port", "0"])
+
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, result.output  # the new database's migrations log before it
+    assert errors[0].startswith("error: Refusing to listen on 0.0.0.0 without API keys")
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("alone", [False, True], ids=["voxserve", "worker-command-alone"])
 def test_a_bad_setting_stops_the_worker_in_one_line(
     alone: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 
 import typer
 
-from voxserve.bootstrap import Services, UnsafeStartup, ensure_safe_to_serve
+from voxserve.bootstrap import Services
 from voxserve.cli import local
 from voxserve.cli import models as models_cli
 from voxserve.cli import storage as storage_cli
 from voxserve.cli.common import load_settings, run_with_services
 from voxserve.cli.owners import credits_app, owner_ref, owners_app
-from voxserve.cli.serve_checks import check_job_queue
+from voxserve.cli.serve_checks import check_before_serving
 from voxserve.cli.worker import worker
 from voxserve.core.auth import NewKey
 from voxserve.core.usage import UsageReport
@@ -58,16 +58,7 @@ def serve(
     given = {"host": host, "port": port, "config": config}
     settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     configure_logging(settings.log_level, json_lines=settings.log_json)
-    storage_cli.check_blob_store(settings)
-    check_job_queue(settings)
-    if not settings.binds_loopback:
-        # Checked before the server starts, for a clear message and exit code; loopback binds
-        # pass the check at once, so the services are not opened twice for nothing.
-        try:
-            run_with_services(settings, ensure_safe_to_serve)
-        except UnsafeStartup as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+    check_before_serving(settings)
     serve_app(create_app(settings), settings)  # SIGTERM: drain, finish, close sockets 1012
 
 

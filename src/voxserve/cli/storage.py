@@ -84,27 +84,6 @@ async def _run(
         )
 
 
-def check_blob_store(settings: Settings) -> None:
-    """Exit with one clear line when the configured S3 bucket cannot be reached (before the
-    server starts, rather than a traceback from its startup).
-
-    Raises:
-        typer.Exit: code 2, after printing why.
-    """
-    if settings.blobs.url is None:
-        return
-
-    async def check() -> None:
-        async with open_blob_store(settings.blobs, settings.resolved_blob_dir):
-            pass
-
-    try:
-        asyncio.run(check())
-    except BlobStoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def _print(report: TransferReport) -> None:
     typer.echo(f"{'table':<16} {'source':>8} {'target':>8}")
     for name, (source, target) in report.rows.items():
