@@ -18,12 +18,12 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+from cachetools import LRUCache
 
 from voxserve.audio.types import AudioClip
 from voxserve.engines.guards import engine_errors
@@ -118,8 +118,9 @@ class DiarizationRunner:
         self._waiting = 0
         self._loaded = False
         self._load_lock = asyncio.Lock()
-        self._prints: OrderedDict[tuple[str, str, int, str, bytes], np.ndarray] = OrderedDict()
-        self._prints_kept = max(0, embed_cache)
+        self._prints: LRUCache[tuple[str, str, int, str, bytes], np.ndarray] | None = (
+            LRUCache(embed_cache) if embed_cache > 0 else None
+        )
 
     @property
     def name(self) -> str:
@@ -140,15 +141,13 @@ class DiarizationRunner:
         Raises:
             Overloaded, ValidationFailed, EngineFailure.
         """
+        if self._prints is None:
+            return await self._run("speaker embedding", self.diarizer.embed, audio)
         key = await run_in_thread(self._print_key, audio)
         found = self._prints.get(key)
         if found is None:
             found = await self._run("speaker embedding", self.diarizer.embed, audio)
             self._prints[key] = found
-            while len(self._prints) > self._prints_kept:
-                self._prints.popitem(last=False)
-        else:
-            self._prints.move_to_end(key)
         return found.copy()
 
     def _print_key(self, audio: AudioClip) -> tuple[str, str, int, str, bytes]:
