@@ -79,15 +79,21 @@ async def test_mistral_session_is_forwarded_and_translated_back(
     assert remote.samples == [int(SECONDS * 16000)]  # every sample, as 16 kHz PCM16
 
 
-async def test_words_arrive_while_the_audio_still_flows(
-    server: LiveServer, remote: FakeVLLMRealtimeServer
-) -> None:
-    client = Mistral(api_key="any", server_url=server.url)
+async def stream_without_end(url: str, seconds: float) -> tuple[Any, AsyncIterator[Any]]:
+    """A Mistral realtime session that has sent ``seconds`` of audio, and no flush or end."""
+    client = Mistral(api_key="any", server_url=url)
     fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
     conn = await client.audio.realtime.connect("remote-stt", audio_format=fmt)
     events = conn.__aiter__()
-    async for chunk in chunks(1.5):
+    async for chunk in chunks(seconds):
         await conn.send_audio(chunk)
+    return conn, events
+
+
+async def test_words_arrive_while_the_audio_still_flows(
+    server: LiveServer, remote: FakeVLLMRealtimeServer
+) -> None:
+    conn, events = await stream_without_end(server.url, 1.5)
     while getattr(event := await asyncio.wait_for(anext(events), 10), "type", "") != (
         "transcription.text.delta"
     ):
@@ -106,12 +112,7 @@ async def test_words_the_model_sends_after_the_last_chunk_arrive_before_the_end(
     server: LiveServer, remote: FakeVLLMRealtimeServer
 ) -> None:
     remote.delay = 1.0  # the model answers each chunk after the client has sent them all
-    client = Mistral(api_key="any", server_url=server.url)
-    fmt = AudioFormat(encoding="pcm_s16le", sample_rate=16000)
-    conn = await client.audio.realtime.connect("remote-stt", audio_format=fmt)
-    events = conn.__aiter__()
-    async for chunk in chunks(1.5):
-        await conn.send_audio(chunk)
+    conn, events = await stream_without_end(server.url, 1.5)
     text = ""  # no more audio and no flush: the words still come
     while len(text.split()) < 3:
         event = await asyncio.wait_for(anext(events), 5)

@@ -74,17 +74,7 @@ def reference_tidy_turns(
         labelled.extend(
             senko_diarizer._region_pieces(start, end, sorted(raw, key=lambda s: s["start"]))
         )
-    turns: list[list[Any]] = []
-    for start, end, speaker in labelled:
-        start, end = max(0.0, start - senko_diarizer.PAD), end + senko_diarizer.PAD
-        if turns and turns[-1][2] == speaker and start - turns[-1][1] <= senko_diarizer.FILL:
-            turns[-1][1] = max(turns[-1][1], end)
-            continue
-        if turns and start < turns[-1][1]:
-            middle = (start + turns[-1][1]) / 2
-            turns[-1][1] = start = middle
-        turns.append([start, end, speaker])
-    return tuple(SpeakerTurn(s, round(a, 3), round(b, 3)) for a, b, s in turns)
+    return senko_diarizer.join_pieces(labelled)
 
 
 def test_tidy_turns_gives_what_it_gave_when_it_sorted_every_window_for_every_region() -> None:

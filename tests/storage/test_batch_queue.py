@@ -69,27 +69,25 @@ async def test_tables_of_another_procrastinate_version_stop_the_start(postgres_u
     assert "procrastinate/sql/migrations" in message and "psql" in message
 
 
-def test_the_worker_command_says_what_to_run(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def outdated_queue(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a command on a database whose job-queue tables are outdated."""
     asyncio.run(ensure_schema(postgres_url))
     asyncio.run(drop_a_function(postgres_url))
     monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
+
+
+@pytest.mark.usefixtures("outdated_queue")
+def test_the_worker_command_says_what_to_run() -> None:
     result = invoke_keeping_logging(["worker"])
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("error: The job queue's tables")
     assert "Traceback" not in result.output
 
 
-def test_serve_says_what_to_run_in_one_line(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asyncio.run(ensure_schema(postgres_url))
-    asyncio.run(drop_a_function(postgres_url))
-    monkeypatch.setenv("VOXSERVE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("VOXSERVE_DATABASE_URL", postgres_url)
-
+@pytest.mark.usefixtures("outdated_queue")
+def test_serve_says_what_to_run_in_one_line() -> None:
     result = invoke_keeping_logging(["serve", "--port", "0"])
 
     assert result.exit_code == 2

@@ -27,9 +27,7 @@ def decode_base64(value: str, field: str) -> bytes:
 
 async def decode_base64_off_loop(value: str, field: str) -> bytes:
     """``decode_base64``, in a worker thread when ``value`` is long."""
-    if len(value) < OFF_LOOP_CHARS:
-        return decode_base64(value, field)
-    return await run_in_thread(decode_base64, value, field)
+    return await converted(lambda: decode_base64(value, field), value)
 
 
 async def converted(convert: Callable[[], T], *base64_values: str | None) -> T:

@@ -282,6 +282,12 @@ def tidy_turns(
         # running maximum of ends passes its start, none starting at or after its end.
         near = windows[bisect_right(reach, start) : bisect_left(starts, end)]
         labelled.extend(_region_pieces(start, end, near))
+    return join_pieces(labelled)
+
+
+def join_pieces(labelled: list[list[Any]]) -> tuple[SpeakerTurn, ...]:
+    """Turns from pieces ``[start, end, speaker]`` in order: padded, a speaker's pieces close
+    together joined, overlaps of different speakers cut at their middle."""
     turns: list[list[Any]] = []
     for start, end, speaker in labelled:
         start, end = max(0.0, start - PAD), end + PAD
