@@ -173,8 +173,8 @@ class EventSender:
             if self._ws.client_state is WebSocketState.CONNECTED:
                 try:
                     await self._ws.close(code=code, reason=reason[:120])
-                except (RuntimeError, OSError):
-                    log.debug("socket already closed")
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    log.debug("socket already closed")  # the client left first: no failure
 
 
 class MessageReader:
